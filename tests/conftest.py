@@ -1,0 +1,64 @@
+"""Shared fixtures: the bundled simulator, the example topology, settings files for tests."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vsphere_dr.simulator.launcher import DEFAULT_BINARY, Simulator
+from vsphere_dr.simulator.topology import Topology
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_TOPOLOGY = ROOT / "tools" / "vcsim" / "example-topology.json"
+
+
+@pytest.fixture(scope="session")
+def vcsim_binary() -> Path:
+    """build/vcsim, built by `make vcsim` if it is missing or older than its sources."""
+    subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "vcsim"], check=True,
+                   stdout=subprocess.DEVNULL)
+    assert DEFAULT_BINARY.exists()
+    return DEFAULT_BINARY
+
+
+@pytest.fixture(scope="session")
+def example_topology() -> Topology:
+    return Topology.load(EXAMPLE_TOPOLOGY)
+
+
+@pytest.fixture(scope="module")
+def sim(vcsim_binary: Path) -> Iterator[Simulator]:
+    """The example topology in a simulator of its own, shared by the tests of one module.
+
+    Only for tests that read; a test that changes the world starts its own.
+    """
+    with Simulator(EXAMPLE_TOPOLOGY, binary=vcsim_binary) as running:
+        yield running
+
+
+def settings_text(host: str, port: int, **sections: dict[str, object]) -> str:
+    """A settings.ini for a test: the simulator's address plus any section overrides."""
+    merged: dict[str, dict[str, object]] = {
+        "vcenter": {"host": host, "port": port, "user": "admin", "password": "test-password",
+                    "insecure_http": "true", "connect_attempts": 2, "retry_backoff_seconds": 0.05},
+        "journal": {"path": "journal.sqlite"},
+    }
+    for name, values in sections.items():
+        merged.setdefault(name, {}).update(values)
+    return "\n".join(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
+                     for name, values in merged.items())
+
+
+@pytest.fixture
+def write_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write a settings.ini into the test's directory and return its path."""
+
+    def write(host: str = "127.0.0.1", port: int = 9, **sections: dict[str, object]) -> Path:
+        path = tmp_path / "settings.ini"
+        path.write_text(settings_text(host, port, **sections), encoding="utf-8")
+        return path
+
+    return write

@@ -1,0 +1,110 @@
+"""settings.ini validation: every kind of bad value is named with its section, key and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vsphere_dr.errors import SettingsError
+from vsphere_dr.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "Very-Secret-Passw0rd"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "settings.ini"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def vcenter(**values: object) -> str:
+    base = {"host": "127.0.0.1", "user": "admin", "password": SECRET, "insecure_http": "true"}
+    base.update(values)
+    return "[vcenter]\n" + "".join(f"{k} = {v}\n" for k, v in base.items() if v is not None)
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(write(tmp_path, text))
+    return str(caught.value)
+
+
+def test_shipped_settings_are_valid() -> None:
+    settings = load_settings(ROOT / "settings.ini")
+    assert settings.vcenter.port == 18989
+    assert settings.snapshots.keep >= 1
+    assert settings.recovery.restart_priority["db-*"] == "high"
+    assert settings.journal.path.is_absolute() and settings.journal.path.parent.name == "var"
+
+
+def test_defaults_fill_missing_sections(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, vcenter()))
+    assert settings.monitoring.probe == "tcp"
+    assert settings.vcenter.verify_tls is True
+    assert settings.vcenter.secret.get_secret_value() == SECRET
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (vcenter(port="http"), "[vcenter] port = 'http': Input should be a valid integer"),
+    (vcenter(port="70000"), "[vcenter] port = '70000': Input should be less than or equal to 65535"),
+    (vcenter(verify_tls="perhaps"), "[vcenter] verify_tls = 'perhaps': Input should be a valid boolean"),
+    (vcenter(host="https://vc/"), "[vcenter] host = 'https://vc/'"),
+    (vcenter(thumbprint="12:34"), "[vcenter] thumbprint = '12:34': must be the SHA-1, SHA-256 or SHA-512"),
+    (vcenter(user=None), "[vcenter] user: required key is missing"),
+    (vcenter(colour="blue"), "[vcenter] colour = 'blue': unknown key"),
+    (vcenter() + "[monitor]\ninterval_seconds = 5\n", "[monitor] unknown section"),
+    ("[monitoring]\ninterval_seconds = 5\n", "[vcenter] missing section"),
+    (vcenter() + "[monitoring]\ninterval_seconds = soon\n", "[monitoring] interval_seconds = 'soon': Input should be a valid number"),
+    (vcenter() + "[monitoring]\ninterval_seconds = 0\n", "[monitoring] interval_seconds = '0': Input should be greater than or equal to 1"),
+    (vcenter() + "[monitoring]\nprobe = udp\n", "[monitoring] probe = 'udp': Input should be 'tcp' or 'icmp'"),
+    (vcenter() + "[monitoring]\ninterval_seconds = 5\nprobe_timeout_seconds = 5\n",
+     "[monitoring] probe_timeout_seconds must be shorter than interval_seconds"),
+    (vcenter() + "[snapshots]\nkeep = 0\n", "[snapshots] keep = '0': Input should be greater than or equal to 1"),
+    (vcenter() + "[snapshots]\nprefix = my snaps\n", "[snapshots] prefix = 'my snaps'"),
+    (vcenter() + "[recovery]\nrestart_priority = db-* = urgent\n", "[recovery] restart_priority = 'db-* = urgent'"),
+    (vcenter() + "[recovery]\nrestart_priority = db-*\n", "expected 'name = value' items, got 'db-*'"),
+    (vcenter() + "[inventory]\nspare_hosts = esx-9\n", "[inventory] spare_hosts are listed but neither"),
+    (vcenter() + "[logging]\nformat = xml\n", "[logging] format = 'xml': Input should be 'plain' or 'json'"),
+    (vcenter(insecure_http="true", thumbprint="ab" * 32), "insecure_http and thumbprint exclude each other"),
+    ("[vcenter\nhost = x\n", "not a valid ini file"),
+])
+def test_bad_value_is_named(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in error_of(tmp_path, text)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    message = error_of(tmp_path, vcenter(port="x") + "[monitoring]\nprobe = udp\n")
+    assert "[vcenter] port" in message and "[monitoring] probe" in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="cannot read settings file"):
+        load_settings(tmp_path / "absent.ini")
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"password": None}, "set exactly one of password, password_env, password_file for vCenter (found none)"),
+    ({"password_env": "VSPHERE_DR_TEST_PW"}, "found password, password_env"),
+    ({"password": None, "password_env": "VSPHERE_DR_TEST_UNSET"}, "VSPHERE_DR_TEST_UNSET, which is not set"),
+    ({"password": None, "password_file": "nowhere/pw"}, "cannot be read: No such file or directory"),
+])
+def test_password_sources(tmp_path: Path, values: dict[str, object], expected: str) -> None:
+    assert expected in error_of(tmp_path, vcenter(**values))
+
+
+def test_password_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VSPHERE_DR_TEST_PW", "from-env")
+    settings = load_settings(write(tmp_path, vcenter(password=None, password_env="VSPHERE_DR_TEST_PW")))
+    assert settings.vcenter.secret.get_secret_value() == "from-env"
+    (tmp_path / "pw").write_text("from-file\n")
+    settings = load_settings(write(tmp_path, vcenter(password=None, password_file="pw")))
+    assert settings.vcenter.secret.get_secret_value() == "from-file"
+
+
+def test_password_never_shown(tmp_path: Path) -> None:
+    message = error_of(tmp_path, vcenter(port="x") + "[inventory]\nspare_hosts = a\n")
+    settings = load_settings(write(tmp_path, vcenter()))
+    for text in (message, repr(settings), str(settings), settings.model_dump_json()):
+        assert SECRET not in text

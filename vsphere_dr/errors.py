@@ -1,0 +1,63 @@
+"""The project's own exceptions.
+
+Everything that can go wrong talking to vCenter or reading settings ends up as one of these,
+with a message an operator can act on. pyVmomi's faults never leave the gateway.
+"""
+
+from __future__ import annotations
+
+
+class VsphereDrError(Exception):
+    """Base class of every error vsphere-dr raises on purpose."""
+
+
+class SettingsError(VsphereDrError):
+    """settings.ini is missing, unreadable or holds a value that is not allowed."""
+
+
+class VCenterError(VsphereDrError):
+    """Something went wrong between vsphere-dr and vCenter."""
+
+
+class VCenterUnreachable(VCenterError):
+    """vCenter could not be reached (network, DNS, TLS) after the bounded retries."""
+
+
+class AuthenticationError(VCenterError):
+    """vCenter answered but refused the login."""
+
+
+class SessionExpired(VCenterError):
+    """The session is no longer valid; the gateway logs in again and retries once."""
+
+
+class VSphereFault(VCenterError):
+    """vCenter answered a call with a fault.
+
+    ``fault_type`` keeps the vSphere fault's name (e.g. ``DuplicateName``) so callers can
+    tell faults apart without importing pyVmomi.
+    """
+
+    def __init__(self, message: str, fault_type: str) -> None:
+        super().__init__(message)
+        self.fault_type = fault_type
+
+
+class ObjectNotFound(VSphereFault):
+    """The managed object is gone (deleted, or never existed)."""
+
+
+class DuplicateName(VSphereFault):
+    """An object of that name already exists where one was to be created."""
+
+
+class InvalidState(VSphereFault):
+    """The object is in a state that does not allow the operation (e.g. already powered on)."""
+
+
+class NotSupported(VSphereFault):
+    """This vCenter (or simulator) does not implement the method."""
+
+
+class TaskTimeout(VCenterError):
+    """A vCenter task did not finish within its timeout; it may still be running in vCenter."""

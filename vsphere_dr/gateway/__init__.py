@@ -1,0 +1,51 @@
+"""The vCenter gateway: the only code that speaks SOAP (pyVmomi).
+
+Everything else in vsphere-dr calls the gateway and gets typed, immutable records back.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from vsphere_dr.gateway.connection import VCenterSession
+from vsphere_dr.gateway.faults import faults_translated
+from vsphere_dr.gateway.inventory_reader import read_inventory
+from vsphere_dr.records import Inventory
+from vsphere_dr.settings import VCenterSettings
+
+
+class VCenterGateway:
+    """Reads and (in later steps) acts on one vCenter."""
+
+    def __init__(self, settings: VCenterSettings) -> None:
+        self.settings = settings
+        self.session = VCenterSession(settings)
+
+    def __enter__(self) -> VCenterGateway:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def round_trips(self) -> int:
+        """SOAP calls made so far on this gateway's session."""
+        return self.session.round_trips
+
+    def about(self) -> str:
+        """vCenter's product name and version, e.g. 'VMware vCenter Server 6.5.0 build-5973321'."""
+        return self.session.call(lambda content: content.about.fullName, "reading vCenter's version")
+
+    def inventory(self) -> Inventory:
+        """The whole inventory (hosts, clusters, datastores, VMs with snapshots and alarm state)."""
+        doing = "reading the inventory"
+
+        def read(content):  # type: ignore[no-untyped-def]
+            with faults_translated(doing):
+                return read_inventory(content)
+
+        return self.session.call(read, doing)
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,54 @@
+"""Turn pyVmomi faults into the project's exceptions, with messages an operator can read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyVmomi import vim, vmodl
+
+from vsphere_dr import errors
+
+# Most specific first: the first isinstance match wins.
+_FAULT_CLASSES: tuple[tuple[type, type[errors.VSphereFault]], ...] = (
+    (vmodl.fault.ManagedObjectNotFound, errors.ObjectNotFound),
+    (vim.fault.NotFound, errors.ObjectNotFound),
+    (vim.fault.DuplicateName, errors.DuplicateName),
+    (vim.fault.InvalidState, errors.InvalidState),
+    (vmodl.fault.MethodNotFound, errors.NotSupported),
+    (vmodl.fault.NotSupported, errors.NotSupported),
+    (vmodl.fault.NotImplemented, errors.NotSupported),
+)
+
+
+def fault_name(fault: BaseException) -> str:
+    """The vSphere name of a fault, e.g. ``DuplicateName`` for vim.fault.DuplicateName."""
+    return type(fault).__name__.rsplit(".", 1)[-1]
+
+
+def fault_message(fault: BaseException) -> str:
+    """The fault's own text: localized message, else msg, else its type name."""
+    messages = [m.message for m in (getattr(fault, "faultMessage", None) or []) if m.message]
+    text = getattr(fault, "msg", None) or "; ".join(messages)
+    return text or fault_name(fault)
+
+
+def translate(fault: vmodl.MethodFault, doing: str) -> errors.VCenterError:
+    """The project's exception for a vSphere fault raised while ``doing`` something."""
+    name = fault_name(fault)
+    if isinstance(fault, vim.fault.InvalidLogin):
+        return errors.AuthenticationError(f"vCenter refused the login while {doing}: check user and password")
+    if isinstance(fault, vim.fault.NotAuthenticated):
+        return errors.SessionExpired(f"vCenter session expired while {doing}")
+    message = f"vCenter fault {name} while {doing}: {fault_message(fault)}"
+    cls = next((ours for theirs, ours in _FAULT_CLASSES if isinstance(fault, theirs)), errors.VSphereFault)
+    return cls(message, name)
+
+
+@contextmanager
+def faults_translated(doing: str) -> Iterator[None]:
+    """Re-raise any vSphere fault inside the block as the project's own exception."""
+    try:
+        yield
+    except vmodl.MethodFault as fault:
+        raise translate(fault, doing) from None

@@ -1,0 +1,162 @@
+"""Read the whole inventory in one PropertyCollector pass and build immutable records from it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from pyVmomi import vim
+
+from vsphere_dr.gateway.properties import PropertyMap, retrieve
+from vsphere_dr.records import (
+    AlarmStateRecord,
+    ComputeResourceRecord,
+    DatastoreRecord,
+    HostRecord,
+    Inventory,
+    SnapshotRecord,
+    VmRecord,
+)
+
+WANTED: dict[type, tuple[str, ...]] = {
+    vim.Folder: ("name", "parent"),
+    vim.Datacenter: ("name", "parent"),
+    vim.ComputeResource: ("name", "parent", "host", "resourcePool"),
+    vim.Datastore: ("name", "summary.accessible", "summary.capacity", "summary.freeSpace", "host"),
+    vim.HostSystem: (
+        "name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "runtime.powerState",
+        "summary.hardware.cpuMhz", "summary.hardware.numCpuCores", "summary.hardware.memorySize",
+        "summary.quickStats.overallCpuUsage", "summary.quickStats.overallMemoryUsage",
+        "datastore", "config.network.vnic", "triggeredAlarmState", "overallStatus",
+    ),
+    vim.VirtualMachine: (
+        "name", "config.instanceUuid", "guest.ipAddress", "runtime.powerState", "runtime.connectionState",
+        "runtime.host", "resourcePool", "datastore", "config.hardware.numCPU", "config.hardware.memoryMB",
+        "config.template", "config.annotation", "summary.quickStats.guestHeartbeatStatus",
+        "overallStatus", "snapshot", "triggeredAlarmState",
+    ),
+}
+
+
+def read_inventory(content: vim.ServiceInstanceContent) -> Inventory:
+    """Everything the controller needs to know about vCenter's inventory, in a few round trips."""
+    objects = retrieve(content, WANTED)
+    props = {_id(obj): p for obj, p in objects}
+    kinds = {_id(obj): type(obj) for obj, _ in objects}
+    of_kind = lambda kind: [(ref, p) for ref, p in props.items() if issubclass(kinds[ref], kind)]  # noqa: E731
+    datacenter_of = _DatacenterResolver(props, kinds)
+    resources = {ref: _compute_resource(ref, p, kinds[ref], datacenter_of(ref))
+                 for ref, p in of_kind(vim.ComputeResource)}
+    return Inventory(
+        read_at=datetime.now(timezone.utc),
+        datacenters=tuple(sorted(p["name"] for _, p in of_kind(vim.Datacenter))),
+        compute_resources=resources,
+        hosts={ref: _host(ref, p, resources, datacenter_of(ref)) for ref, p in of_kind(vim.HostSystem)},
+        datastores={ref: _datastore(ref, p) for ref, p in of_kind(vim.Datastore)},
+        vms={ref: _vm(ref, p) for ref, p in of_kind(vim.VirtualMachine)},
+    )
+
+
+def _id(obj: Any) -> str:
+    return obj._moId
+
+
+def _ids(objs: Iterable[Any] | None) -> tuple[str, ...]:
+    return tuple(_id(obj) for obj in objs or ())
+
+
+class _DatacenterResolver:
+    """Finds the datacenter above an object by following ``parent`` through the folders."""
+
+    def __init__(self, props: dict[str, PropertyMap], kinds: dict[str, type]) -> None:
+        self._props, self._kinds = props, kinds
+
+    def __call__(self, ref: str) -> str:
+        current: str | None = ref
+        while current is not None and current in self._props:
+            if issubclass(self._kinds[current], vim.Datacenter):
+                return self._props[current]["name"]
+            parent = self._props[current].get("parent")
+            current = _id(parent) if parent is not None else None
+        return ""
+
+
+def _compute_resource(ref: str, p: PropertyMap, kind: type, datacenter: str) -> ComputeResourceRecord:
+    pool = p.get("resourcePool")
+    return ComputeResourceRecord(
+        moref=ref, name=p["name"], datacenter=datacenter, is_cluster=issubclass(kind, vim.ClusterComputeResource),
+        hosts=_ids(p.get("host")), resource_pool=_id(pool) if pool is not None else None,
+    )
+
+
+def _host(ref: str, p: PropertyMap, resources: dict[str, ComputeResourceRecord], datacenter: str) -> HostRecord:
+    parent = p.get("parent")
+    resource = resources.get(_id(parent)) if parent is not None else None
+    cores = p.get("summary.hardware.numCpuCores") or 0
+    return HostRecord(
+        moref=ref, name=p["name"], datacenter=datacenter,
+        compute_resource=resource.moref if resource else None,
+        cluster=resource.name if resource and resource.is_cluster else None,
+        address=_management_address(p.get("config.network.vnic")) or p["name"],
+        connection_state=str(p.get("runtime.connectionState", "disconnected")),
+        in_maintenance=bool(p.get("runtime.inMaintenanceMode", False)),
+        power_state=str(p.get("runtime.powerState", "unknown")),
+        cpu_mhz_total=(p.get("summary.hardware.cpuMhz") or 0) * cores,
+        cpu_mhz_used=p.get("summary.quickStats.overallCpuUsage") or 0,
+        memory_mb_total=(p.get("summary.hardware.memorySize") or 0) // (1024 * 1024),
+        memory_mb_used=p.get("summary.quickStats.overallMemoryUsage") or 0,
+        datastores=_ids(p.get("datastore")),
+        overall_status=str(p.get("overallStatus", "gray")),
+        alarms=_alarms(p.get("triggeredAlarmState")),
+    )
+
+
+def _management_address(vnics: Iterable[Any] | None) -> str | None:
+    """The IP of vmk0 (or of the first vmknic that has one)."""
+    ordered = sorted(vnics or (), key=lambda nic: nic.device != "vmk0")
+    return next((nic.spec.ip.ipAddress for nic in ordered if nic.spec and nic.spec.ip and nic.spec.ip.ipAddress), None)
+
+
+def _datastore(ref: str, p: PropertyMap) -> DatastoreRecord:
+    return DatastoreRecord(
+        moref=ref, name=p["name"], accessible=bool(p.get("summary.accessible", False)),
+        capacity_bytes=p.get("summary.capacity") or 0, free_bytes=p.get("summary.freeSpace") or 0,
+        hosts=tuple(_id(mount.key) for mount in p.get("host") or ()),
+    )
+
+
+def _vm(ref: str, p: PropertyMap) -> VmRecord:
+    host, pool = p.get("runtime.host"), p.get("resourcePool")
+    return VmRecord(
+        moref=ref, name=p["name"], uuid=p.get("config.instanceUuid"), ip=p.get("guest.ipAddress") or None,
+        power_state=str(p.get("runtime.powerState", "unknown")),
+        connection_state=str(p.get("runtime.connectionState", "unknown")),
+        host=_id(host) if host is not None else None, resource_pool=_id(pool) if pool is not None else None,
+        datastores=_ids(p.get("datastore")), cpus=p.get("config.hardware.numCPU") or 0,
+        memory_mb=p.get("config.hardware.memoryMB") or 0, template=bool(p.get("config.template", False)),
+        annotation=p.get("config.annotation") or "",
+        heartbeat=str(p.get("summary.quickStats.guestHeartbeatStatus", "gray")),
+        overall_status=str(p.get("overallStatus", "gray")),
+        snapshots=_snapshots(p.get("snapshot")), alarms=_alarms(p.get("triggeredAlarmState")),
+    )
+
+
+def _snapshots(info: Any) -> tuple[SnapshotRecord, ...]:
+    """Flatten the snapshot tree, each snapshot knowing its parent."""
+    found: list[SnapshotRecord] = []
+    stack = [(tree, None) for tree in (info.rootSnapshotList if info else ())]
+    while stack:
+        tree, parent = stack.pop()
+        found.append(SnapshotRecord(moref=_id(tree.snapshot), name=tree.name, description=tree.description or "",
+                                    created=tree.createTime, parent=parent))
+        stack.extend((child, _id(tree.snapshot)) for child in tree.childSnapshotList or ())
+    return tuple(sorted(found, key=lambda snap: snap.created))
+
+
+def _alarms(states: Iterable[Any] | None) -> tuple[AlarmStateRecord, ...]:
+    return tuple(
+        AlarmStateRecord(alarm=_id(s.alarm), entity=_id(s.entity), status=str(s.overallStatus),
+                         acknowledged=bool(s.acknowledged), time=s.time)
+        for s in states or ()
+    )

@@ -1,0 +1,37 @@
+"""Wait for vCenter tasks with a timeout and report their faults as the project's exceptions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pyVmomi import vim
+
+from vsphere_dr.errors import TaskTimeout
+from vsphere_dr.gateway.faults import faults_translated, translate
+
+_FIRST_POLL_SECONDS = 0.05
+_MAX_POLL_SECONDS = 2.0
+
+
+def wait_for_task(task: vim.Task, timeout: float, doing: str) -> Any:
+    """Block until ``task`` succeeds and return its result.
+
+    A task that ends in error raises the translated fault; one still running after ``timeout``
+    seconds raises TaskTimeout and is left to vCenter (it may still finish there, which is why
+    callers verify the post-condition rather than trust the wait).
+    """
+    deadline = time.monotonic() + timeout
+    pause = _FIRST_POLL_SECONDS
+    while True:
+        with faults_translated(doing):
+            info = task.info
+        if info.state == vim.TaskInfo.State.success:
+            return info.result
+        if info.state == vim.TaskInfo.State.error:
+            raise translate(info.error, doing)
+        if time.monotonic() >= deadline:
+            raise TaskTimeout(f"task {info.key} ({doing}) still {info.state} after {timeout:g} s; "
+                              "it may still complete in vCenter")
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 2, _MAX_POLL_SECONDS)

@@ -1,0 +1,140 @@
+"""Typed, immutable records of what vCenter showed at one moment.
+
+The gateway builds them from PropertyCollector results; nothing outside the gateway ever sees a
+pyVmomi object. Managed objects are named by their managed object id (``vm-42``, ``host-7``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    moref: str
+    name: str
+    description: str
+    created: datetime
+    parent: str | None = None  # moref of the parent snapshot, None for a root snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmStateRecord:
+    alarm: str  # moref of the alarm definition
+    entity: str  # moref of the entity the alarm fired on
+    status: str  # gray, green, yellow or red
+    acknowledged: bool
+    time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DatastoreRecord:
+    moref: str
+    name: str
+    accessible: bool
+    capacity_bytes: int
+    free_bytes: int
+    hosts: tuple[str, ...]  # morefs of the hosts that mount it
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeResourceRecord:
+    """A cluster, or the compute resource that wraps a standalone host."""
+
+    moref: str
+    name: str
+    datacenter: str
+    is_cluster: bool
+    hosts: tuple[str, ...]
+    resource_pool: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HostRecord:
+    moref: str
+    name: str
+    datacenter: str
+    compute_resource: str | None  # moref of the cluster or standalone compute resource
+    cluster: str | None  # the cluster's name; None for a standalone host
+    address: str  # management address (vmk0), or the host's name when vCenter shows none
+    connection_state: str  # connected, disconnected or notResponding
+    in_maintenance: bool
+    power_state: str
+    cpu_mhz_total: int
+    cpu_mhz_used: int
+    memory_mb_total: int
+    memory_mb_used: int
+    datastores: tuple[str, ...]
+    overall_status: str
+    alarms: tuple[AlarmStateRecord, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        """Connected and out of maintenance: a host that may receive VMs."""
+        return self.connection_state == "connected" and not self.in_maintenance
+
+
+@dataclass(frozen=True, slots=True)
+class VmRecord:
+    moref: str
+    name: str
+    uuid: str | None
+    ip: str | None
+    power_state: str  # poweredOn, poweredOff or suspended
+    connection_state: str
+    host: str | None  # moref of the host it is registered on
+    resource_pool: str | None
+    datastores: tuple[str, ...]
+    cpus: int
+    memory_mb: int
+    template: bool
+    annotation: str
+    heartbeat: str  # guest heartbeat: gray, green, yellow or red
+    overall_status: str
+    snapshots: tuple[SnapshotRecord, ...] = ()
+    alarms: tuple[AlarmStateRecord, ...] = ()
+
+    @property
+    def newest_snapshot(self) -> SnapshotRecord | None:
+        return max(self.snapshots, key=lambda snap: snap.created, default=None)
+
+    @property
+    def monitored(self) -> bool:
+        """The paper's rule: only VMs with an IP take part (and templates never run)."""
+        return bool(self.ip) and not self.template
+
+
+def _frozen(items: Mapping[str, object]) -> Mapping[str, object]:
+    return MappingProxyType(dict(items))
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """One consistent read of vCenter's inventory, keyed by moref."""
+
+    read_at: datetime
+    datacenters: tuple[str, ...]
+    compute_resources: Mapping[str, ComputeResourceRecord] = field(default_factory=dict)
+    hosts: Mapping[str, HostRecord] = field(default_factory=dict)
+    datastores: Mapping[str, DatastoreRecord] = field(default_factory=dict)
+    vms: Mapping[str, VmRecord] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("compute_resources", "hosts", "datastores", "vms"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+
+    def monitored_vms(self) -> list[VmRecord]:
+        """VMs with a guest IP, sorted by name: the ones the controller watches."""
+        return sorted((vm for vm in self.vms.values() if vm.monitored), key=lambda vm: vm.name)
+
+    def unmonitored_vms(self) -> list[VmRecord]:
+        return sorted((vm for vm in self.vms.values() if not vm.monitored), key=lambda vm: vm.name)
+
+    def host_by_name(self, name: str) -> HostRecord | None:
+        return next((host for host in self.hosts.values() if host.name == name), None)
+
+    def vm_by_name(self, name: str) -> VmRecord | None:
+        return next((vm for vm in self.vms.values() if vm.name == name), None)

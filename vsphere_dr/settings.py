@@ -1,0 +1,266 @@
+"""settings.ini: parsing with configparser, validation with pydantic.
+
+Every value is checked when the file is read; a wrong one is reported with its section, key,
+value and the reason. Passwords are held as ``SecretStr`` and never shown: not in errors, not in
+``repr``, not in logs.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from vsphere_dr.errors import SettingsError
+
+SECRET_KEYS = frozenset({"password"})
+# Keys whose relative paths are taken relative to the settings file, not the working directory.
+PATH_KEYS = {("vcenter", "password_file"), ("journal", "path"), ("logging", "file"),
+             ("inventory", "spare_host_password_file")}
+
+
+def _split_list(value: Any) -> Any:
+    """Turn ``a, b`` or one item per line into a list of stripped, non-empty items."""
+    if isinstance(value, str):
+        return [item.strip() for item in re.split(r"[,\n]", value) if item.strip()]
+    return value
+
+
+def _split_pairs(value: Any) -> Any:
+    """Turn ``key = value`` items (comma or newline separated) into a dict, keeping order."""
+    if not isinstance(value, str):
+        return value
+    pairs: dict[str, str] = {}
+    for item in _split_list(value):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise ValueError(f"expected 'name = value' items, got {item!r}")
+        pairs[key.strip()] = val.strip()
+    return pairs
+
+
+def _empty_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+NameList = Annotated[list[str], BeforeValidator(_split_list)]
+NameMap = Annotated[dict[str, str], BeforeValidator(_split_pairs)]
+Seconds = Annotated[float, Field(gt=0)]
+OptionalStr = Annotated[str | None, BeforeValidator(_empty_is_none)]
+OptionalPath = Annotated[Path | None, BeforeValidator(_empty_is_none)]
+
+
+class Section(BaseModel):
+    """A settings.ini section: unknown keys are typos and are refused, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def resolve_secret(plain: SecretStr | None, env: str | None, file: Path | None, what: str) -> SecretStr:
+    """Return the secret from whichever of the three sources is set (exactly one must be)."""
+    given = [name for name, v in (("password", plain), ("password_env", env), ("password_file", file)) if v]
+    if len(given) != 1:
+        raise ValueError(f"set exactly one of password, password_env, password_file for {what} "
+                         f"(found {', '.join(given) or 'none'})")
+    if plain is not None:
+        return plain
+    if env:
+        if env not in os.environ:
+            raise ValueError(f"password_env names the environment variable {env}, which is not set")
+        return SecretStr(os.environ[env])
+    assert file is not None
+    try:
+        return SecretStr(file.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise ValueError(f"password_file {file} cannot be read: {exc.strerror}") from None
+
+
+class VCenterSettings(Section):
+    host: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9.:\[\]_-]+$")]
+    port: Annotated[int, Field(ge=1, le=65535)] = 443
+    user: Annotated[str, Field(min_length=1)]
+    password: SecretStr | None = None
+    password_env: OptionalStr = None
+    password_file: OptionalPath = None
+    verify_tls: bool = True
+    thumbprint: OptionalStr = None
+    insecure_http: bool = False
+    connect_timeout_seconds: Seconds = 10.0
+    connect_attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    retry_backoff_seconds: Annotated[float, Field(ge=0, le=300)] = 2.0
+    task_timeout_seconds: Seconds = 600.0
+
+    _secret: SecretStr = PrivateAttr()
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _blank_password_is_unset(cls, value: Any) -> Any:
+        return _empty_is_none(value)
+
+    @field_validator("thumbprint")
+    @classmethod
+    def _thumbprint_is_sha(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = value.replace(":", "").lower()
+        if len(digits) not in (40, 64, 128) or not re.fullmatch(r"[0-9a-f]+", digits):
+            raise ValueError("must be the SHA-1, SHA-256 or SHA-512 fingerprint of vCenter's "
+                             "certificate, hex digits optionally separated by ':'")
+        return digits
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VCenterSettings:
+        if self.insecure_http and self.thumbprint:
+            raise ValueError("insecure_http and thumbprint exclude each other: a thumbprint pins TLS")
+        self._secret = resolve_secret(self.password, self.password_env, self.password_file, "vCenter")
+        return self
+
+    @property
+    def secret(self) -> SecretStr:
+        """The password, from whichever source the settings name."""
+        return self._secret
+
+
+class MonitoringSettings(Section):
+    interval_seconds: Annotated[float, Field(ge=1)] = 30.0
+    probe: Literal["tcp", "icmp"] = "tcp"
+    probe_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    probe_timeout_seconds: Seconds = 1.0
+    probe_concurrency: Annotated[int, Field(ge=1, le=4096)] = 64
+    failures_before_action: Annotated[int, Field(ge=1, le=100)] = 3
+    isolation_timeout_seconds: Annotated[float, Field(ge=0)] = 60.0
+
+    @model_validator(mode="after")
+    def _timeout_fits_interval(self) -> MonitoringSettings:
+        if self.probe_timeout_seconds >= self.interval_seconds:
+            raise ValueError("probe_timeout_seconds must be shorter than interval_seconds")
+        return self
+
+
+class SnapshotSettings(Section):
+    interval_seconds: Annotated[float, Field(ge=60)] = 3600.0
+    vhost_interval_seconds: Annotated[float, Field(ge=60)] = 14400.0
+    keep: Annotated[int, Field(ge=1, le=32)] = 2
+    prefix: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")] = "vsphere-dr"
+    memory: bool = False
+    quiesce: bool = False
+
+
+class InventorySettings(Section):
+    interval_seconds: Annotated[float, Field(ge=1)] = 300.0
+    spare_hosts: NameList = []
+    spare_host_user: Annotated[str, Field(min_length=1)] = "root"
+    spare_host_password_env: OptionalStr = None
+    spare_host_password_file: OptionalPath = None
+    vhost_backing: NameMap = {}
+
+    @model_validator(mode="after")
+    def _spare_hosts_have_credentials(self) -> InventorySettings:
+        has_secret = bool(self.spare_host_password_env or self.spare_host_password_file)
+        if self.spare_hosts and not has_secret:
+            raise ValueError("spare_hosts are listed but neither spare_host_password_env nor "
+                             "spare_host_password_file says how to log in to them")
+        return self
+
+    def spare_host_secret(self) -> SecretStr:
+        """The root password of the spare hosts, read when a spare host is about to be added."""
+        return resolve_secret(None, self.spare_host_password_env, self.spare_host_password_file,
+                              "the spare hosts")
+
+
+Priority = Literal["high", "medium", "low"]
+
+
+class RecoverySettings(Section):
+    enabled: bool = True
+    max_restarts: Annotated[int, Field(ge=1, le=100)] = 3
+    restart_window_seconds: Seconds = 3600.0
+    host_boot_timeout_seconds: Seconds = 600.0
+    restart_priority: Annotated[dict[str, Priority], BeforeValidator(_split_pairs)] = {}
+
+
+class JournalSettings(Section):
+    path: Path = Path("var/vsphere-dr.sqlite")
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["plain", "json"] = "plain"
+    file: OptionalPath = None
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(Section):
+    vcenter: VCenterSettings
+    monitoring: MonitoringSettings = MonitoringSettings()
+    snapshots: SnapshotSettings = SnapshotSettings()
+    inventory: InventorySettings = InventorySettings()
+    recovery: RecoverySettings = RecoverySettings()
+    journal: JournalSettings = JournalSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate settings.ini; raise SettingsError naming every problem found."""
+    raw = _read_ini(path)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(error, raw) for error in exc.errors(include_input=False)]
+        raise SettingsError(f"{path}: invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+def _read_ini(path: Path) -> dict[str, dict[str, str]]:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read settings file: {exc.strerror}") from None
+    except configparser.Error as exc:
+        raise SettingsError(f"{path}: not a valid ini file: {exc.message}") from None
+    base = path.resolve().parent
+    return {name: {key: _anchor(name, key, value, base) for key, value in parser[name].items()}
+            for name in parser.sections()}
+
+
+def _anchor(section: str, key: str, value: str, base: Path) -> str:
+    """Make a relative path setting relative to the settings file's directory."""
+    if (section, key) in PATH_KEYS and value.strip() and not Path(value.strip()).is_absolute():
+        return str(base / value.strip())
+    return value
+
+
+def _describe(error: Any, raw: dict[str, dict[str, str]]) -> str:
+    loc = [str(part) for part in error["loc"]]
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown section" if len(loc) == 1 else "unknown key (misspelt?)"
+    if error["type"] == "missing":
+        message = "missing section" if len(loc) == 1 else "required key is missing"
+    if len(loc) < 2:
+        return f"[{loc[0]}] {message}" if loc else message
+    section, key = loc[0], loc[1]
+    value = raw.get(section, {}).get(key)
+    if value is None:
+        return f"[{section}] {key}: {message}"
+    shown = "***" if key in SECRET_KEYS else repr(value)
+    return f"[{section}] {key} = {shown}: {message}"

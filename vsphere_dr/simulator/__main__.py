@@ -1,0 +1,5 @@
+import sys
+
+from vsphere_dr.simulator.launcher import main
+
+sys.exit(main())
