@@ -1,0 +1,66 @@
+"""`vsphere-dr inventory` and `check-config` as an operator runs them, against the simulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vsphere_dr.simulator.launcher import Simulator
+from vsphere_dr.simulator.topology import Topology
+
+pytestmark = pytest.mark.live
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vsphere_dr.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_inventory_json_lists_hosts_and_monitored_vms(sim: Simulator, write_settings, example_topology: Topology) -> None:  # type: ignore[no-untyped-def]
+    result = run("--config", str(write_settings(sim.host, sim.port)), "inventory", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {h["name"]: h["cluster"] for h in data["hosts"]} == {h.name: h.cluster for h in example_topology.hosts()}
+    assert all(h["connection_state"] == "connected" and h["in_maintenance"] is False for h in data["hosts"])
+    vms = {vm["name"]: vm for vm in data["vms"]}
+    assert vms.keys() == {vm.name for vm in example_topology.vms() if vm.ip}
+    for want in example_topology.vms():
+        if want.ip:
+            got = vms[want.name]
+            assert (got["ip"], got["host"], got["power_state"]) == (want.ip, want.host, want.spec["power"])
+            newest = got["newest_snapshot"]
+            assert (newest["name"] if newest else None) == (want.spec["snapshots"] or [None])[-1]
+    assert sorted(data["not_monitored"]) == sorted(vm.name for vm in example_topology.vms() if not vm.ip)
+
+
+def test_inventory_table_names_every_host_and_vm(sim: Simulator, write_settings, example_topology: Topology) -> None:  # type: ignore[no-untyped-def]
+    result = run("--config", str(write_settings(sim.host, sim.port)), "inventory")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for host in example_topology.hosts():
+        assert any(line.startswith(host.name + " ") and host.ip in line for line in lines), host.name
+    for vm in example_topology.vms():
+        listed = any(line.startswith(vm.name + " ") for line in lines)
+        assert listed == bool(vm.ip), vm.name
+
+
+def test_check_config_reaches_vcenter(sim: Simulator, write_settings) -> None:  # type: ignore[no-untyped-def]
+    result = run("--config", str(write_settings(sim.host, sim.port)), "check-config")
+    assert result.returncode == 0, result.stderr
+    assert "is valid" in result.stdout and "answered as VMware vCenter Server" in result.stdout
+
+
+def test_help_documents_exit_codes() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for line in ("0  success", "2  settings.ini is missing or invalid", "3  vCenter unreachable"):
+        assert line in result.stdout
+
+
+def test_missing_settings_file_exit_code(tmp_path: Path) -> None:
+    result = run("--config", str(tmp_path / "nope.ini"), "inventory")
+    assert result.returncode == 2
+    assert "cannot read settings file" in result.stderr

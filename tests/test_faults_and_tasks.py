@@ -1,0 +1,78 @@
+"""Fault translation and task waits (small units: fakes for the task, real pyVmomi fault objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pyVmomi import vim, vmodl
+
+from vsphere_dr import errors
+from vsphere_dr.gateway.faults import faults_translated, translate
+from vsphere_dr.gateway.tasks import wait_for_task
+
+
+@pytest.mark.parametrize(("fault", "ours", "name"), [
+    (vim.fault.DuplicateName(name="web-01", msg="The name 'web-01' already exists."), errors.DuplicateName, "DuplicateName"),
+    (vmodl.fault.ManagedObjectNotFound(msg="vm-9 has been deleted"), errors.ObjectNotFound, "ManagedObjectNotFound"),
+    (vim.fault.InvalidPowerState(msg="powered off"), errors.InvalidState, "InvalidPowerState"),
+    (vmodl.fault.MethodNotFound(msg="AlarmManager does not implement GetAlarm"), errors.NotSupported, "MethodNotFound"),
+    (vim.fault.FileFault(msg="disk locked"), errors.VSphereFault, "FileFault"),
+])
+def test_fault_becomes_our_exception(fault: vmodl.MethodFault, ours: type, name: str) -> None:
+    exc = translate(fault, "cloning web-01")
+    assert type(exc) is ours and exc.fault_type == name
+    assert str(exc) == f"vCenter fault {name} while cloning web-01: {fault.msg}"
+
+
+def test_login_and_session_faults() -> None:
+    assert isinstance(translate(vim.fault.InvalidLogin(), "x"), errors.AuthenticationError)
+    assert isinstance(translate(vim.fault.NotAuthenticated(), "x"), errors.SessionExpired)
+
+
+def test_fault_without_text_uses_its_localized_message_or_name() -> None:
+    fault = vim.fault.InvalidState(faultMessage=[vmodl.LocalizableMessage(key="k", message="host in maintenance")])
+    assert str(translate(fault, "powering on")).endswith(": host in maintenance")
+    assert str(translate(vim.fault.NoDiskSpace(), "cloning")).endswith(": NoDiskSpace")
+
+
+def test_faults_translated_block() -> None:
+    with pytest.raises(errors.DuplicateName):
+        with faults_translated("creating an alarm"):
+            raise vim.fault.DuplicateName(msg="exists")
+
+
+@dataclass
+class FakeInfo:
+    state: str
+    key: str = "task-1"
+    result: Any = None
+    error: Any = None
+
+
+class FakeTask:
+    """Reports the given states one read at a time, then stays at the last."""
+
+    def __init__(self, *infos: FakeInfo) -> None:
+        self._infos = list(infos)
+
+    @property
+    def info(self) -> FakeInfo:
+        return self._infos.pop(0) if len(self._infos) > 1 else self._infos[0]
+
+
+def test_wait_returns_the_result() -> None:
+    task = FakeTask(FakeInfo("queued"), FakeInfo("running"), FakeInfo("success", result="vm-77"))
+    assert wait_for_task(task, timeout=5, doing="cloning") == "vm-77"
+
+
+def test_wait_raises_the_tasks_fault() -> None:
+    task = FakeTask(FakeInfo("running"), FakeInfo("error", error=vim.fault.InsufficientResourcesFault(msg="no memory")))
+    with pytest.raises(errors.VSphereFault, match="InsufficientResourcesFault while powering on web-01: no memory"):
+        wait_for_task(task, timeout=5, doing="powering on web-01")
+
+
+def test_wait_times_out() -> None:
+    with pytest.raises(errors.TaskTimeout, match=r"task task-1 \(cloning\) still running after 0.2 s"):
+        wait_for_task(FakeTask(FakeInfo("running")), timeout=0.2, doing="cloning")
