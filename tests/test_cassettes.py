@@ -10,7 +10,7 @@ import pytest
 from tests.cassettes import RECORDING, pyvmomi_vcr
 from tests.conftest import EXAMPLE_TOPOLOGY
 from tests.inventory_checks import assert_matches_topology, assert_monitoring_excludes_vms_without_ip
-from vsphere_dr import cli
+from vsphere_dr.app import cli
 from vsphere_dr.errors import AuthenticationError
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.settings import load_settings

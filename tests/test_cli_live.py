@@ -16,7 +16,7 @@ pytestmark = pytest.mark.live
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vsphere_dr.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "vsphere_dr.app", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_inventory_json_lists_hosts_and_monitored_vms(sim: Simulator, write_settings, example_topology: Topology) -> None:  # type: ignore[no-untyped-def]

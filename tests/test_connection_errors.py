@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLE_TOPOLOGY
-from vsphere_dr import cli
+from vsphere_dr.app import cli
 from vsphere_dr.errors import AuthenticationError, VCenterUnreachable
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.gateway.connection import VCenterSession

@@ -10,16 +10,18 @@ from types import TracebackType
 from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.gateway.faults import faults_translated
 from vsphere_dr.gateway.inventory_reader import read_inventory
+from vsphere_dr.gateway.vm_operations import VmOperations
 from vsphere_dr.records import Inventory
 from vsphere_dr.settings import VCenterSettings
 
 
 class VCenterGateway:
-    """Reads and (in later steps) acts on one vCenter."""
+    """Reads one vCenter's inventory and acts on it (``vms``: snapshots, power, clone, relocate)."""
 
     def __init__(self, settings: VCenterSettings) -> None:
         self.settings = settings
         self.session = VCenterSession(settings)
+        self.vms = VmOperations(self.session, settings.task_timeout_seconds)
 
     def __enter__(self) -> VCenterGateway:
         return self

@@ -46,6 +46,12 @@ class VCenterSession:
             self._content = self._si.RetrieveContent()
         return self._content
 
+    def managed(self, kind: type, moref: str) -> Any:
+        """A pyVmomi reference to the managed object ``moref`` of type ``kind`` on this session."""
+        self.content()
+        assert self._si is not None
+        return kind(moref, self._si._stub)
+
     def call(self, fn: Callable[[vim.ServiceInstanceContent], T], doing: str) -> T:
         """Run ``fn`` against the service instance; after an expired session, log in and retry once.
 

@@ -5,13 +5,26 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 from vsphere_dr.errors import TaskTimeout
 from vsphere_dr.gateway.faults import faults_translated, translate
 
 _FIRST_POLL_SECONDS = 0.05
 _MAX_POLL_SECONDS = 2.0
+# Only these fields are read: the whole TaskInfo also carries the task's entity, which some
+# servers (vcsim for snapshot tasks) report with a type pyVmomi refuses to deserialize.
+_PATHS = ("info.key", "info.state", "info.result", "info.error")
+
+
+def task_progress(task: vim.Task) -> dict[str, Any]:
+    """The task's key, state, result and error, in one round trip."""
+    pc = vmodl.query.PropertyCollector
+    spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=task)],
+                         propSet=[pc.PropertySpec(type=vim.Task, pathSet=list(_PATHS))])
+    collector = pc("propertyCollector", task._stub)
+    result = collector.RetrievePropertiesEx([spec], pc.RetrieveOptions())
+    return {prop.name.removeprefix("info."): prop.val for prop in result.objects[0].propSet}
 
 
 def wait_for_task(task: vim.Task, timeout: float, doing: str) -> Any:
@@ -25,13 +38,13 @@ def wait_for_task(task: vim.Task, timeout: float, doing: str) -> Any:
     pause = _FIRST_POLL_SECONDS
     while True:
         with faults_translated(doing):
-            info = task.info
-        if info.state == vim.TaskInfo.State.success:
-            return info.result
-        if info.state == vim.TaskInfo.State.error:
-            raise translate(info.error, doing)
+            info = task_progress(task)
+        if info["state"] == vim.TaskInfo.State.success:
+            return info.get("result")
+        if info["state"] == vim.TaskInfo.State.error:
+            raise translate(info["error"], doing)
         if time.monotonic() >= deadline:
-            raise TaskTimeout(f"task {info.key} ({doing}) still {info.state} after {timeout:g} s; "
+            raise TaskTimeout(f"task {info['key']} ({doing}) still {info['state']} after {timeout:g} s; "
                               "it may still complete in vCenter")
         time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
         pause = min(pause * 2, _MAX_POLL_SECONDS)

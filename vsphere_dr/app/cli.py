@@ -1,8 +1,4 @@
-"""The `vsphere-dr` command line.
-
-This is the entry point: the only place that may wire the administrators of ``modules`` into the
-core (the core itself never imports ``modules``).
-"""
+"""The `vsphere-dr` command line."""
 
 from __future__ import annotations
 

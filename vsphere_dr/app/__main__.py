@@ -1,0 +1,5 @@
+import sys
+
+from vsphere_dr.app.cli import main
+
+sys.exit(main())

@@ -1,0 +1,86 @@
+"""Operations on VMs and snapshots: each starts one vCenter task and waits for it.
+
+They report what vCenter says and nothing more; checking that the world is now as intended
+(the clone runs on the right host, say) is the executor's post-condition, not this module's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pyVmomi import vim
+
+from vsphere_dr.gateway.connection import VCenterSession
+from vsphere_dr.gateway.faults import faults_translated
+from vsphere_dr.gateway.tasks import wait_for_task
+
+
+class VmOperations:
+    def __init__(self, session: VCenterSession, task_timeout: float) -> None:
+        self._session = session
+        self._timeout = task_timeout
+
+    def _vm(self, moref: str) -> vim.VirtualMachine:
+        return self._session.managed(vim.VirtualMachine, moref)
+
+    def _run(self, start: Callable[[], vim.Task], doing: str) -> Any:
+        """Start a task (logging in again first if the session expired) and wait for its result."""
+
+        def started(_content: Any) -> vim.Task:
+            with faults_translated(doing):
+                return start()
+
+        return wait_for_task(self._session.call(started, doing), self._timeout, doing)
+
+    def create_snapshot(self, vm: str, name: str, description: str, memory: bool, quiesce: bool) -> str:
+        """Create a snapshot and return its moref."""
+        snapshot = self._run(lambda: self._vm(vm).CreateSnapshot_Task(name, description, memory, quiesce),
+                             f"creating snapshot {name!r} of {vm}")
+        return snapshot._moId
+
+    def remove_snapshot(self, snapshot: str) -> None:
+        """Remove one snapshot, keeping its children (their disks are consolidated)."""
+        mo = self._session.managed(vim.vm.Snapshot, snapshot)
+        self._run(lambda: mo.RemoveSnapshot_Task(removeChildren=False, consolidate=True),
+                  f"removing snapshot {snapshot}")
+
+    def revert_to_snapshot(self, snapshot: str) -> None:
+        mo = self._session.managed(vim.vm.Snapshot, snapshot)
+        self._run(lambda: mo.RevertToSnapshot_Task(), f"reverting to snapshot {snapshot}")
+
+    def power_on(self, vm: str) -> None:
+        self._run(lambda: self._vm(vm).PowerOnVM_Task(), f"powering on {vm}")
+
+    def power_off(self, vm: str) -> None:
+        self._run(lambda: self._vm(vm).PowerOffVM_Task(), f"powering off {vm}")
+
+    def clone_from_snapshot(self, vm: str, snapshot: str, name: str, host: str, pool: str,
+                            datastore: str, annotation: str) -> str:
+        """Clone ``vm`` as it was at ``snapshot`` into the VM's folder; return the clone's moref.
+
+        Asks for the clone powered off on ``host``: a simulator (and a vCenter under DRS) may
+        place it elsewhere, which the caller checks.
+        """
+        source = self._vm(vm)
+        spec = vim.vm.CloneSpec(
+            location=vim.vm.RelocateSpec(host=self._session.managed(vim.HostSystem, host),
+                                         pool=self._session.managed(vim.ResourcePool, pool),
+                                         datastore=self._session.managed(vim.Datastore, datastore)),
+            snapshot=self._session.managed(vim.vm.Snapshot, snapshot),
+            config=vim.vm.ConfigSpec(annotation=annotation), powerOn=False, template=False)
+        clone = self._run(lambda: source.CloneVM_Task(folder=source.parent, name=name, spec=spec),
+                          f"cloning {vm} from snapshot {snapshot} as {name!r}")
+        return clone._moId
+
+    def relocate(self, vm: str, host: str, pool: str, datastore: str | None) -> None:
+        """Cold-migrate ``vm`` to ``host`` (and ``datastore`` when the host does not see the old one)."""
+        spec = vim.vm.RelocateSpec(host=self._session.managed(vim.HostSystem, host),
+                                   pool=self._session.managed(vim.ResourcePool, pool))
+        if datastore is not None:
+            spec.datastore = self._session.managed(vim.Datastore, datastore)
+        self._run(lambda: self._vm(vm).RelocateVM_Task(spec), f"relocating {vm} to {host}")
+
+    def set_annotation(self, vm: str, text: str) -> None:
+        self._run(lambda: self._vm(vm).ReconfigVM_Task(vim.vm.ConfigSpec(annotation=text)),
+                  f"annotating {vm}")
