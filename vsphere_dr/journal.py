@@ -1,0 +1,269 @@
+"""The journal: an SQLite record of every action, incident, module run and snapshot age.
+
+Every action is written as *intended* before it starts and updated after each step, so a
+controller that dies in the middle can, on restart, see what was under way and reconcile it with
+what vCenter shows instead of doing it again. Times are UTC epoch seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY,
+    incident INTEGER,
+    kind TEXT NOT NULL,
+    vm TEXT NOT NULL,
+    vm_name TEXT NOT NULL,
+    params TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('intended', 'running', 'done', 'failed', 'abandoned')),
+    step TEXT NOT NULL DEFAULT '',
+    result TEXT NOT NULL DEFAULT '{}',
+    error TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS actions_by_vm ON actions (vm, created_at);
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY,
+    vm TEXT NOT NULL,
+    vm_name TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'recovered', 'needs_person', 'closed')),
+    detected_at REAL NOT NULL,
+    recovered_at REAL,
+    snapshot_created_at REAL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS module_runs (
+    module TEXT PRIMARY KEY,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    outcome TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS snapshot_status (
+    vm TEXT PRIMARY KEY,
+    vm_name TEXT NOT NULL,
+    newest_at REAL,
+    last_error TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL
+);
+"""
+
+UNFINISHED = ("intended", "running")
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    id: int
+    incident: int | None
+    kind: str
+    vm: str
+    vm_name: str
+    params: dict[str, Any]
+    reason: str
+    state: str
+    step: str
+    result: dict[str, Any]
+    error: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    id: int
+    vm: str
+    vm_name: str
+    cause: str
+    state: str
+    detected_at: float
+    recovered_at: float | None
+    snapshot_created_at: float | None
+    note: str
+
+    @property
+    def rto_seconds(self) -> float | None:
+        """Time from detection to recovery."""
+        return None if self.recovered_at is None else self.recovered_at - self.detected_at
+
+    @property
+    def rpo_seconds(self) -> float | None:
+        """Data lost: age of the snapshot used, at the moment the failure was detected."""
+        return None if self.snapshot_created_at is None else self.detected_at - self.snapshot_created_at
+
+
+@dataclass(frozen=True)
+class RunRow:
+    module: str
+    started_at: float
+    finished_at: float | None
+    outcome: str
+    message: str
+
+
+@dataclass(frozen=True)
+class SnapshotStatusRow:
+    vm: str
+    vm_name: str
+    newest_at: float | None
+    last_error: str
+    updated_at: float
+
+
+class Journal:
+    """Thread-safe access to the journal file (the scheduler runs jobs in threads)."""
+
+    def __init__(self, path: Path, clock: Any = time.time) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # --- actions -------------------------------------------------------------------------
+
+    def intend(self, kind: str, vm: str, vm_name: str, params: dict[str, Any], reason: str,
+               incident: int | None = None) -> int:
+        """Record an action before it starts; returns its id."""
+        now = self._clock()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO actions (incident, kind, vm, vm_name, params, reason, state, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'intended', ?, ?)",
+                (incident, kind, vm, vm_name, json.dumps(params, sort_keys=True), reason, now, now))
+            return int(cursor.lastrowid or 0)
+
+    def progress(self, action: int, step: str, result: dict[str, Any] | None = None) -> None:
+        """Mark a step of an action as reached, merging what it produced into the result."""
+        self._update(action, "running", step, result, "")
+
+    def finish(self, action: int, result: dict[str, Any] | None = None) -> None:
+        self._update(action, "done", None, result, "")
+
+    def fail(self, action: int, error: str, state: str = "failed") -> None:
+        self._update(action, state, None, None, error)
+
+    def _update(self, action: int, state: str, step: str | None, result: dict[str, Any] | None,
+                error: str) -> None:
+        with self._write() as db:
+            row = db.execute("SELECT step, result FROM actions WHERE id = ?", (action,)).fetchone()
+            if row is None:
+                raise KeyError(f"no action {action} in the journal")
+            merged = {**json.loads(row["result"]), **(result or {})}
+            db.execute("UPDATE actions SET state = ?, step = ?, result = ?, error = ?, updated_at = ? WHERE id = ?",
+                       (state, row["step"] if step is None else step, json.dumps(merged, sort_keys=True),
+                        error, self._clock(), action))
+
+    def action(self, action: int) -> ActionRow:
+        rows = self._rows("SELECT * FROM actions WHERE id = ?", action)
+        if not rows:
+            raise KeyError(f"no action {action} in the journal")
+        return _action(rows[0])
+
+    def unfinished_actions(self) -> list[ActionRow]:
+        """Actions that were intended or under way when the controller last stopped."""
+        return [_action(r) for r in self._rows(
+            "SELECT * FROM actions WHERE state IN (?, ?) ORDER BY id", *UNFINISHED)]
+
+    def actions(self, vm: str | None = None, since: float = 0.0) -> list[ActionRow]:
+        if vm is None:
+            rows = self._rows("SELECT * FROM actions WHERE created_at >= ? ORDER BY id", since)
+        else:
+            rows = self._rows("SELECT * FROM actions WHERE vm = ? AND created_at >= ? ORDER BY id", vm, since)
+        return [_action(r) for r in rows]
+
+    def vms_under_recovery(self) -> set[str]:
+        """VMs with an open incident or an unfinished recovery action: other modules leave them be."""
+        rows = self._rows("SELECT vm FROM incidents WHERE state = 'open' UNION SELECT vm FROM actions"
+                          " WHERE state IN (?, ?) AND kind != 'snapshot'", *UNFINISHED)
+        return {r["vm"] for r in rows}
+
+    # --- incidents -----------------------------------------------------------------------
+
+    def open_incident(self, vm: str, vm_name: str, cause: str, detected_at: float) -> int:
+        """The VM's open incident, or a new one."""
+        with self._write() as db:
+            row = db.execute("SELECT id FROM incidents WHERE vm = ? AND state = 'open'", (vm,)).fetchone()
+            if row is not None:
+                return int(row["id"])
+            cursor = db.execute(
+                "INSERT INTO incidents (vm, vm_name, cause, state, detected_at) VALUES (?, ?, ?, 'open', ?)",
+                (vm, vm_name, cause, detected_at))
+            return int(cursor.lastrowid or 0)
+
+    def close_incident(self, incident: int, state: str, note: str = "", recovered_at: float | None = None,
+                       snapshot_created_at: float | None = None) -> None:
+        with self._write() as db:
+            db.execute("UPDATE incidents SET state = ?, note = ?, recovered_at = ?, snapshot_created_at = ?"
+                       " WHERE id = ?", (state, note, recovered_at, snapshot_created_at, incident))
+
+    def incidents(self) -> list[IncidentRow]:
+        return [IncidentRow(**dict(r)) for r in self._rows("SELECT * FROM incidents ORDER BY id")]
+
+    # --- module runs and snapshot ages ---------------------------------------------------
+
+    def run_started(self, module: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT INTO module_runs (module, started_at, finished_at, outcome) VALUES (?, ?, NULL, 'running')"
+                       " ON CONFLICT (module) DO UPDATE SET started_at = excluded.started_at,"
+                       " finished_at = NULL, outcome = 'running', message = ''", (module, self._clock()))
+
+    def run_finished(self, module: str, outcome: str, message: str = "") -> None:
+        with self._write() as db:
+            db.execute("UPDATE module_runs SET finished_at = ?, outcome = ?, message = ? WHERE module = ?",
+                       (self._clock(), outcome, message, module))
+
+    def runs(self) -> dict[str, RunRow]:
+        return {r["module"]: RunRow(**dict(r)) for r in self._rows("SELECT * FROM module_runs")}
+
+    def record_snapshot_status(self, vm: str, vm_name: str, newest_at: float | None, error: str = "") -> None:
+        with self._write() as db:
+            db.execute("INSERT INTO snapshot_status (vm, vm_name, newest_at, last_error, updated_at)"
+                       " VALUES (?, ?, ?, ?, ?) ON CONFLICT (vm) DO UPDATE SET vm_name = excluded.vm_name,"
+                       " newest_at = excluded.newest_at, last_error = excluded.last_error,"
+                       " updated_at = excluded.updated_at", (vm, vm_name, newest_at, error, self._clock()))
+
+    def snapshot_status(self) -> list[SnapshotStatusRow]:
+        return [SnapshotStatusRow(**dict(r)) for r in self._rows("SELECT * FROM snapshot_status ORDER BY vm_name")]
+
+
+def _action(row: sqlite3.Row) -> ActionRow:
+    data = dict(row)
+    data["params"] = json.loads(data["params"])
+    data["result"] = json.loads(data["result"])
+    return ActionRow(**data)
