@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from vsphere_dr.settings import LoggingSettings
+from vsphere_dr.settings import LoggingSettings, Settings
 
 MASK = "***"
 MIN_MASKED = 4
@@ -75,3 +75,12 @@ def configure_logging(settings: LoggingSettings) -> None:
         old.close()
     root.addHandler(handler)
     root.setLevel(settings.level)
+    # APScheduler reports every job start and end at INFO; the controller logs each run itself.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+
+
+def apply_settings(settings: Settings) -> None:
+    """Configure logging from settings and register every password in them for masking."""
+    configure_logging(settings.logging)
+    for vcenter in filter(None, (settings.vcenter, settings.admin_vcenter)):
+        SECRETS.add(vcenter.secret.get_secret_value())

@@ -13,7 +13,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -151,9 +153,26 @@ class MonitoringSettings(Section):
         return self
 
 
+def _crontab(value: str | None) -> str | None:
+    """A five-field crontab expression (minute hour day month weekday), checked by APScheduler."""
+    if value is None:
+        return None
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"not a crontab expression (minute hour day month weekday): {exc}") from None
+    return value
+
+
+Crontab = Annotated[OptionalStr, AfterValidator(_crontab)]
+
+
 class SnapshotSettings(Section):
     interval_seconds: Annotated[float, Field(ge=60)] = 3600.0
     vhost_interval_seconds: Annotated[float, Field(ge=60)] = 14400.0
+    # A crontab expression (UTC) replaces the interval when set.
+    cron: Crontab = None
+    vhost_cron: Crontab = None
     keep: Annotated[int, Field(ge=1, le=32)] = 2
     prefix: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")] = "vsphere-dr"
     memory: bool = False
@@ -162,6 +181,7 @@ class SnapshotSettings(Section):
 
 class InventorySettings(Section):
     interval_seconds: Annotated[float, Field(ge=1)] = 300.0
+    settings_check_seconds: Annotated[float, Field(ge=1)] = 5.0
     spare_hosts: NameList = []
     spare_host_user: Annotated[str, Field(min_length=1)] = "root"
     spare_host_password_env: OptionalStr = None
@@ -210,6 +230,8 @@ class LoggingSettings(Section):
 
 class Settings(Section):
     vcenter: VCenterSettings
+    # The vCenter that manages the VMs behind nested vHosts, when it is not [vcenter] itself.
+    admin_vcenter: VCenterSettings | None = None
     monitoring: MonitoringSettings = MonitoringSettings()
     snapshots: SnapshotSettings = SnapshotSettings()
     inventory: InventorySettings = InventorySettings()

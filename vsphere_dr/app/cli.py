@@ -10,17 +10,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from modules.inventory_administrator import InventoryAdministrator
-from vsphere_dr.errors import SettingsError, VCenterError, VCenterUnreachable, AuthenticationError
+from vsphere_dr.app.controller import Controller
+from vsphere_dr.app.daemon import Daemon, schedules
+from vsphere_dr.app.status import status_text
+from vsphere_dr.errors import AuthenticationError, SettingsError, VCenterUnreachable, VsphereDrError
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.inventory_report import inventory_as_dict, inventory_as_text
-from vsphere_dr.logging_setup import SECRETS, configure_logging
+from vsphere_dr.logging_setup import apply_settings
 from vsphere_dr.settings import Settings
 
 EXIT_OK, EXIT_FAULT, EXIT_SETTINGS, EXIT_UNREACHABLE = 0, 1, 2, 3
+MODULES = ("inventory_administrator", "availability_administrator", "snapshot_creator", "snapshot_creator_vhost")
 
 EPILOG = """exit codes:
   0  success
-  1  vCenter answered with a fault
+  1  vCenter answered with a fault, or a module failed
   2  settings.ini is missing or invalid (the message names section, key and value)
   3  vCenter unreachable after the bounded retries, TLS not trusted, or login refused
 """
@@ -36,43 +40,82 @@ def build_parser() -> argparse.ArgumentParser:
     inventory = commands.add_parser("inventory", help="list hosts and monitored VMs as vCenter shows them")
     inventory.add_argument("--json", action="store_true", help="print JSON instead of tables")
     commands.add_parser("check-config", help="validate settings.ini and log in to vCenter")
+    commands.add_parser("run", help="run every module on its schedule until SIGTERM/SIGINT (for systemd)")
+    once = commands.add_parser("once", help="run one module once and exit (for cron)")
+    once.add_argument("--module", required=True, choices=MODULES)
+    commands.add_parser("status", help="each module's last and next run and outcome; each VM's snapshot age (RPO)")
     return parser
 
 
-def cmd_inventory(settings: Settings, args: argparse.Namespace) -> int:
-    with VCenterGateway(settings.vcenter) as gateway:
+def cmd_inventory(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
+    with VCenterGateway(_logged(admin).vcenter) as gateway:
         inv = gateway.inventory()
     print(json.dumps(inventory_as_dict(inv), indent=2) if args.json else inventory_as_text(inv))
     return EXIT_OK
 
 
-def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_check_config(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     print(f"settings: {args.config} is valid")
-    with VCenterGateway(settings.vcenter) as gateway:
+    with VCenterGateway(_logged(admin).vcenter) as gateway:
         print(f"vCenter: {gateway.session.where} answered as {gateway.about()}")
     return EXIT_OK
 
 
-COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+def cmd_run(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
+    controller = Controller(admin)
+    try:
+        Daemon(controller).serve()
+    finally:
+        controller.close()
+    return EXIT_OK
+
+
+def cmd_once(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
+    controller = Controller(admin)
+    try:
+        error = controller.run_module(args.module)
+    finally:
+        controller.close()
+    if error is None:
+        return EXIT_OK
+    raise error
+
+
+def cmd_status(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
+    controller = Controller(admin)
+    try:
+        print(status_text(controller.journal, schedules(admin.settings)))
+    finally:
+        controller.close()
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[InventoryAdministrator, argparse.Namespace], int]] = {
     "inventory": cmd_inventory,
     "check-config": cmd_check_config,
+    "run": cmd_run,
+    "once": cmd_once,
+    "status": cmd_status,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = InventoryAdministrator(args.config).settings
+        admin = InventoryAdministrator(args.config)
+        return COMMANDS[args.command](admin, args)
     except SettingsError as exc:
         return _fail(exc, EXIT_SETTINGS)
-    configure_logging(settings.logging)
-    SECRETS.add(settings.vcenter.secret.get_secret_value())
-    try:
-        return COMMANDS[args.command](settings, args)
     except (VCenterUnreachable, AuthenticationError) as exc:
         return _fail(exc, EXIT_UNREACHABLE)
-    except VCenterError as exc:
+    except VsphereDrError as exc:
         return _fail(exc, EXIT_FAULT)
+
+
+def _logged(admin: InventoryAdministrator) -> Settings:
+    """The settings, with logging configured from them and the passwords masked in logs."""
+    apply_settings(admin.settings)
+    return admin.settings
 
 
 def _fail(exc: Exception, code: int) -> int:

@@ -19,6 +19,12 @@ class VCenterGateway:
     """Reads one vCenter's inventory and acts on it (``vms``: snapshots, power, clone, relocate)."""
 
     def __init__(self, settings: VCenterSettings) -> None:
+        self.reconfigure(settings)
+
+    def reconfigure(self, settings: VCenterSettings) -> None:
+        """Use new connection settings: the current session (if any) is closed, the next call reconnects."""
+        if getattr(self, "session", None) is not None:
+            self.close()
         self.settings = settings
         self.session = VCenterSession(settings)
         self.vms = VmOperations(self.session, settings.task_timeout_seconds)

@@ -1,0 +1,144 @@
+"""Snapshot Creator: keeps a fresh snapshot of every monitored VM (the paper's SC, made safe).
+
+Create, verify, then prune this tool's older snapshots beyond ``keep``: a VM is never left with
+none, and a person's snapshots are never touched. VMs under recovery and VMs whose host is down
+are skipped; a fault on one VM is logged and the others go on. Each snapshot is journaled as an
+action so that a stop in the middle leaves a consistent record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from vsphere_dr.errors import VsphereDrError
+from vsphere_dr.gateway import VCenterGateway
+from vsphere_dr.journal import Journal
+from vsphere_dr.records import Inventory, VmRecord
+from vsphere_dr.settings import Settings
+from vsphere_dr.snapshot_rotation import snapshot_name, to_prune
+
+log = logging.getLogger(__name__)
+KIND = "snapshot"
+
+
+@dataclass
+class SnapshotRunReport:
+    created: dict[str, str] = field(default_factory=dict)  # VM name -> new snapshot's name
+    pruned: list[str] = field(default_factory=list)  # "vm: snapshot" removed
+    skipped: dict[str, str] = field(default_factory=dict)  # VM name -> why
+    failed: dict[str, str] = field(default_factory=dict)  # VM name -> error
+
+    def summary(self) -> str:
+        return (f"{len(self.created)} created, {len(self.pruned)} pruned, {len(self.skipped)} skipped, "
+                f"{len(self.failed)} failed")
+
+
+class SnapshotCreator:
+    """Rotates the snapshots of the monitored VMs (not the ones behind nested vHosts)."""
+
+    name = "snapshot_creator"
+
+    def __init__(self, gateway: VCenterGateway, journal: Journal, settings: Callable[[], Settings],
+                 stop: threading.Event | None = None) -> None:
+        self.gateway, self.journal, self.settings = gateway, journal, settings
+        self.stop = stop or threading.Event()
+
+    def targets(self, inv: Inventory) -> list[VmRecord]:
+        """Monitored VMs that are not the backing VMs of nested vHosts."""
+        backing = set(self.settings().inventory.vhost_backing.values())
+        return [vm for vm in inv.monitored_vms() if vm.name not in backing]
+
+    def run(self) -> SnapshotRunReport:
+        inv = self.gateway.inventory()
+        self._reconcile(inv)
+        report = SnapshotRunReport()
+        busy = self.journal.vms_under_recovery()
+        made: dict[str, tuple[int, str]] = {}  # VM moref -> (action id, snapshot moref)
+        for vm in self.targets(inv):
+            if self.stop.is_set():
+                report.skipped[vm.name] = "controller stopping"
+                continue
+            reason = _skip_reason(vm, inv, busy)
+            if reason:
+                report.skipped[vm.name] = reason
+                continue
+            created = self._create(vm, report)
+            if created:
+                made[vm.moref] = created
+        if made:
+            self._verify_and_prune(self.gateway.inventory(), made, report)
+        log.info("%s: %s", self.name, report.summary())
+        return report
+
+    def _create(self, vm: VmRecord, report: SnapshotRunReport) -> tuple[int, str] | None:
+        s = self.settings().snapshots
+        name = snapshot_name(s.prefix, datetime.now(timezone.utc))
+        action = self.journal.intend(KIND, vm.moref, vm.name, {"name": name}, "scheduled snapshot rotation")
+        try:
+            snapshot = self.gateway.vms.create_snapshot(vm.moref, name, "vsphere-dr scheduled snapshot",
+                                                        s.memory, s.quiesce)
+        except VsphereDrError as exc:
+            self._failed(vm.moref, vm.name, action, f"creating snapshot: {exc}", report, _newest_time(vm))
+            return None
+        self.journal.progress(action, "created", {"snapshot": snapshot})
+        report.created[vm.name] = name
+        return action, snapshot
+
+    def _verify_and_prune(self, inv: Inventory, made: dict[str, tuple[int, str]], report: SnapshotRunReport) -> None:
+        s = self.settings().snapshots
+        for moref, (action, snapshot) in made.items():
+            vm = inv.vms.get(moref)
+            if vm is None or not any(snap.moref == snapshot for snap in vm.snapshots):
+                name = self.journal.action(action).vm_name
+                report.created.pop(name, None)
+                self._failed(moref, name, action, f"snapshot {snapshot} not found after creation", report,
+                             _newest_time(vm))
+                continue
+            try:
+                for old in to_prune(vm.snapshots, s.prefix, s.keep, snapshot):
+                    self.gateway.vms.remove_snapshot(old.moref)
+                    report.pruned.append(f"{vm.name}: {old.name}")
+            except VsphereDrError as exc:
+                self._failed(vm.moref, vm.name, action, f"pruning old snapshots: {exc}", report, _newest_time(vm))
+                continue
+            self.journal.finish(action)
+            self.journal.record_snapshot_status(vm.moref, vm.name, _newest_time(vm))
+
+    def _failed(self, moref: str, name: str, action: int, error: str, report: SnapshotRunReport,
+                newest: float | None) -> None:
+        log.error("%s: %s: %s", self.name, name, error)
+        report.failed[name] = error
+        self.journal.fail(action, error)
+        self.journal.record_snapshot_status(moref, name, newest, error)
+
+    def _reconcile(self, inv: Inventory) -> None:
+        """Settle snapshot actions a previous run left unfinished (it was stopped or crashed)."""
+        for action in self.journal.unfinished_actions():
+            if action.kind != KIND:
+                continue
+            vm = inv.vms.get(action.vm)
+            exists = vm is not None and any(snap.name == action.params["name"] for snap in vm.snapshots)
+            if exists:
+                self.journal.finish(action.id, {"reconciled": "snapshot found after restart"})
+            else:
+                self.journal.fail(action.id, "controller stopped before the snapshot was created", "abandoned")
+
+
+def _skip_reason(vm: VmRecord, inv: Inventory, busy: set[str]) -> str:
+    if vm.moref in busy:
+        return "under recovery"
+    host = inv.hosts.get(vm.host or "")
+    if host is None or host.connection_state != "connected":
+        return "its host is not connected"
+    if vm.connection_state != "connected":
+        return f"VM is {vm.connection_state}"
+    return ""
+
+
+def _newest_time(vm: VmRecord | None) -> float | None:
+    newest = vm.newest_snapshot if vm else None
+    return newest.created.timestamp() if newest else None

@@ -1,0 +1,113 @@
+"""The controller: settings, journal, gateways and the administrators, wired together.
+
+Each administrator is a *module* with a name and a ``run()`` returning a report with a
+``summary()``. The controller runs a module, records the run in the journal (for `status`),
+and applies settings changes: a changed vCenter address or credential reconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Protocol
+
+from modules.availability_administrator import AvailabilityAdministrator
+from modules.health_administrator import HealthAdministrator
+from modules.inventory_administrator import InventoryAdministrator
+from modules.snapshot_creator import SnapshotCreator
+from modules.snapshot_creator_vhost import SnapshotCreatorVhost
+from vsphere_dr.errors import VsphereDrError
+from vsphere_dr.gateway import VCenterGateway
+from vsphere_dr.journal import Journal
+from vsphere_dr.logging_setup import apply_settings
+from vsphere_dr.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Report(Protocol):
+    def summary(self) -> str: ...
+
+
+class Module(Protocol):
+    name: str
+
+    def run(self) -> Report: ...
+
+
+class SettingsCheck:
+    """The Inventory Administrator as a scheduled module: reload settings.ini if it changed."""
+
+    name = "inventory_administrator"
+
+    def __init__(self, admin: InventoryAdministrator) -> None:
+        self.admin = admin
+
+    def run(self) -> Report:
+        changed = self.admin.refresh()
+        return _Text("settings reloaded" if changed else "settings unchanged")
+
+
+class _Text:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def summary(self) -> str:
+        return self.text
+
+
+class Controller:
+    def __init__(self, inventory_admin: InventoryAdministrator) -> None:
+        self.inventory_admin = inventory_admin
+        settings = self.settings()
+        apply_settings(settings)
+        self.stop = threading.Event()
+        self.journal = Journal(settings.journal.path)
+        self.gateway = VCenterGateway(settings.vcenter)
+        self.admin_gateway = VCenterGateway(settings.admin_vcenter) if settings.admin_vcenter else self.gateway
+        # Each module that runs in its own scheduler thread gets its own session.
+        snapshot_gateway = VCenterGateway(settings.vcenter)
+        self.gateways = [self.gateway, snapshot_gateway] + ([self.admin_gateway] if settings.admin_vcenter else [])
+        self.availability: AvailabilityAdministrator[HealthAdministrator] = AvailabilityAdministrator(
+            self.gateway.inventory, HealthAdministrator.for_vm)
+        self.modules: dict[str, Module] = {m.name: m for m in (
+            SettingsCheck(self.inventory_admin),
+            self.availability,
+            SnapshotCreator(snapshot_gateway, self.journal, self.settings, self.stop),
+            SnapshotCreatorVhost(self.admin_gateway, snapshot_gateway, self.journal, self.settings, self.stop),
+        )}
+        self.inventory_admin.on_change(self._settings_changed)
+
+    def settings(self) -> Settings:
+        return self.inventory_admin.settings
+
+    def run_module(self, name: str) -> VsphereDrError | None:
+        """Run one module now and record the outcome in the journal; return the error, if any."""
+        module = self.modules[name]
+        self.journal.run_started(name)
+        started = time.monotonic()
+        try:
+            summary = module.run().summary()
+        except VsphereDrError as exc:
+            log.error("%s failed: %s", name, exc)
+            self.journal.run_finished(name, "failed", str(exc))
+            return exc
+        log.info("%s done in %.1f s: %s", name, time.monotonic() - started, summary)
+        self.journal.run_finished(name, "ok", summary)
+        return None
+
+    def close(self) -> None:
+        for gateway in self.gateways:
+            gateway.close()
+        self.journal.close()
+
+    def _settings_changed(self, old: Settings, new: Settings) -> None:
+        apply_settings(new)
+        if new.vcenter != old.vcenter:
+            log.info("[vcenter] changed: reconnecting")
+            for gateway in self.gateways:
+                if gateway is not self.admin_gateway or new.admin_vcenter is None:
+                    gateway.reconfigure(new.vcenter)
+        if new.admin_vcenter and new.admin_vcenter != old.admin_vcenter and self.admin_gateway is not self.gateway:
+            self.admin_gateway.reconfigure(new.admin_vcenter)

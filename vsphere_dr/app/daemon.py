@@ -1,0 +1,98 @@
+"""`vsphere-dr run`: every module as an APScheduler 3 job, until SIGTERM or SIGINT.
+
+Job options, chosen deliberately:
+- ``max_instances=1``: a module never overlaps itself (a slow snapshot round simply delays the next).
+- ``coalesce=True``: runs missed while the controller was busy or asleep collapse into one; catching
+  up with a burst of snapshot rounds would only add load.
+- ``misfire_grace_time`` = half the interval (at least 1 s): a run that starts that late is still
+  worth it; a later one is skipped and the next regular one happens.
+A changed interval or crontab expression in settings.ini reschedules its job without a restart.
+On SIGTERM/SIGINT no new run starts, running modules stop between VMs (so the action in flight
+is finished and journaled), and the scheduler waits for them before exiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from vsphere_dr.app.controller import Controller
+from vsphere_dr.settings import Settings
+
+log = logging.getLogger(__name__)
+Schedule = tuple[float, str | None]  # (interval seconds, crontab expression or None)
+
+
+def schedules(settings: Settings) -> dict[str, Schedule]:
+    """Each module's schedule as settings.ini gives it."""
+    return {
+        "inventory_administrator": (settings.inventory.settings_check_seconds, None),
+        "availability_administrator": (settings.inventory.interval_seconds, None),
+        "snapshot_creator": (settings.snapshots.interval_seconds, settings.snapshots.cron),
+        "snapshot_creator_vhost": (settings.snapshots.vhost_interval_seconds, settings.snapshots.vhost_cron),
+    }
+
+
+def trigger_for(schedule: Schedule) -> BaseTrigger:
+    interval, cron = schedule
+    if cron:
+        return CronTrigger.from_crontab(cron, timezone="UTC")
+    return IntervalTrigger(seconds=interval, timezone="UTC")
+
+
+def _grace(schedule: Schedule) -> int:
+    return max(1, int(schedule[0] / 2))
+
+
+class Daemon:
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self._current = schedules(controller.settings())
+        controller.inventory_admin.on_change(self._reschedule)
+
+    def serve(self) -> None:
+        for name, schedule in self._current.items():
+            self.scheduler.add_job(self._job(name), trigger_for(schedule), id=name, name=name, max_instances=1,
+                                   coalesce=True, misfire_grace_time=_grace(schedule),
+                                   next_run_time=datetime.now(timezone.utc))
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        log.info("vsphere-dr running: %s", ", ".join(f"{n} every {_describe(s)}" for n, s in self._current.items()))
+        self.scheduler.start()
+        while not self.controller.stop.wait(0.5):
+            pass
+        self.scheduler.shutdown(wait=True)  # waits for the jobs that are running to return
+        log.info("vsphere-dr stopped")
+
+    def _job(self, name: str) -> Callable[[], None]:
+        def job() -> None:
+            if not self.controller.stop.is_set():
+                self.controller.run_module(name)
+        return job
+
+    def _reschedule(self, old: Settings, new: Settings) -> None:
+        fresh = schedules(new)
+        for name, schedule in fresh.items():
+            if schedule != self._current.get(name):
+                log.info("%s: schedule changed to %s", name, _describe(schedule))
+                self.scheduler.reschedule_job(name, trigger=trigger_for(schedule))
+                self.scheduler.modify_job(name, misfire_grace_time=_grace(schedule))
+        self._current = fresh
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        log.info("%s received: finishing the work in flight, then stopping", signal.Signals(signum).name)
+        self.controller.stop.set()
+
+
+def _describe(schedule: Schedule) -> str:
+    interval, cron = schedule
+    return f"cron '{cron}'" if cron else f"{interval:g} s"

@@ -1,0 +1,53 @@
+"""What `vsphere-dr status` prints: each module's last and next run, each VM's snapshot age."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from vsphere_dr.app.daemon import Schedule, trigger_for
+from vsphere_dr.journal import Journal
+from vsphere_dr.table import render_table
+
+
+def status_text(journal: Journal, schedules: dict[str, Schedule], now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    runs = journal.runs()
+    module_rows = []
+    for name, schedule in schedules.items():
+        run = runs.get(name)
+        module_rows.append((
+            name,
+            _when(run.started_at) if run else "never",
+            run.outcome if run else "-",
+            _next_run(schedule, run.started_at if run else None, now),
+            (run.message if run else "")[:70],
+        ))
+    snapshot_rows = [(row.vm_name, _when(row.newest_at), _age(now - row.newest_at) if row.newest_at else "none",
+                      row.last_error[:70] or "-") for row in journal.snapshot_status()]
+    return "\n".join([
+        "Modules",
+        render_table(("MODULE", "LAST RUN", "OUTCOME", "NEXT RUN (if `run` is going)", "MESSAGE"), module_rows),
+        "",
+        "Snapshots (RPO = age of the newest snapshot)",
+        render_table(("VM", "NEWEST SNAPSHOT", "RPO", "LAST ERROR"), snapshot_rows) if snapshot_rows else "  none yet",
+    ])
+
+
+def _next_run(schedule: Schedule, last: float | None, now: float) -> str:
+    if last is None:
+        return "at start"
+    trigger = trigger_for(schedule)
+    previous = datetime.fromtimestamp(last, timezone.utc)
+    upcoming = trigger.get_next_fire_time(previous, datetime.fromtimestamp(max(now, last), timezone.utc))
+    return _when(upcoming.timestamp()) if upcoming else "-"
+
+
+def _when(epoch: float | None) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ") if epoch else "-"
+
+
+def _age(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
