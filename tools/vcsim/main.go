@@ -1,0 +1,211 @@
+// Command vcsim serves a simulated vCenter (govmomi's simulator) holding
+// exactly the lab described by a topology file:
+//
+//	vcsim -listen 127.0.0.1:0 -topology lab.json
+//
+// It prints the SDK URL as the first line on stdout once the world is built
+// and the server is accepting; everything else goes to stderr. SIGTERM or
+// SIGINT stops it with exit status 0. A bad command line or topology exits
+// with status 2, any other failure with 1.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+)
+
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+
+	// shutdownTimeout bounds the wait for open requests on shutdown: the
+	// simulator's WaitForUpdatesEx long poll ignores a closed connection.
+	shutdownTimeout = 3 * time.Second
+)
+
+type options struct {
+	listen   string // validated IP:PORT
+	topology string
+	dataDir  string        // parent of the run's data directory; "" picks one
+	login    *url.Userinfo // the only accepted credentials; nil accepts any non-empty pair
+	tls      bool          // serve https with the simulator's self-signed test certificate
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	// Catch signals first, so that a stop at any point of the start-up
+	// (which takes seconds for large topologies) exits 0.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	// A parent that went away leaves stdout/stderr as broken pipes; without
+	// this the next log line would kill the process before it cleans up.
+	signal.Ignore(syscall.SIGPIPE)
+	log.SetFlags(0)
+	log.SetPrefix("vcsim: ")
+	opts, err := parseOptions(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		log.Print(err)
+		return exitUsage
+	}
+	topo, err := loadTopology(opts.topology)
+	if err != nil {
+		log.Print(err)
+		return exitUsage
+	}
+	return serve(opts, topo, signals)
+}
+
+func parseOptions(args []string) (options, error) {
+	fs := flag.NewFlagSet("vcsim", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "loopback `IP:PORT` to serve on; port 0 picks a free port")
+	topology := fs.String("topology", "", "topology JSON `file` (required)")
+	dataDir := fs.String("data-dir", "", "`directory` for the simulator's VM files (default: /dev/shm if it has room, else $TMPDIR)")
+	username := fs.String("username", "", "accept only this `user` (with -password); default: any non-empty user and password")
+	password := fs.String("password", "", "the only accepted `password` (with -username)")
+	useTLS := fs.Bool("tls", false, "serve https with a self-signed certificate instead of plain http")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *topology == "" {
+		return options{}, errors.New("-topology is required")
+	}
+	addr, err := loopbackListenAddr(*listen)
+	if err != nil {
+		return options{}, err
+	}
+	if (*username == "") != (*password == "") {
+		return options{}, errors.New("-username and -password go together")
+	}
+	opts := options{listen: addr, topology: *topology, dataDir: *dataDir, tls: *useTLS}
+	if *username != "" {
+		opts.login = url.UserPassword(*username, *password)
+	}
+	return opts, nil
+}
+
+// serve builds the world, serves it until a signal arrives and cleans up.
+func serve(opts options, topo *Topology, signals <-chan os.Signal) int {
+	_, vms := topo.counts()
+	dataDir, err := os.MkdirTemp(dataDirParent(opts.dataDir, vms), "vcsim-")
+	if err != nil {
+		log.Print(err)
+		return exitFailure
+	}
+	defer os.RemoveAll(dataDir)
+	log.Printf("simulator files in %s", dataDir)
+
+	world, err := buildUnlessSignalled(topo, dataDir, signals)
+	if errors.Is(err, errStopped) {
+		return exitOK
+	}
+	if err != nil {
+		log.Print(err)
+		return exitFailure
+	}
+	server, err := startServer(world, opts)
+	if err != nil {
+		log.Print(err)
+		return exitFailure
+	}
+	fmt.Println(sdkURL(server)) // os.Stdout is unbuffered: no flush needed
+	sig := <-signals
+	log.Printf("%s: shutting down", sig)
+	stopServer(server)
+	return exitOK
+}
+
+// errStopped reports a signal received during start-up.
+var errStopped = errors.New("stopped by a signal")
+
+// buildUnlessSignalled builds the world, giving up with errStopped if a
+// signal arrives first.
+func buildUnlessSignalled(topo *Topology, dataDir string, signals <-chan os.Signal) (*World, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		world *World
+		err   error
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		w, err := buildWorld(ctx, topo, dataDir)
+		done <- result{w, err}
+	}()
+	select {
+	case sig := <-signals:
+		log.Printf("%s during start-up: exiting", sig)
+		cancel()
+		<-done // the builder stops at the next VM; then its files can go
+		return nil, errStopped
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("building the world: %w", r.err)
+		}
+		hosts, vms := topo.counts()
+		log.Printf("built %d datacenters, %d hosts, %d VMs in %.2fs",
+			len(topo.Datacenters), hosts, vms, time.Since(start).Seconds())
+		return r.world, nil
+	}
+}
+
+// startServer serves the world on the listen address (plain http unless -tls),
+// with the extra routes beside /sdk.
+func startServer(world *World, opts options) (server *simulator.Server, err error) {
+	addr := opts.listen
+	service := world.Model.Service
+	service.Listen = &url.URL{Host: addr, User: opts.login}
+	service.ServeMux = newServeMux(world)
+	if opts.tls {
+		service.TLS = new(tls.Config)
+	}
+	defer func() {
+		// NewServer panics (httptest style) when it cannot listen, e.g. when
+		// the port is in use.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot serve on %s: %v", addr, r)
+		}
+	}()
+	return service.NewServer(), nil
+}
+
+// sdkURL is the server's URL without the user info the simulator adds.
+func sdkURL(server *simulator.Server) string {
+	u := *server.URL
+	u.User = nil
+	return u.String()
+}
+
+func stopServer(server *simulator.Server) {
+	done := make(chan struct{})
+	go func() {
+		server.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(shutdownTimeout):
+		log.Printf("requests still open after %s; exiting anyway", shutdownTimeout)
+	}
+}

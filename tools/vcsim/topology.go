@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+)
+
+// Topology is the lab described by the -topology JSON file. The JSON keys are
+// the file format; /topology serves this struct back with the same keys.
+// Unknown keys (e.g. "comment") are ignored.
+type Topology struct {
+	Datacenters []Datacenter `json:"datacenters"`
+	SpareHosts  []SpareHost  `json:"spare_hosts"`
+}
+
+// Datacenter holds the datastores and compute resources of one datacenter.
+type Datacenter struct {
+	Name       string      `json:"name"`
+	Datastores []Datastore `json:"datastores"`
+	Clusters   []Cluster   `json:"clusters"`
+	Hosts      []Host      `json:"hosts"` // standalone hosts, each in its own ComputeResource
+}
+
+// Datastore is mounted on exactly the listed hosts of its datacenter.
+type Datastore struct {
+	Name  string   `json:"name"`
+	Hosts []string `json:"hosts"`
+}
+
+// Cluster is a ClusterComputeResource and its hosts.
+type Cluster struct {
+	Name  string `json:"name"`
+	Hosts []Host `json:"hosts"`
+}
+
+// Host is an ESXi host added to vCenter. IP is its management (vmk0) address.
+type Host struct {
+	Name     string `json:"name"`
+	IP       string `json:"ip"`
+	CPUMHz   int32  `json:"cpu_mhz"`
+	MemoryMB int64  `json:"memory_mb"`
+	VMs      []VM   `json:"vms"`
+}
+
+// VM is a virtual machine registered on its host. An empty IP means the guest
+// reports no address.
+type VM struct {
+	Name      string   `json:"name"`
+	IP        string   `json:"ip,omitempty"`
+	Power     string   `json:"power"`
+	CPUs      int32    `json:"cpus"`
+	MemoryMB  int32    `json:"memory_mb"`
+	Datastore string   `json:"datastore"`
+	Snapshots []string `json:"snapshots"`
+}
+
+// SpareHost is known to the lab but not added to vCenter. When a client adds
+// it, it gets this IP and, if both are given, this hardware (see
+// added_hosts.go).
+type SpareHost struct {
+	Name     string `json:"name"`
+	IP       string `json:"ip"`
+	CPUMHz   int32  `json:"cpu_mhz,omitempty"`
+	MemoryMB int64  `json:"memory_mb,omitempty"`
+}
+
+// loadTopology reads, parses and validates a topology file.
+func loadTopology(path string) (*Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("topology: %w", err)
+	}
+	topo, err := parseTopology(data)
+	if err != nil {
+		return nil, fmt.Errorf("topology %s: %w", path, err)
+	}
+	if err := topo.validate(); err != nil {
+		return nil, fmt.Errorf("topology %s: %w", path, err)
+	}
+	return topo, nil
+}
+
+// parseTopology decodes exactly one JSON object, reporting syntax errors by
+// line and column.
+func parseTopology(data []byte) (*Topology, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	topo := new(Topology)
+	if err := dec.Decode(topo); err != nil {
+		return nil, describeJSONError(data, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("malformed JSON: unexpected data after the top-level object")
+	}
+	topo.normalize()
+	return topo, nil
+}
+
+// describeJSONError adds the line and column to JSON syntax and type errors.
+func describeJSONError(data []byte, err error) error {
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		line, col := lineAndColumn(data, syntax.Offset)
+		return fmt.Errorf("malformed JSON at line %d, column %d: %v", line, col, err)
+	}
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		line, col := lineAndColumn(data, typeErr.Offset)
+		field := typeErr.Field
+		if field == "" {
+			field = "the top level"
+		}
+		return fmt.Errorf("malformed JSON at line %d, column %d: %s must be %s, got %s",
+			line, col, field, jsonKind(typeErr.Type), typeErr.Value)
+	}
+	if errors.Is(err, io.EOF) {
+		return errors.New("malformed JSON: file is empty")
+	}
+	return fmt.Errorf("malformed JSON: %v", err)
+}
+
+// jsonKind names the JSON value that decodes into t, for error messages.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Int:
+		return fmt.Sprintf("an integer of at most %d bits", t.Bits())
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Struct:
+		return "an object"
+	}
+	return t.String()
+}
+
+func lineAndColumn(data []byte, offset int64) (line, col int) {
+	if offset > int64(len(data)) {
+		offset = int64(len(data))
+	}
+	before := data[:offset]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(offset) - bytes.LastIndexByte(before, '\n')
+	return line, col
+}
+
+// normalize turns absent lists into empty ones so that /topology always
+// serves [] rather than null.
+func (t *Topology) normalize() {
+	if t.Datacenters == nil {
+		t.Datacenters = []Datacenter{}
+	}
+	if t.SpareHosts == nil {
+		t.SpareHosts = []SpareHost{}
+	}
+	for i := range t.Datacenters {
+		dc := &t.Datacenters[i]
+		if dc.Datastores == nil {
+			dc.Datastores = []Datastore{}
+		}
+		if dc.Clusters == nil {
+			dc.Clusters = []Cluster{}
+		}
+		if dc.Hosts == nil {
+			dc.Hosts = []Host{}
+		}
+		for j := range dc.Datastores {
+			if dc.Datastores[j].Hosts == nil {
+				dc.Datastores[j].Hosts = []string{}
+			}
+		}
+		for j := range dc.Clusters {
+			if dc.Clusters[j].Hosts == nil {
+				dc.Clusters[j].Hosts = []Host{}
+			}
+			normalizeHosts(dc.Clusters[j].Hosts)
+		}
+		normalizeHosts(dc.Hosts)
+	}
+}
+
+func normalizeHosts(hosts []Host) {
+	for i := range hosts {
+		if hosts[i].VMs == nil {
+			hosts[i].VMs = []VM{}
+		}
+		for j := range hosts[i].VMs {
+			if hosts[i].VMs[j].Snapshots == nil {
+				hosts[i].VMs[j].Snapshots = []string{}
+			}
+		}
+	}
+}
+
+// allHosts returns the datacenter's cluster hosts followed by its standalone
+// hosts.
+func (dc *Datacenter) allHosts() []*Host {
+	var hosts []*Host
+	for i := range dc.Clusters {
+		for j := range dc.Clusters[i].Hosts {
+			hosts = append(hosts, &dc.Clusters[i].Hosts[j])
+		}
+	}
+	for i := range dc.Hosts {
+		hosts = append(hosts, &dc.Hosts[i])
+	}
+	return hosts
+}
+
+// counts returns the number of hosts and VMs added to vCenter.
+func (t *Topology) counts() (hosts, vms int) {
+	for i := range t.Datacenters {
+		for _, h := range t.Datacenters[i].allHosts() {
+			hosts++
+			vms += len(h.VMs)
+		}
+	}
+	return hosts, vms
+}
