@@ -21,7 +21,7 @@ from vcr.stubs import VCRHTTPConnection, VCRHTTPSConnection
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
 RECORDING = os.environ.get("VSPHERE_DR_RECORD") == "1"
 _OPERATION = re.compile(rb"<(?:soapenv:)?Body[^>]*>\s*<(?:\w+:)?(\w+)")
-_PASSWORD = re.compile(rb"<password>.*?</password>", re.S)
+_PASSWORD = re.compile(rb"(<password\b[^>]*>).*?(</password>)", re.S)
 
 
 def soap_operation(request: Any) -> bytes | None:
@@ -39,7 +39,7 @@ def _same_operation(r1: Any, r2: Any) -> None:
 def _scrub_request(request: Any) -> Any:
     if request.body:
         body = request.body if isinstance(request.body, bytes) else request.body.encode()
-        request.body = _PASSWORD.sub(b"<password>***</password>", body)
+        request.body = _PASSWORD.sub(rb"\1***\2", body)
     request.headers.pop("Cookie", None)
     request.headers.pop("cookie", None)
     return request

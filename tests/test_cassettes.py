@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.cassettes import RECORDING, pyvmomi_vcr
+from tests.cassettes import CASSETTES, RECORDING, pyvmomi_vcr
 from tests.conftest import EXAMPLE_TOPOLOGY
 from tests.inventory_checks import assert_matches_topology, assert_monitoring_excludes_vms_without_ip
 from vsphere_dr.app import cli
@@ -59,3 +60,11 @@ def test_bad_login_replays(address: tuple[str, int], write_settings, capsys: pyt
             VCenterGateway(load_settings(path).vcenter).inventory()
         assert cli.main(["--config", str(path), "inventory"]) == cli.EXIT_UNREACHABLE
     assert "Wrong-Password-42" not in capsys.readouterr().err
+
+
+def test_no_cassette_holds_a_password() -> None:
+    recorded = sorted(CASSETTES.glob("*.yaml"))
+    assert recorded, "no cassettes: run `make cassettes`"
+    for path in recorded:
+        logins = re.findall(r"<password\b[^>]*>([^<]*)</password>", path.read_text(encoding="utf-8"))
+        assert all(value == "***" for value in logins), path.name

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,3 +77,41 @@ def test_bad_settings_exit_code(write_settings, capsys: pytest.CaptureFixture[st
     path = write_settings(monitoring={"probe": "smoke-signals"})
     assert cli.main(["--config", str(path), "check-config"]) == cli.EXIT_SETTINGS
     assert "[monitoring] probe = 'smoke-signals'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tls_sim(vcsim_binary: Path) -> Iterator[Simulator]:
+    """A simulator serving https with a self-signed certificate no CA vouches for."""
+    with Simulator(EXAMPLE_TOPOLOGY, binary=vcsim_binary, extra_args=["-tls"]) as sim:
+        assert sim.scheme == "https"
+        yield sim
+
+
+def tls_settings(sim: Simulator, write_settings, **vcenter: object):  # type: ignore[no-untyped-def]
+    return load_settings(write_settings(sim.host, sim.port, vcenter={"insecure_http": "false", **vcenter})).vcenter
+
+
+def test_untrusted_certificate_is_refused_by_default(tls_sim: Simulator, write_settings) -> None:  # type: ignore[no-untyped-def]
+    pauses: list[float] = []
+    with pytest.raises(VCenterUnreachable, match="TLS certificate of vCenter at https://.* is not trusted"):
+        VCenterSession(tls_settings(tls_sim, write_settings), sleep=pauses.append).content()
+    assert pauses == []  # retrying cannot make a certificate trusted
+
+
+def test_pinned_thumbprint_is_accepted(tls_sim: Simulator, write_settings) -> None:  # type: ignore[no-untyped-def]
+    pem = ssl.get_server_certificate((tls_sim.host, tls_sim.port))
+    fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+    pinned = ":".join(fingerprint[i:i + 2] for i in range(0, len(fingerprint), 2)).upper()
+    with VCenterGateway(tls_settings(tls_sim, write_settings, thumbprint=pinned)) as gateway:
+        assert "vCenter" in gateway.about()
+
+
+def test_wrong_thumbprint_is_refused(tls_sim: Simulator, write_settings) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(VCenterUnreachable, match="its fingerprint does not match"):
+        VCenterSession(tls_settings(tls_sim, write_settings, thumbprint="ab" * 32, connect_attempts=1)).content()
+
+
+def test_verification_off_is_possible_but_logged(tls_sim: Simulator, write_settings, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    with caplog.at_level(logging.WARNING), VCenterGateway(tls_settings(tls_sim, write_settings, verify_tls="false")) as gateway:
+        assert "vCenter" in gateway.about()
+    assert "is NOT verified" in caplog.text

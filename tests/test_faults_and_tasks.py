@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -43,36 +42,29 @@ def test_faults_translated_block() -> None:
             raise vim.fault.DuplicateName(msg="exists")
 
 
-@dataclass
-class FakeInfo:
-    state: str
-    key: str = "task-1"
-    result: Any = None
-    error: Any = None
+def states(*infos: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """A task reader reporting the given progress one read at a time, then staying at the last."""
+    queue = list(infos)
 
+    def read(_task: object) -> dict[str, Any]:
+        return queue.pop(0) if len(queue) > 1 else queue[0]
 
-class FakeTask:
-    """Reports the given states one read at a time, then stays at the last."""
-
-    def __init__(self, *infos: FakeInfo) -> None:
-        self._infos = list(infos)
-
-    @property
-    def info(self) -> FakeInfo:
-        return self._infos.pop(0) if len(self._infos) > 1 else self._infos[0]
+    return read
 
 
 def test_wait_returns_the_result() -> None:
-    task = FakeTask(FakeInfo("queued"), FakeInfo("running"), FakeInfo("success", result="vm-77"))
-    assert wait_for_task(task, timeout=5, doing="cloning") == "vm-77"
+    read = states({"key": "task-1", "state": "queued"}, {"key": "task-1", "state": "running"},
+                  {"key": "task-1", "state": "success", "result": "vm-77"})
+    assert wait_for_task(object(), timeout=5, doing="cloning", read=read) == "vm-77"
 
 
 def test_wait_raises_the_tasks_fault() -> None:
-    task = FakeTask(FakeInfo("running"), FakeInfo("error", error=vim.fault.InsufficientResourcesFault(msg="no memory")))
+    read = states({"key": "task-1", "state": "running"},
+                  {"key": "task-1", "state": "error", "error": vim.fault.InsufficientResourcesFault(msg="no memory")})
     with pytest.raises(errors.VSphereFault, match="InsufficientResourcesFault while powering on web-01: no memory"):
-        wait_for_task(task, timeout=5, doing="powering on web-01")
+        wait_for_task(object(), timeout=5, doing="powering on web-01", read=read)
 
 
 def test_wait_times_out() -> None:
     with pytest.raises(errors.TaskTimeout, match=r"task task-1 \(cloning\) still running after 0.2 s"):
-        wait_for_task(FakeTask(FakeInfo("running")), timeout=0.2, doing="cloning")
+        wait_for_task(object(), timeout=0.2, doing="cloning", read=states({"key": "task-1", "state": "running"}))

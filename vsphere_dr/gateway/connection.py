@@ -14,6 +14,7 @@ from pyVmomi import vim, vmodl
 
 from vsphere_dr.errors import AuthenticationError, SessionExpired, VCenterUnreachable
 from vsphere_dr.gateway.faults import translate
+from vsphere_dr.gateway.tls import pinned_context, verifying_context
 from vsphere_dr.settings import VCenterSettings
 
 log = logging.getLogger(__name__)
@@ -104,13 +105,12 @@ class VCenterSession:
         s = self._settings
         options: dict[str, Any] = {"protocol": "http" if s.insecure_http else "https"}
         if s.thumbprint:
-            # Pinning replaces CA validation: the certificate must match the fingerprint exactly.
-            options.update(thumbprint=s.thumbprint, disableSslCertValidation=True)
+            options.update(sslContext=pinned_context(s.thumbprint))
         elif not s.verify_tls and not s.insecure_http:
             log.warning("TLS certificate of %s is NOT verified ([vcenter] verify_tls = false)", self.where)
             options.update(disableSslCertValidation=True)
         elif not s.insecure_http:
-            options.update(sslContext=ssl.create_default_context())
+            options.update(sslContext=verifying_context())
         si = SmartConnect(host=s.host, port=s.port, user=s.user, pwd=s.secret.get_secret_value(),
                           httpConnectionTimeout=s.connect_timeout_seconds, **options)
         self._count_round_trips(si)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyVmomi import vim, vmodl
@@ -27,7 +28,8 @@ def task_progress(task: vim.Task) -> dict[str, Any]:
     return {prop.name.removeprefix("info."): prop.val for prop in result.objects[0].propSet}
 
 
-def wait_for_task(task: vim.Task, timeout: float, doing: str) -> Any:
+def wait_for_task(task: vim.Task, timeout: float, doing: str,
+                  read: Callable[[vim.Task], dict[str, Any]] = task_progress) -> Any:
     """Block until ``task`` succeeds and return its result.
 
     A task that ends in error raises the translated fault; one still running after ``timeout``
@@ -38,7 +40,7 @@ def wait_for_task(task: vim.Task, timeout: float, doing: str) -> Any:
     pause = _FIRST_POLL_SECONDS
     while True:
         with faults_translated(doing):
-            info = task_progress(task)
+            info = read(task)
         if info["state"] == vim.TaskInfo.State.success:
             return info.get("result")
         if info["state"] == vim.TaskInfo.State.error:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 DEFAULT_BINARY = Path(__file__).resolve().parents[2] / "build" / "vcsim"
-_URL = re.compile(r"^https?://(?:[^@/]*@)?(?P<host>[0-9.]+):(?P<port>\d+)/sdk\s*$")
+_URL = re.compile(r"^(?P<scheme>https?)://(?:[^@/]*@)?(?P<host>[0-9.]+):(?P<port>\d+)/sdk\s*$")
 
 
 class SimulatorError(RuntimeError):
@@ -34,11 +34,11 @@ class Simulator:
         self.topology, self.listen, self.binary = topology, listen, binary
         self.extra_args = list(extra_args)
         self.process: subprocess.Popen[str] | None = None
-        self.host, self.port = "", 0
+        self.scheme, self.host, self.port = "http", "", 0
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/sdk"
+        return f"{self.scheme}://{self.host}:{self.port}/sdk"
 
     def start(self, timeout: float = 120.0) -> Simulator:
         if not self.binary.exists():
@@ -50,7 +50,7 @@ class Simulator:
         if not match:
             self.stop()
             raise SimulatorError(f"simulator did not start (first line: {first_line!r}); see its stderr above")
-        self.host, self.port = match["host"], int(match["port"])
+        self.scheme, self.host, self.port = match["scheme"], match["host"], int(match["port"])
         return self
 
     def _first_line(self, timeout: float) -> str:
