@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from modules.inventory_administrator import InventoryAdministrator
+from vsphere_dr import health_eval
 from vsphere_dr.app.controller import Controller
 from vsphere_dr.app.daemon import Daemon, schedules
 from vsphere_dr.app.status import status_text
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     once = commands.add_parser("once", help="run one module once and exit (for cron)")
     once.add_argument("--module", required=True, choices=MODULES)
     commands.add_parser("status", help="each module's last and next run and outcome; each VM's snapshot age (RPO)")
+    evaluate = commands.add_parser("eval-health", help="score the health model on labelled series (NAB format)")
+    evaluate.add_argument("directory", type=Path, help="directory with CSV files and labels.json")
     return parser
 
 
@@ -101,6 +104,8 @@ COMMANDS: dict[str, Callable[[InventoryAdministrator, argparse.Namespace], int]]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "eval-health":  # needs no settings and no vCenter
+        return health_eval.main([str(args.directory)])
     try:
         admin = InventoryAdministrator(args.config)
         return COMMANDS[args.command](admin, args)
