@@ -123,6 +123,7 @@ func serve(opts options, topo *Topology, signals <-chan os.Signal) int {
 		log.Print(err)
 		return exitFailure
 	}
+	installAlarms(world)
 	server, err := startServer(world, opts)
 	if err != nil {
 		log.Print(err)
@@ -208,4 +209,11 @@ func stopServer(server *simulator.Server) {
 	case <-time.After(shutdownTimeout):
 		log.Printf("requests still open after %s; exiting anyway", shutdownTimeout)
 	}
+}
+
+// installAlarms adds the AlarmManager the stock simulator lacks, and has it
+// follow every property change.
+func installAlarms(world *World) {
+	alarms := installAlarmManager(world.Model.ServiceContent)
+	simulator.Map.AddHandler(&alarmHook{alarms: alarms})
 }
