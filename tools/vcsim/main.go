@@ -4,7 +4,9 @@
 //	vcsim -listen 127.0.0.1:0 -topology lab.json
 //
 // It prints the SDK URL as the first line on stdout once the world is built
-// and the server is accepting; everything else goes to stderr. SIGTERM or
+// and the server is accepting; everything else goes to stderr. Beside /sdk it
+// serves GET /topology and POST /chaos (fault injection); see
+// docs/simulator.md. SIGTERM or
 // SIGINT stops it with exit status 0. A bad command line or topology exits
 // with status 2, any other failure with 1.
 package main
@@ -41,6 +43,7 @@ type options struct {
 	dataDir  string        // parent of the run's data directory; "" picks one
 	login    *url.Userinfo // the only accepted credentials; nil accepts any non-empty pair
 	tls      bool          // serve https with the simulator's self-signed test certificate
+	probes   bool          // open probe listeners on the lab's loopback addresses
 }
 
 func main() {
@@ -81,6 +84,7 @@ func parseOptions(args []string) (options, error) {
 	username := fs.String("username", "", "accept only this `user` (with -password); default: any non-empty user and password")
 	password := fs.String("password", "", "the only accepted `password` (with -username)")
 	useTLS := fs.Bool("tls", false, "serve https with a self-signed certificate instead of plain http")
+	probes := fs.Bool("probes", true, "make live host and VM addresses answer TCP probes on loopback (false: no listeners)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -97,7 +101,7 @@ func parseOptions(args []string) (options, error) {
 	if (*username == "") != (*password == "") {
 		return options{}, errors.New("-username and -password go together")
 	}
-	opts := options{listen: addr, topology: *topology, dataDir: *dataDir, tls: *useTLS}
+	opts := options{listen: addr, topology: *topology, dataDir: *dataDir, tls: *useTLS, probes: *probes}
 	if *username != "" {
 		opts.login = url.UserPassword(*username, *password)
 	}
@@ -123,7 +127,8 @@ func serve(opts options, topo *Topology, signals <-chan os.Signal) int {
 		log.Print(err)
 		return exitFailure
 	}
-	installAlarms(world)
+	startLab(world, opts)
+	defer world.Lab.close()
 	server, err := startServer(world, opts)
 	if err != nil {
 		log.Print(err)
@@ -134,6 +139,21 @@ func serve(opts options, topo *Topology, signals <-chan os.Signal) int {
 	log.Printf("%s: shutting down", sig)
 	stopServer(server)
 	return exitOK
+}
+
+// startLab adds to the built world what the stock simulator lacks: the
+// AlarmManager, host reconnection, and the failure model behind /chaos and
+// the probe listeners.
+func startLab(world *World, opts options) {
+	var probes *probeListeners
+	if opts.probes {
+		raiseFileLimit()
+		probes = newProbeListeners()
+	}
+	alarms := installAlarmManager(world.Model.ServiceContent)
+	world.Lab = newLab(world, probes)
+	simulator.HostConnection = world.Lab
+	world.Lab.start(alarms)
 }
 
 // errStopped reports a signal received during start-up.
@@ -209,11 +229,4 @@ func stopServer(server *simulator.Server) {
 	case <-time.After(shutdownTimeout):
 		log.Printf("requests still open after %s; exiting anyway", shutdownTimeout)
 	}
-}
-
-// installAlarms adds the AlarmManager the stock simulator lacks, and has it
-// follow every property change.
-func installAlarms(world *World) {
-	alarms := installAlarmManager(world.Model.ServiceContent)
-	simulator.Map.AddHandler(&alarmHook{alarms: alarms})
 }
