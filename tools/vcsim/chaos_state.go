@@ -16,8 +16,11 @@ type hostAnswer struct {
 	Address         string `json:"address,omitempty"`
 	// Alive tells whether the host's address answers probes.
 	Alive bool `json:"alive"`
-	// DownReasons says why a host is down: "host_down" (injected).
+	// DownReasons says why a host is down: "host_down" (injected),
+	// "backing_vm_not_running", "booting" (its backing VM runs, the nested
+	// host is not up yet).
 	DownReasons []string `json:"down_reasons"`
+	BackingVM   string   `json:"backing_vm,omitempty"`
 	VMs         []vmJSON `json:"vms"`
 }
 
@@ -47,6 +50,9 @@ func (l *lab) hostState(name string) hostAnswer {
 	a := hostAnswer{Target: name, Kind: "host", Address: l.addrs.hostIP[name], DownReasons: []string{}, VMs: []vmJSON{}}
 	if h, ok := l.hosts[name]; ok {
 		a.DownReasons = downReasons(h)
+		if h.backing != nil {
+			a.BackingVM = h.backing.vm
+		}
 	}
 	a.Alive = !l.hostFailed(name)
 	if host := findHost(l.world, name); host != nil {
@@ -63,6 +69,13 @@ func downReasons(h *hostHealth) []string {
 	reasons := []string{}
 	if h.injected {
 		reasons = append(reasons, "host_down")
+	}
+	if b := h.backing; b != nil && b.seen {
+		if !b.alive {
+			reasons = append(reasons, "backing_vm_not_running")
+		} else if b.booting {
+			reasons = append(reasons, "booting")
+		}
 	}
 	return reasons
 }

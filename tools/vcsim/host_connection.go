@@ -26,6 +26,7 @@ func (l *lab) ReconnectHost(ctx *simulator.Context, host *simulator.HostSystem, 
 		}
 		l.setHostConnection(ctx, host, hostConnected)
 		l.refreshVMsOn(host)
+		l.settle()
 		return nil, nil
 	})
 	return &methods.ReconnectHost_TaskBody{Res: &types.ReconnectHost_TaskResponse{Returnval: task.Run()}}
@@ -41,6 +42,7 @@ func (l *lab) DisconnectHost(ctx *simulator.Context, host *simulator.HostSystem,
 		defer l.mu.Unlock()
 		l.setHostConnection(ctx, host, hostDisconnected)
 		l.refreshVMsOn(host)
+		l.settle()
 		return nil, nil
 	})
 	return &methods.DisconnectHost_TaskBody{Res: &types.DisconnectHost_TaskResponse{Returnval: task.Run()}}

@@ -20,6 +20,7 @@ func (l *lab) injectHostFailure(name string, down bool) {
 	defer l.mu.Unlock()
 	l.health(name).injected = down
 	l.refreshHost(name)
+	l.settle()
 }
 
 // refreshHost brings vCenter's view of a host in line with the model: a host

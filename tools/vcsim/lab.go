@@ -21,22 +21,25 @@ import (
 type lab struct {
 	world *World
 
-	mu     sync.Mutex
-	hosts  map[string]*hostHealth                          // by host name, created on first use
-	guests map[types.ManagedObjectReference]guestCondition // VMs whose guest crashed or hung
-	addrs  *addressBook
-	probes *probeListeners // nil with -probes=false
+	mu      sync.Mutex
+	hosts   map[string]*hostHealth                          // by host name, created on first use
+	guests  map[types.ManagedObjectReference]guestCondition // VMs whose guest crashed or hung
+	addrs   *addressBook
+	probes  *probeListeners // nil with -probes=false
+	backing []*backing      // nested hosts
+	admin   *adminMonitor   // nil without -admin-url
 }
 
 // hostHealth is why a host is down, if it is.
 type hostHealth struct {
-	injected bool // host_down, and no host_up since
+	injected bool     // host_down, and no host_up since
+	backing  *backing // the VM that runs this nested host; nil for a physical host
 }
 
 // failed tells whether the host is down: it neither answers vCenter nor its
 // probes.
 func (h *hostHealth) failed() bool {
-	return h.injected
+	return h.injected || (h.backing != nil && h.backing.down())
 }
 
 // newLab creates the failure model of a freshly built world, in which nothing
@@ -49,6 +52,7 @@ func newLab(world *World, probes *probeListeners) *lab {
 		addrs:  newAddressBook(world.Topology),
 		probes: probes,
 	}
+	l.backing = newBackings(world.Topology, l.health)
 	return l
 }
 
@@ -78,13 +82,17 @@ func (l *lab) start(alarms *alarmManager) {
 		l.addrs.setVM(vm.Self, guestIP(vm))
 		l.refreshVM(vm)
 	}
+	l.settle() // nested hosts whose VM is powered off start down
 	l.syncAllAddresses()
 	l.mu.Unlock()
 	simulator.Map.AddHandler(&labHook{lab: l, alarms: alarms})
 }
 
-// close stops the probe listeners.
+// close stops the admin monitor and the probe listeners.
 func (l *lab) close() {
+	if l.admin != nil {
+		l.admin.stop()
+	}
 	l.probes.closeAll()
 }
 

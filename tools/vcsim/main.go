@@ -44,6 +44,7 @@ type options struct {
 	login    *url.Userinfo // the only accepted credentials; nil accepts any non-empty pair
 	tls      bool          // serve https with the simulator's self-signed test certificate
 	probes   bool          // open probe listeners on the lab's loopback addresses
+	adminURL *url.URL      // simulator holding the VMs behind nested hosts; nil if none
 }
 
 func main() {
@@ -69,6 +70,9 @@ func run(args []string) int {
 		return exitUsage
 	}
 	topo, err := loadTopology(opts.topology)
+	if err == nil {
+		err = checkRemoteBacking(topo, opts.adminURL)
+	}
 	if err != nil {
 		log.Print(err)
 		return exitUsage
@@ -85,6 +89,7 @@ func parseOptions(args []string) (options, error) {
 	password := fs.String("password", "", "the only accepted `password` (with -username)")
 	useTLS := fs.Bool("tls", false, "serve https with a self-signed certificate instead of plain http")
 	probes := fs.Bool("probes", true, "make live host and VM addresses answer TCP probes on loopback (false: no listeners)")
+	adminURL := fs.String("admin-url", "", "`URL` (http://127.0.0.1:PORT/sdk) of a simulator holding the VMs behind nested hosts")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -104,6 +109,11 @@ func parseOptions(args []string) (options, error) {
 	opts := options{listen: addr, topology: *topology, dataDir: *dataDir, tls: *useTLS, probes: *probes}
 	if *username != "" {
 		opts.login = url.UserPassword(*username, *password)
+	}
+	if *adminURL != "" {
+		if opts.adminURL, err = parseAdminURL(*adminURL); err != nil {
+			return options{}, err
+		}
 	}
 	return opts, nil
 }
@@ -142,8 +152,8 @@ func serve(opts options, topo *Topology, signals <-chan os.Signal) int {
 }
 
 // startLab adds to the built world what the stock simulator lacks: the
-// AlarmManager, host reconnection, and the failure model behind /chaos and
-// the probe listeners.
+// AlarmManager, host reconnection, and the failure model behind /chaos, the
+// probe listeners and the nested hosts.
 func startLab(world *World, opts options) {
 	var probes *probeListeners
 	if opts.probes {
@@ -154,6 +164,9 @@ func startLab(world *World, opts options) {
 	world.Lab = newLab(world, probes)
 	simulator.HostConnection = world.Lab
 	world.Lab.start(alarms)
+	if opts.adminURL != nil && world.Lab.hasRemoteBacking() {
+		world.Lab.admin = startAdminMonitor(world.Lab, opts.adminURL)
+	}
 }
 
 // errStopped reports a signal received during start-up.

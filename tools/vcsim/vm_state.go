@@ -41,6 +41,7 @@ func (l *lab) setGuest(vm *simulator.VirtualMachine, c guestCondition) {
 	}
 	l.refreshVM(vm)
 	l.syncAddress(guestIP(vm))
+	l.settle()
 }
 
 // guest returns the condition of a VM's guest. Call with mu held.
@@ -137,6 +138,7 @@ func (l *lab) vmChanged(vm *simulator.VirtualMachine) {
 	l.refreshVM(vm)
 	l.syncAddress(old)
 	l.syncAddress(guestIP(vm))
+	l.settle()
 }
 
 // vmRemoved forgets a destroyed VM.
@@ -147,4 +149,5 @@ func (l *lab) vmRemoved(ref types.ManagedObjectReference) {
 	old := l.addrs.vmIP[ref]
 	l.addrs.setVM(ref, "")
 	l.syncAddress(old)
+	l.settle()
 }
