@@ -6,13 +6,20 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
 GOVMOMI   := /usr/share/gocode/src/github.com/vmware/govmomi
-GO_ENV    := GO111MODULE=off GOPATH=/usr/share/gocode
 VCSIM_SRC := $(wildcard tools/vcsim/*.go)
+# Files added to govmomi's simulator package: the build sees govmomi through a
+# shadow GOPATH (build/gopath) of symlinks to Debian's source, where
+# tools/vcsim/_overlay/simulator/X.go shows as simulator/vcsim_X.go. The files
+# under /usr/share/gocode are never changed.
+OVERLAY_SRC := $(wildcard tools/vcsim/_overlay/simulator/*.go)
+SHADOW    := build/gopath
+SHADOW_GOVMOMI := $(SHADOW)/src/github.com/vmware/govmomi
+SIM_ENV   := GO111MODULE=off GOPATH=$(CURDIR)/$(SHADOW):/usr/share/gocode
 TOPOLOGY  := tools/vcsim/example-topology.json
 DEMO_LISTEN := 127.0.0.1:18989
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test cassettes bench vcsim venv system-deps clean
+.PHONY: demo test cassettes bench vcsim vet venv system-deps clean
 
 demo: $(STAMP) build/vcsim
 	$(PY) -m vsphere_dr.simulator --topology $(TOPOLOGY) --listen $(DEMO_LISTEN) -- \
@@ -31,9 +38,23 @@ bench: $(STAMP) build/vcsim
 vcsim: build/vcsim
 
 # Rebuilt only when a source file changed (make compares timestamps).
-build/vcsim: $(VCSIM_SRC) | system-deps
-	mkdir -p build
-	$(GO_ENV) go build -o $@ ./tools/vcsim
+build/vcsim: $(VCSIM_SRC) $(OVERLAY_SRC) $(SHADOW)/.stamp | system-deps
+	$(SIM_ENV) go build -o $@ ./tools/vcsim
+
+# The shadow GOPATH: every entry of govmomi's source linked as is, except the
+# simulator package, whose entries are linked one by one beside the added files.
+$(SHADOW)/.stamp: $(OVERLAY_SRC) Makefile | system-deps
+	rm -rf $(SHADOW)
+	mkdir -p $(SHADOW_GOVMOMI)/simulator
+	for e in $(GOVMOMI)/*; do [ "$${e##*/}" = simulator ] || ln -s $$e $(SHADOW_GOVMOMI)/; done
+	for e in $(GOVMOMI)/simulator/*; do ln -s $$e $(SHADOW_GOVMOMI)/simulator/; done
+	for f in $(OVERLAY_SRC); do ln -s ../../../../../../../$$f $(SHADOW_GOVMOMI)/simulator/vcsim_$${f##*/}; done
+	touch $@
+
+# go vet and gofmt, as the simulator's sources must pass both.
+vet: $(SHADOW)/.stamp | system-deps
+	$(SIM_ENV) go vet ./tools/vcsim
+	@out=$$(gofmt -l tools/vcsim); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 venv: $(STAMP)
 

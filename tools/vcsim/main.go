@@ -4,7 +4,9 @@
 //	vcsim -listen 127.0.0.1:0 -topology lab.json
 //
 // It prints the SDK URL as the first line on stdout once the world is built
-// and the server is accepting; everything else goes to stderr. SIGTERM or
+// and the server is accepting; everything else goes to stderr. Beside /sdk it
+// serves GET /topology and POST /chaos (fault injection); see
+// docs/simulator.md. SIGTERM or
 // SIGINT stops it with exit status 0. A bad command line or topology exits
 // with status 2, any other failure with 1.
 package main
@@ -41,6 +43,8 @@ type options struct {
 	dataDir  string        // parent of the run's data directory; "" picks one
 	login    *url.Userinfo // the only accepted credentials; nil accepts any non-empty pair
 	tls      bool          // serve https with the simulator's self-signed test certificate
+	probes   bool          // open probe listeners on the lab's loopback addresses
+	adminURL *url.URL      // simulator holding the VMs behind nested hosts; nil if none
 }
 
 func main() {
@@ -66,6 +70,9 @@ func run(args []string) int {
 		return exitUsage
 	}
 	topo, err := loadTopology(opts.topology)
+	if err == nil {
+		err = checkRemoteBacking(topo, opts.adminURL)
+	}
 	if err != nil {
 		log.Print(err)
 		return exitUsage
@@ -81,6 +88,8 @@ func parseOptions(args []string) (options, error) {
 	username := fs.String("username", "", "accept only this `user` (with -password); default: any non-empty user and password")
 	password := fs.String("password", "", "the only accepted `password` (with -username)")
 	useTLS := fs.Bool("tls", false, "serve https with a self-signed certificate instead of plain http")
+	probes := fs.Bool("probes", true, "make live host and VM addresses answer TCP probes on loopback (false: no listeners)")
+	adminURL := fs.String("admin-url", "", "`URL` (http://127.0.0.1:PORT/sdk) of a simulator holding the VMs behind nested hosts")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -97,9 +106,14 @@ func parseOptions(args []string) (options, error) {
 	if (*username == "") != (*password == "") {
 		return options{}, errors.New("-username and -password go together")
 	}
-	opts := options{listen: addr, topology: *topology, dataDir: *dataDir, tls: *useTLS}
+	opts := options{listen: addr, topology: *topology, dataDir: *dataDir, tls: *useTLS, probes: *probes}
 	if *username != "" {
 		opts.login = url.UserPassword(*username, *password)
+	}
+	if *adminURL != "" {
+		if opts.adminURL, err = parseAdminURL(*adminURL); err != nil {
+			return options{}, err
+		}
 	}
 	return opts, nil
 }
@@ -123,6 +137,8 @@ func serve(opts options, topo *Topology, signals <-chan os.Signal) int {
 		log.Print(err)
 		return exitFailure
 	}
+	startLab(world, opts)
+	defer world.Lab.close()
 	server, err := startServer(world, opts)
 	if err != nil {
 		log.Print(err)
@@ -133,6 +149,24 @@ func serve(opts options, topo *Topology, signals <-chan os.Signal) int {
 	log.Printf("%s: shutting down", sig)
 	stopServer(server)
 	return exitOK
+}
+
+// startLab adds to the built world what the stock simulator lacks: the
+// AlarmManager, host reconnection, and the failure model behind /chaos, the
+// probe listeners and the nested hosts.
+func startLab(world *World, opts options) {
+	var probes *probeListeners
+	if opts.probes {
+		raiseFileLimit()
+		probes = newProbeListeners()
+	}
+	alarms := installAlarmManager(world.Model.ServiceContent)
+	world.Lab = newLab(world, probes)
+	simulator.HostConnection = world.Lab
+	world.Lab.start(alarms)
+	if opts.adminURL != nil && world.Lab.hasRemoteBacking() {
+		world.Lab.admin = startAdminMonitor(world.Lab, opts.adminURL)
+	}
 }
 
 // errStopped reports a signal received during start-up.

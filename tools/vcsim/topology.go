@@ -14,9 +14,19 @@ import (
 // the file format; /topology serves this struct back with the same keys.
 // Unknown keys (e.g. "comment") are ignored.
 type Topology struct {
+	// ProbePort is the TCP port on which every host and VM address answers
+	// probes while it is alive (see probes.go); a host or VM may override it.
+	ProbePort   int          `json:"probe_port"`
 	Datacenters []Datacenter `json:"datacenters"`
 	SpareHosts  []SpareHost  `json:"spare_hosts"`
 }
+
+// defaultProbePort is the probe port of a topology that names none.
+const defaultProbePort = 2222
+
+// defaultBootSeconds is how long a nested host takes to boot once its
+// backing VM is powered on, unless the host says otherwise.
+const defaultBootSeconds = 5
 
 // Datacenter holds the datastores and compute resources of one datacenter.
 type Datacenter struct {
@@ -39,12 +49,18 @@ type Cluster struct {
 }
 
 // Host is an ESXi host added to vCenter. IP is its management (vmk0) address.
+// A nested host runs as the VM BackingVM (in this simulator, or in the admin
+// simulator given by -admin-url) and needs BootSeconds to come up once that
+// VM is powered on (see nested.go).
 type Host struct {
-	Name     string `json:"name"`
-	IP       string `json:"ip"`
-	CPUMHz   int32  `json:"cpu_mhz"`
-	MemoryMB int64  `json:"memory_mb"`
-	VMs      []VM   `json:"vms"`
+	Name        string `json:"name"`
+	IP          string `json:"ip"`
+	CPUMHz      int32  `json:"cpu_mhz"`
+	MemoryMB    int64  `json:"memory_mb"`
+	ProbePort   int    `json:"probe_port,omitempty"`
+	BackingVM   string `json:"backing_vm,omitempty"`
+	BootSeconds int    `json:"boot_seconds,omitempty"`
+	VMs         []VM   `json:"vms"`
 }
 
 // VM is a virtual machine registered on its host. An empty IP means the guest
@@ -57,16 +73,18 @@ type VM struct {
 	MemoryMB  int32    `json:"memory_mb"`
 	Datastore string   `json:"datastore"`
 	Snapshots []string `json:"snapshots"`
+	ProbePort int      `json:"probe_port,omitempty"`
 }
 
 // SpareHost is known to the lab but not added to vCenter. When a client adds
 // it, it gets this IP and, if both are given, this hardware (see
 // added_hosts.go).
 type SpareHost struct {
-	Name     string `json:"name"`
-	IP       string `json:"ip"`
-	CPUMHz   int32  `json:"cpu_mhz,omitempty"`
-	MemoryMB int64  `json:"memory_mb,omitempty"`
+	Name      string `json:"name"`
+	IP        string `json:"ip"`
+	CPUMHz    int32  `json:"cpu_mhz,omitempty"`
+	MemoryMB  int64  `json:"memory_mb,omitempty"`
+	ProbePort int    `json:"probe_port,omitempty"`
 }
 
 // loadTopology reads, parses and validates a topology file.
@@ -151,6 +169,9 @@ func lineAndColumn(data []byte, offset int64) (line, col int) {
 // normalize turns absent lists into empty ones so that /topology always
 // serves [] rather than null.
 func (t *Topology) normalize() {
+	if t.ProbePort == 0 {
+		t.ProbePort = defaultProbePort
+	}
 	if t.Datacenters == nil {
 		t.Datacenters = []Datacenter{}
 	}
@@ -185,6 +206,9 @@ func (t *Topology) normalize() {
 
 func normalizeHosts(hosts []Host) {
 	for i := range hosts {
+		if hosts[i].BackingVM != "" && hosts[i].BootSeconds == 0 {
+			hosts[i].BootSeconds = defaultBootSeconds
+		}
 		if hosts[i].VMs == nil {
 			hosts[i].VMs = []VM{}
 		}

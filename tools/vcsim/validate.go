@@ -11,6 +11,9 @@ import (
 // hardware and compute-resource summaries.
 const maxHostCPUMHz = 1000000
 
+// maxBootSeconds bounds a nested host's boot delay (an hour).
+const maxBootSeconds = 3600
+
 // validator collects every problem of a topology so that one run reports
 // them all.
 type validator struct {
@@ -28,6 +31,7 @@ func (t *Topology) validate() error {
 	if len(t.Datacenters) == 0 {
 		v.addf("no datacenters")
 	}
+	v.probePort(t.ProbePort, "the topology")
 	for i := range t.Datacenters {
 		v.datacenterObjects(&t.Datacenters[i])
 	}
@@ -38,6 +42,7 @@ func (t *Topology) validate() error {
 		for i := range t.Datacenters {
 			v.datacenterReferences(&t.Datacenters[i])
 		}
+		v.backingVMs(t)
 	}
 	return v.err()
 }
@@ -131,6 +136,13 @@ func (v *validator) host(h *Host, parentWhere string) {
 	v.unique("compute", h.Name, where)
 	v.requiredIP(h.IP, where)
 	v.hardware(h.CPUMHz, h.MemoryMB, where)
+	v.probePort(h.ProbePort, where)
+	if h.BootSeconds < 0 || h.BootSeconds > maxBootSeconds {
+		v.addf("%s: boot_seconds must be between 0 and %d, got %d", where, maxBootSeconds, h.BootSeconds)
+	}
+	if h.BootSeconds != 0 && h.BackingVM == "" {
+		v.addf("%s: boot_seconds is only meaningful with backing_vm", where)
+	}
 	for i := range h.VMs {
 		v.vm(&h.VMs[i], fmt.Sprintf("VM %q on host %q", h.VMs[i].Name, h.Name))
 	}
@@ -142,6 +154,7 @@ func (v *validator) spareHost(spare SpareHost) {
 	where := fmt.Sprintf("spare host %q", spare.Name)
 	v.unique("compute", spare.Name, where)
 	v.requiredIP(spare.IP, where)
+	v.probePort(spare.ProbePort, where)
 	if spare.CPUMHz != 0 || spare.MemoryMB != 0 {
 		v.hardware(spare.CPUMHz, spare.MemoryMB, where)
 	}
@@ -161,6 +174,7 @@ func (v *validator) vm(vm *VM, where string) {
 	if vm.IP != "" {
 		v.loopbackIP(vm.IP, where)
 	}
+	v.probePort(vm.ProbePort, where)
 	if vm.Power != "poweredOn" && vm.Power != "poweredOff" {
 		v.addf("%s: power must be \"poweredOn\" or \"poweredOff\", got %q", where, vm.Power)
 	}
@@ -222,5 +236,42 @@ func (v *validator) vmDatastore(ds, host string, mounts map[string]map[string]bo
 		v.addf("%s: unknown datastore %q (not defined in this datacenter)", where, ds)
 	case !mounted[host]:
 		v.addf("%s: datastore %q is not mounted on host %q", where, ds, host)
+	}
+}
+
+// probePort checks an optional probe port (0: inherit the topology's).
+func (v *validator) probePort(port int, where string) {
+	if port < 0 || port > 65535 {
+		v.addf("%s: probe_port must be between 1 and 65535, got %d", where, port)
+	}
+}
+
+// backingVMs checks the nested hosts: a VM backs at most one host and never
+// the host it runs on. A backing VM that is not in this topology is looked
+// up in the admin simulator (-admin-url, checked in main.go).
+func (v *validator) backingVMs(t *Topology) {
+	vmHost := map[string]string{} // VM name -> its host
+	for i := range t.Datacenters {
+		for _, h := range t.Datacenters[i].allHosts() {
+			for _, vm := range h.VMs {
+				vmHost[vm.Name] = h.Name
+			}
+		}
+	}
+	backs := map[string]string{} // VM name -> the host it backs
+	for i := range t.Datacenters {
+		for _, h := range t.Datacenters[i].allHosts() {
+			if h.BackingVM == "" {
+				continue
+			}
+			where := fmt.Sprintf("host %q", h.Name)
+			if other, dup := backs[h.BackingVM]; dup {
+				v.addf("%s: backing_vm %q already backs host %q", where, h.BackingVM, other)
+			}
+			backs[h.BackingVM] = h.Name
+			if vmHost[h.BackingVM] == h.Name {
+				v.addf("%s: backing_vm %q runs on the host it backs", where, h.BackingVM)
+			}
+		}
 	}
 }

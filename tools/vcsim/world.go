@@ -21,6 +21,8 @@ type World struct {
 	Hosts       map[string]types.ManagedObjectReference
 	Datastores  map[string]types.ManagedObjectReference
 	VMs         map[string]types.ManagedObjectReference
+	// Lab is the failure model (lab.go), set once the world is built.
+	Lab *lab
 }
 
 // builder creates the world through an in-process vim25 client, i.e. the
