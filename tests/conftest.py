@@ -30,12 +30,17 @@ def example_topology() -> Topology:
 
 
 @pytest.fixture(scope="module")
-def sim(vcsim_binary: Path) -> Iterator[Simulator]:
+def sim(vcsim_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     """The example topology in a simulator of its own, shared by the tests of one module.
 
-    Only for tests that read; a test that changes the world starts its own.
+    Its probe port is a free one, so that simulators running meanwhile (another test run, a
+    `make demo`) never collide on the loopback listeners. Only for tests that read; a test that
+    changes the world starts its own.
     """
-    with Simulator(EXAMPLE_TOPOLOGY, binary=vcsim_binary) as running:
+    from tests.sim_world import example_topology_data, write_topology
+
+    topology = write_topology(tmp_path_factory.mktemp("sim"), example_topology_data())
+    with Simulator(topology, binary=vcsim_binary) as running:
         yield running
 
 

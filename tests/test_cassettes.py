@@ -28,7 +28,7 @@ def address() -> Iterator[tuple[str, int]]:
     if not RECORDING:
         yield "127.0.0.1", 9
         return
-    with Simulator(EXAMPLE_TOPOLOGY, extra_args=["-username", SIM_USER, "-password", SIM_PASSWORD]) as sim:
+    with Simulator(EXAMPLE_TOPOLOGY, extra_args=["-username", SIM_USER, "-password", SIM_PASSWORD, "-probes=false"]) as sim:
         yield sim.host, sim.port
 
 

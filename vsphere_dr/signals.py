@@ -1,0 +1,37 @@
+"""What a health sweep observes besides the inventory: probe answers, power events, VM conditions.
+
+These records are what the Ping/Alarm Administrator hands to the decision engine; like the
+inventory records they are plain, immutable data (no pyVmomi objects).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class PowerEvent:
+    """A power change vCenter recorded for a VM (VmPoweredOffEvent, VmGuestShutdownEvent, ...)."""
+
+    vm: str  # moref
+    kind: str  # the event's type name, e.g. "VmPoweredOffEvent"
+    user: str  # who did it, "" when vCenter names nobody (a crash, HA, the host)
+    time: datetime
+
+
+class VmCondition(StrEnum):
+    """How the Ping/Alarm Administrator classifies a monitored VM."""
+
+    RESPONDING = "responding"  # answers its probes
+    STOPPED_BY_PERSON = "stopped_by_person"  # powered off or shut down by a named user: leave it
+    FAILED = "failed"  # does not answer and vCenter shows why (heartbeat, alarm, power, host)
+    UNKNOWN = "unknown"  # does not answer and the signals disagree: nothing destructive
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    vm: str  # moref
+    condition: VmCondition
+    reason: str  # one line a person understands, naming the signals behind it
