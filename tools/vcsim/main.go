@@ -40,11 +40,12 @@ const (
 type options struct {
 	listen   string // validated IP:PORT
 	topology string
-	dataDir  string        // parent of the run's data directory; "" picks one
-	login    *url.Userinfo // the only accepted credentials; nil accepts any non-empty pair
-	tls      bool          // serve https with the simulator's self-signed test certificate
-	probes   bool          // open probe listeners on the lab's loopback addresses
-	adminURL *url.URL      // simulator holding the VMs behind nested hosts; nil if none
+	dataDir  string         // parent of the run's data directory; "" picks one
+	login    *url.Userinfo  // the only accepted credentials; nil accepts any non-empty pair
+	tls      bool           // serve https with the simulator's self-signed test certificate
+	probes   bool           // open probe listeners on the lab's loopback addresses
+	adminURL *url.URL       // simulator holding the VMs behind nested hosts; nil if none
+	delays   map[string]int // SOAP method name -> milliseconds to wait before serving it
 }
 
 func main() {
@@ -90,6 +91,7 @@ func parseOptions(args []string) (options, error) {
 	useTLS := fs.Bool("tls", false, "serve https with a self-signed certificate instead of plain http")
 	probes := fs.Bool("probes", true, "make live host and VM addresses answer TCP probes on loopback (false: no listeners)")
 	adminURL := fs.String("admin-url", "", "`URL` (http://127.0.0.1:PORT/sdk) of a simulator holding the VMs behind nested hosts")
+	delays := fs.String("method-delay", "", "`METHOD=MS,...`: serve these SOAP methods MS milliseconds late (e.g. PowerOnVM_Task=2000), to test clients that die mid-call")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -107,6 +109,9 @@ func parseOptions(args []string) (options, error) {
 		return options{}, errors.New("-username and -password go together")
 	}
 	opts := options{listen: addr, topology: *topology, dataDir: *dataDir, tls: *useTLS, probes: *probes}
+	if opts.delays, err = parseMethodDelays(*delays); err != nil {
+		return options{}, err
+	}
 	if *username != "" {
 		opts.login = url.UserPassword(*username, *password)
 	}
@@ -211,6 +216,9 @@ func startServer(world *World, opts options) (server *simulator.Server, err erro
 	service := world.Model.Service
 	service.Listen = &url.URL{Host: addr, User: opts.login}
 	service.ServeMux = newServeMux(world)
+	// The model's Service points at this config since Create; the build is
+	// over, so only clients' calls are delayed.
+	world.Model.DelayConfig.MethodDelay = opts.delays
 	if opts.tls {
 		service.TLS = new(tls.Config)
 	}

@@ -1,0 +1,189 @@
+"""The decision engine on plain values: each case of the paper's workflow, and the safety rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tests.world_builder import NOW, failed_host, host, inventory, vm, world
+from vsphere_dr.decision_engine import Policy, clone_name, decide
+from vsphere_dr.plan import ActionKind
+from vsphere_dr.signals import VmCondition
+from vsphere_dr.world import BackingVm, History
+
+POLICY = Policy(failures_before_action=3, isolation_timeout=60, max_restarts=3,
+                priorities=(("db-*", "high"), ("app-01", "low")), spare_hosts=("esx-spare",))
+LAB = [host(1), host(2), host(3)]
+
+
+def kinds(plan) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(a.kind.value, a.name) for a in plan.actions]
+
+
+def test_all_healthy_nothing_to_do() -> None:
+    plan = decide(world(inventory(LAB, [vm(1, 1), vm(2, 2)])), POLICY)
+    assert plan.actions == () and plan.text().startswith("nothing to do")
+
+
+def test_vcenter_unreachable_no_action() -> None:
+    plan = decide(replace(world(inventory(LAB, [vm(1, 1)]), {"vm-1": VmCondition.FAILED}), inventory=None,
+                          unreachable_reason="connection refused"), POLICY)
+    assert plan.actions == () and "connection refused" in plan.notes[0] and "no action" in plan.notes[0]
+
+
+def test_person_powered_off_stays_off() -> None:
+    v = vm(1, 1, power="poweredOff")
+    plan = decide(world(inventory(LAB, [v]), {v.moref: VmCondition.STOPPED_BY_PERSON}), POLICY)
+    assert plan.actions == () and "left as the person wanted" in plan.notes[0]
+
+
+def test_crashed_vm_on_live_host_is_reverted_and_powered_on_there() -> None:
+    plan = decide(world(inventory(LAB, [vm(1, 1)]), {"vm-1": VmCondition.FAILED}), POLICY)
+    (action,) = plan.actions
+    assert action.kind == ActionKind.RESTART_FROM_SNAPSHOT and action.params["host"] == "host-1"
+    assert action.params["snapshot"] == "snap-1" and "revert to snapshot" in action.reason
+
+
+def test_failed_vm_waits_for_enough_failed_probes() -> None:
+    plan = decide(world(inventory(LAB, [vm(1, 1)]), {"vm-1": VmCondition.FAILED}, failures=2), POLICY)
+    assert plan.actions == () and "2 of 3 failed probes" in plan.notes[0]
+
+
+def test_unknown_vm_gets_nothing_destructive() -> None:
+    plan = decide(world(inventory(LAB, [vm(1, 1)]), {"vm-1": VmCondition.UNKNOWN}), POLICY)
+    assert plan.actions == () and "nothing destructive" in plan.notes[0]
+
+
+def test_vm_without_snapshot_is_reset_or_powered_on() -> None:
+    on, off = vm(1, 1, snapshot=False), vm(2, 1, snapshot=False, power="poweredOff")
+    plan = decide(world(inventory(LAB, [on, off]), {"vm-1": VmCondition.FAILED, "vm-2": VmCondition.FAILED}), POLICY)
+    assert sorted(kinds(plan)) == [("power_on", "app-02"), ("reset", "app-01")]
+
+
+def test_host_down_for_good_clones_onto_another_host_of_the_cluster() -> None:
+    inv = inventory([failed_host(host(1)), host(2), host(3, cluster="c2")], [vm(1, 1)])
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY)
+    (action,) = plan.actions
+    assert action.kind == ActionKind.CLONE_TO_HOST and action.params["host"] == "host-2"
+    assert action.params["datastore"] == "ds-shared" and action.params["clone_name"].startswith("app-01-dr")
+
+
+def test_host_down_within_isolation_timeout_waits() -> None:
+    inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 30}), POLICY)
+    assert plan.actions == () and "isolation timeout" in plan.notes[0]
+
+
+def test_host_answering_probes_but_not_vcenter_is_isolated_no_clone() -> None:
+    inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}), POLICY)
+    assert plan.actions == () and "isolated" in plan.notes[0]
+
+
+def test_host_silent_but_connected_in_vcenter_no_clone() -> None:
+    plan = decide(world(inventory(LAB, [vm(1, 1)]), {"vm-1": VmCondition.UNKNOWN}, {"host-1": 600}), POLICY)
+    assert plan.actions == ()
+
+
+def test_maintenance_mode_is_not_a_failure() -> None:
+    inv = inventory([host(1, maintenance=True), host(2)], [vm(1, 1)])
+    plan = decide(world(inv, {"vm-1": VmCondition.FAILED}), POLICY)
+    assert plan.actions == () and "maintenance" in plan.notes[0]
+
+
+def test_nested_host_is_revived_first_once_for_all_its_vms() -> None:
+    inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1), vm(2, 1)])
+    backing = {"host-1": BackingVm("host-1", "vm-90", "nested-esx1", "poweredOff", "snap-90", "baseline")}
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN, "vm-2": VmCondition.UNKNOWN}, {"host-1": 120},
+                        backing=backing), POLICY)
+    (action,) = plan.actions
+    assert action.kind == ActionKind.REVIVE_HOST and action.target == "host-1"
+    assert "revert nested-esx1 to 'baseline'" in action.reason
+
+
+def test_revive_that_did_not_bring_the_host_back_falls_back_to_clones() -> None:
+    inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
+    backing = {"host-1": BackingVm("host-1", "vm-90", "nested-esx1", "poweredOn", "snap-90", "baseline")}
+    history = History(revive_started={"host-1": NOW - 60})
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 900}, history=history, backing=backing),
+                  POLICY)
+    assert kinds(plan) == [("clone_to_host", "app-01")]
+
+
+def test_no_host_with_its_datastore_clone_and_cold_migrate() -> None:
+    inv = inventory([failed_host(host(1, stores=("ds-local",))), host(2, stores=("ds-other",))],
+                    [vm(1, 1, store="ds-local")])
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY)
+    (action,) = plan.actions
+    assert action.kind == ActionKind.CLONE_AND_MIGRATE and action.params["datastore"] == "ds-other"
+
+
+def test_no_live_host_adds_a_spare_host() -> None:
+    inv = inventory([failed_host(host(1)), host(2, maintenance=True)], [vm(1, 1)])
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY)
+    (action,) = plan.actions
+    assert action.kind == ActionKind.RECOVER_ON_SPARE_HOST and action.params["spare_host"] == "esx-spare"
+
+
+def test_no_live_host_and_no_spare_needs_a_person() -> None:
+    inv = inventory([failed_host(host(1))], [vm(1, 1)])
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), replace(POLICY, spare_hosts=()))
+    assert kinds(plan) == [("needs_person", "app-01")]
+
+
+def test_admission_check_spreads_vms_over_hosts_with_room() -> None:
+    big = [vm(i, 1, memory_mb=30000) for i in range(1, 4)]
+    inv = inventory([failed_host(host(1)), host(2, free_mb=62000), host(3, free_mb=40000)], big)
+    plan = decide(world(inv, {v.moref: VmCondition.UNKNOWN for v in big}, {"host-1": 120}), POLICY)
+    targets = [a.params["host"] for a in plan.actions]
+    assert sorted(targets) == ["host-2", "host-2", "host-3"]
+
+
+def test_vm_powered_off_before_its_host_failed_stays_off() -> None:
+    inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1, power="poweredOff")])
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY)
+    assert plan.actions == ()
+
+
+def test_flapping_vm_goes_to_a_person_after_max_restarts() -> None:
+    history = History(recoveries={"vm-1": 3})
+    plan = decide(world(inventory(LAB, [vm(1, 1)]), {"vm-1": VmCondition.FAILED}, history=history), POLICY)
+    assert kinds(plan) == [("needs_person", "app-01")] and "max_restarts = 3" in plan.actions[0].reason
+
+
+def test_restart_priority_orders_the_work() -> None:
+    vms = [vm(1, 1), replace(vm(2, 1), name="db-01"), vm(3, 1)]
+    inv = inventory([failed_host(host(1)), host(2)], vms)
+    plan = decide(world(inv, {v.moref: VmCondition.UNKNOWN for v in vms}, {"host-1": 120}), POLICY)
+    assert [a.name for a in plan.actions] == ["db-01", "app-03", "app-01"]
+
+
+def test_replaced_original_running_again_is_powered_off_first() -> None:
+    inv = inventory(LAB, [vm(1, 1), vm(2, 2)])
+    plan = decide(world(inv, {"vm-2": VmCondition.FAILED}, history=History(replaced={"vm-1": "vm-77"})), POLICY)
+    assert kinds(plan)[0] == ("keep_original_off", "app-01")
+
+
+def test_busy_vm_is_not_planned_twice() -> None:
+    plan = decide(world(inventory(LAB, [vm(1, 1)]), {"vm-1": VmCondition.FAILED},
+                        history=History(busy=frozenset({"vm-1"}))), POLICY)
+    assert plan.actions == () and "under way" in plan.notes[0]
+
+
+def test_ill_but_reachable_vm_gets_an_incident_never_a_clone() -> None:
+    inv = inventory(LAB, [vm(1, 1)])
+    for response, expected in (("incident", "report_ill"), ("reset", "reset"), ("recover", "restart_from_snapshot")):
+        plan = decide(world(inv, ill=frozenset({"vm-1"})), replace(POLICY, ill_response=response))
+        assert kinds(plan) == [(expected, "app-01")]
+
+
+def test_clone_name_drops_an_earlier_copy_suffix() -> None:
+    first = clone_name("web-01", NOW)
+    assert first.startswith("web-01-dr") and clone_name(first, NOW + 60).count("-dr") == 1
+
+
+def test_plan_lines_say_what_and_why() -> None:
+    inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
+    text = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY).text()
+    assert text.startswith("1. clone_to_host app-01: host esx1 is notResponding and silent to probes for 120 s")
+    assert "onto esx2" in text
+

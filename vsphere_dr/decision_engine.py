@@ -1,0 +1,301 @@
+"""The decision engine: from one snapshot of the world to a plan. Pure: no I/O, no clock.
+
+It follows the paper's workflow (section V) and adds the safety a vSphere operator expects:
+
+- no vCenter, no action: a controller that cannot see the world does not change it;
+- a host is failed only when its probe and vCenter (notResponding) have agreed for longer than
+  the isolation timeout; a host that answers probes but not vCenter (or the reverse) is isolated
+  or partitioned, and its VMs are not cloned: never two live copies of a VM;
+- a VM a person stopped stays stopped; VMs of a host in maintenance mode are not failures;
+- a target host must be connected, out of maintenance and have room (placement.py);
+- at most max_restarts recoveries per VM per window, then a person decides;
+- restart priority orders the work.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from vsphere_dr.placement import Ledger, choose_host, roomiest_datastore
+from vsphere_dr.plan import Action, ActionKind, Plan
+from vsphere_dr.records import HostRecord, Inventory, VmRecord
+from vsphere_dr.settings import Settings
+from vsphere_dr.signals import VmCondition
+from vsphere_dr.world import HostView, VmView, World
+
+PRIORITIES = {"high": 0, "medium": 1, "low": 2}
+CLONE_SUFFIX = re.compile(r"-dr\d{12}$")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The settings the engine decides by."""
+
+    failures_before_action: int = 3
+    isolation_timeout: float = 60.0
+    max_restarts: int = 3
+    host_boot_timeout: float = 600.0
+    priorities: tuple[tuple[str, str], ...] = ()  # (name pattern, high|medium|low), first match wins
+    spare_hosts: tuple[str, ...] = ()
+    ill_response: str = "incident"  # incident, reset or recover
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(failures_before_action=settings.monitoring.failures_before_action,
+                   isolation_timeout=settings.monitoring.isolation_timeout_seconds,
+                   max_restarts=settings.recovery.max_restarts,
+                   host_boot_timeout=settings.recovery.host_boot_timeout_seconds,
+                   priorities=tuple(settings.recovery.restart_priority.items()),
+                   spare_hosts=tuple(settings.inventory.spare_hosts))
+
+    def priority(self, vm_name: str) -> int:
+        return next((PRIORITIES[p] for pattern, p in self.priorities if fnmatch.fnmatchcase(vm_name, pattern)),
+                    PRIORITIES["medium"])
+
+
+class HostState(StrEnum):
+    HEALTHY = "healthy"
+    FAILED = "failed"
+    SUSPECT = "suspect"  # down by probe and vCenter, not yet for the isolation timeout
+    ISOLATED = "isolated"  # notResponding in vCenter but answers probes
+    UNREACHABLE = "unreachable"  # connected in vCenter but silent to probes
+    DISCONNECTED = "disconnected"  # disconnected on purpose by a person
+    MAINTENANCE = "maintenance"
+
+
+def host_state(host: HostRecord, view: HostView | None, now: float, policy: Policy) -> tuple[HostState, str]:
+    """How the engine sees a host, and the words that explain it."""
+    answered = view.answered if view else True
+    name, state = host.name, host.connection_state
+    if host.in_maintenance:
+        return HostState.MAINTENANCE, f"host {name} is in maintenance mode"
+    if state == "disconnected":
+        return HostState.DISCONNECTED, f"host {name} was disconnected in vCenter (not a failure)"
+    if state == "connected":
+        if answered:
+            return HostState.HEALTHY, f"host {name} is connected and answers"
+        return HostState.UNREACHABLE, f"host {name} does not answer probes but vCenter shows it connected"
+    if answered:
+        return HostState.ISOLATED, f"host {name} answers probes but vCenter shows it {state}: isolated, not failed"
+    since = view.down_since if view and view.down_since is not None else now
+    waited = now - since
+    if waited < policy.isolation_timeout:
+        return HostState.SUSPECT, (f"host {name} is {state} and silent for {waited:.0f} s; failed after "
+                                   f"{policy.isolation_timeout:.0f} s (isolation timeout)")
+    return HostState.FAILED, f"host {name} is {state} and silent to probes for {waited:.0f} s"
+
+
+def decide(world: World, policy: Policy) -> Plan:
+    """The plan for this sweep: every action with its reason, every deliberate inaction noted."""
+    if world.inventory is None:
+        return Plan(notes=(f"vCenter cannot be read ({world.unreachable_reason or 'no answer'}): "
+                           "no action until it answers",))
+    return _Decider(world, world.inventory, policy).plan()
+
+
+class _Decider:
+    def __init__(self, world: World, inv: Inventory, policy: Policy) -> None:
+        self.world, self.inv, self.policy = world, inv, policy
+        self.ledger = Ledger.of(inv)
+        self.actions: list[Action] = []
+        self.notes: list[str] = []
+        self.reviving: set[str] = set()  # hosts with a revive action in this plan
+
+    def plan(self) -> Plan:
+        self._keep_replaced_originals_off()
+        for vm in self.inv.monitored_vms():
+            self._vm(vm)
+        ordered = sorted(self.actions, key=lambda a: (a.kind != ActionKind.KEEP_ORIGINAL_OFF, a.priority, a.name))
+        return Plan(tuple(ordered), tuple(self.notes))
+
+    # --- what each VM needs --------------------------------------------------------------
+
+    def _vm(self, vm: VmRecord) -> None:
+        view, history = self.world.vms.get(vm.moref), self.world.history
+        if view is None or vm.moref in history.replaced:
+            return
+        if vm.moref in history.busy:
+            self.notes.append(f"{vm.name}: a recovery is under way (journal): not planned again")
+            return
+        if vm.moref in history.needs_person:
+            self.notes.append(f"{vm.name}: waits for a person (too many recoveries or nothing safe to try)")
+            return
+        condition = view.classification.condition
+        if condition == VmCondition.STOPPED_BY_PERSON:
+            self.notes.append(f"{vm.name}: {view.classification.reason}: left as the person wanted")
+        elif condition == VmCondition.RESPONDING:
+            if view.ill:
+                self._ill(vm)
+        else:
+            self._not_responding(vm, view)
+
+    def _not_responding(self, vm: VmRecord, view: VmView) -> None:
+        host = self.inv.hosts.get(vm.host or "")
+        if host is None:
+            self.notes.append(f"{vm.name}: does not answer and vCenter names no host for it: no action")
+            return
+        state, why = host_state(host, self.world.hosts.get(host.moref), self.world.now, self.policy)
+        if state in (HostState.HEALTHY, HostState.UNREACHABLE):
+            self._on_live_host(vm, view, why)
+        elif state == HostState.FAILED:
+            self._on_failed_host(vm, host, why)
+        else:
+            self.notes.append(f"{vm.name}: does not answer, but {why}: no clone, no action")
+
+    def _on_live_host(self, vm: VmRecord, view: VmView, host_why: str) -> None:
+        cls = view.classification
+        if cls.condition != VmCondition.FAILED:
+            self.notes.append(f"{vm.name}: does not answer, {cls.reason}: nothing destructive")
+        elif view.consecutive_failures < self.policy.failures_before_action:
+            self.notes.append(f"{vm.name}: {cls.reason}; {view.consecutive_failures} of "
+                              f"{self.policy.failures_before_action} failed probes before action")
+        elif self._within_restart_budget(vm, cls.reason):
+            self._restart(vm, "step 6: vHost alive, VM restored from its snapshot",
+                          (cls.reason, host_why, f"{view.consecutive_failures} failed probes in a row"))
+
+    def _restart(self, vm: VmRecord, step: str, signals: tuple[str, ...]) -> None:
+        snap = vm.newest_snapshot
+        pre = ("the VM is on the same host", "the VM still does not answer")
+        if snap is not None:
+            self._add(ActionKind.RESTART_FROM_SNAPSHOT, vm, step,
+                      f"{signals[0]}; revert to snapshot {snap.name!r} ({_when(snap.created)}) and power on",
+                      signals, pre, snapshot=snap.moref, snapshot_name=snap.name,
+                      snapshot_created=snap.created.timestamp(), host=vm.host)
+        elif vm.power_state == "poweredOn":
+            self._add(ActionKind.RESET, vm, step, f"{signals[0]}; it has no snapshot: reset it",
+                      signals, pre, host=vm.host)
+        else:
+            self._add(ActionKind.POWER_ON, vm, step, f"{signals[0]}; it has no snapshot: power it on",
+                      signals, pre, host=vm.host)
+
+    def _ill(self, vm: VmRecord) -> None:
+        why = "answers probes but its performance counters are anomalous (health model)"
+        response = self.policy.ill_response
+        if response == "incident":
+            self._add(ActionKind.REPORT_ILL, vm, "health model", f"{why}: incident opened, no change",
+                      (why,), ())
+        elif self._within_restart_budget(vm, why):
+            if response == "reset":
+                self._add(ActionKind.RESET, vm, "health model", f"{why}: reset ([health] response = reset)",
+                          (why,), ("the VM is on the same host",), host=vm.host)
+            else:  # recover: on its own host only; never a clone of a VM that answers
+                self._restart(vm, "health model", (why,))
+
+    # --- VMs of a failed host ------------------------------------------------------------
+
+    def _on_failed_host(self, vm: VmRecord, host: HostRecord, host_why: str) -> None:
+        if vm.power_state != "poweredOn":
+            self.notes.append(f"{vm.name}: was {vm.power_state} before {host_why}: left as it was")
+            return
+        backing = self.world.backing.get(host.moref)
+        if backing is not None and not self._revive_given_up(host):
+            self._revive(host, vm, host_why)
+        elif self._within_restart_budget(vm, host_why):
+            self._clone(vm, host, host_why)
+
+    def _revive_given_up(self, host: HostRecord) -> bool:
+        """A revive of ``host`` was tried since it went down, and it did not bring it back."""
+        view, history = self.world.hosts.get(host.moref), self.world.history
+        started = history.revive_started.get(host.moref)
+        down_since = view.down_since if view and view.down_since is not None else self.world.now
+        return started is not None and started >= down_since and host.moref not in history.busy
+
+    def _revive(self, host: HostRecord, vm: VmRecord, host_why: str) -> None:
+        backing = self.world.backing[host.moref]
+        self.notes.append(f"{vm.name}: waits for {host.name} to come back from {backing.name}'s snapshot")
+        if host.moref in self.reviving or host.moref in self.world.history.busy:
+            return
+        self.reviving.add(host.moref)
+        how = (f"revert {backing.name} to {backing.snapshot_name!r} and power it on" if backing.snapshot
+               else f"power on {backing.name} (it has no snapshot)")
+        self.actions.append(Action(
+            ActionKind.REVIVE_HOST, host.moref, host.name, "step 7: vHost dead, revived from the vHost snapshot",
+            f"{host_why}; {how}, then wait for the host", (host_why,),
+            ("the host is still not connected",), dict(backing_vm=backing.vm, backing_name=backing.name,
+                                                       snapshot=backing.snapshot),
+            self.policy.priority(vm.name)))
+
+    def _clone(self, vm: VmRecord, host: HostRecord, host_why: str) -> None:
+        snap = vm.newest_snapshot
+        source = f"snapshot {snap.name!r} ({_when(snap.created)})" if snap else "its disks as they are (no snapshot)"
+        common = dict(snapshot=snap.moref if snap else None, snapshot_name=snap.name if snap else None,
+                      snapshot_created=snap.created.timestamp() if snap else None,
+                      clone_name=clone_name(vm.name, self.world.now), failed_host=host.moref)
+        signals = (host_why,)
+        pre = (f"host {host.name} is still down", "the original is not running")
+        target = choose_host(self.inv, vm, self.ledger, with_datastore=True)
+        if target is not None:
+            self._place(ActionKind.CLONE_TO_HOST, vm, target, "step 8: another vHost sees its datastore",
+                        f"{host_why}; clone from {source} onto {target.name}", signals, pre,
+                        datastore=vm.datastores[0], **common)
+            return
+        target = choose_host(self.inv, vm, self.ledger, with_datastore=False)
+        if target is not None:
+            store = roomiest_datastore(self.inv, target)
+            self._place(ActionKind.CLONE_AND_MIGRATE, vm, target,
+                        "step 8: another vHost alive without its datastore: clone and cold migration",
+                        f"{host_why}; no live host sees its datastore: clone from {source} and cold-migrate "
+                        f"to {target.name}", signals, pre, datastore=store, **common)
+            return
+        spare = next((name for name in self.policy.spare_hosts if self.inv.host_by_name(name) is None), None)
+        if spare is None:
+            self._add(ActionKind.NEEDS_PERSON, vm, "step 9: no vHost left",
+                      f"{host_why}; no live host has room and no spare host is left", signals, ())
+            return
+        self._add(ActionKind.RECOVER_ON_SPARE_HOST, vm, "step 9: no vHost left, a new vHost is added",
+                  f"{host_why}; no live host has room: add spare host {spare} and clone from {source} onto it",
+                  signals, pre, spare_host=spare, compute_resource=host.compute_resource,
+                  datacenter=host.datacenter, datastore=vm.datastores[0] if vm.datastores else None, **common)
+
+    def _place(self, kind: ActionKind, vm: VmRecord, target: HostRecord, step: str, reason: str,
+               signals: tuple[str, ...], pre: tuple[str, ...], **params: object) -> None:
+        self.ledger.place(target.moref, vm)
+        pool = self.inv.compute_resources[target.compute_resource].resource_pool if target.compute_resource else None
+        self._add(kind, vm, step, reason, signals, pre + (f"{target.name} is connected and has room",),
+                  host=target.moref, host_name=target.name, pool=pool, **params)
+
+    # --- safety --------------------------------------------------------------------------
+
+    def _within_restart_budget(self, vm: VmRecord, why: str) -> bool:
+        done = self.world.history.recoveries.get(vm.moref, 0)
+        if done < self.policy.max_restarts:
+            return True
+        self._add(ActionKind.NEEDS_PERSON, vm, "restart limit",
+                  f"{why}; recovered {done} times within the window (max_restarts = "
+                  f"{self.policy.max_restarts}): a person decides now", (why,), ())
+        return False
+
+    def _keep_replaced_originals_off(self) -> None:
+        for original, copy in self.world.history.replaced.items():
+            vm = self.inv.vms.get(original)
+            if vm is None or vm.power_state != "poweredOn" or original in self.world.history.busy:
+                continue
+            host = self.inv.hosts.get(vm.host or "")
+            if host is None or host.connection_state != "connected":
+                self.notes.append(f"{vm.name}: replaced by {copy}; its host is not connected, it is powered "
+                                  "off as soon as it is")
+                continue
+            self._add(ActionKind.KEEP_ORIGINAL_OFF, vm, "never two copies",
+                      f"replaced by {copy} while its host was down and running again on {host.name}: "
+                      "power it off", (f"host {host.name} is connected again",), ("the copy exists",),
+                      copy=copy)
+
+    def _add(self, kind: ActionKind, vm: VmRecord, step: str, reason: str, signals: Iterable[str],
+             pre: Iterable[str], **params: object) -> None:
+        self.actions.append(Action(kind, vm.moref, vm.name, step, reason, tuple(signals), tuple(pre),
+                                   params, self.policy.priority(vm.name)))
+
+
+def clone_name(vm_name: str, now: float) -> str:
+    """The copy's name: the VM's name and the time (UTC), without an earlier copy's suffix."""
+    stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%y%m%d%H%M%S")
+    return f"{CLONE_SUFFIX.sub('', vm_name)}-dr{stamp}"
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
