@@ -21,9 +21,10 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test cassettes bench vcsim vet venv system-deps clean
 
+# The inventory of the example lab, then a host failure: the plan and the recovery (tools/demo.py).
 demo: $(STAMP) build/vcsim
 	$(PY) -m vsphere_dr.simulator --topology $(TOPOLOGY) --listen $(DEMO_LISTEN) -- \
-		$(VENV)/bin/vsphere-dr --config settings.ini inventory
+		$(PY) tools/demo.py
 
 test: $(STAMP) build/vcsim
 	$(PY) -m pytest
@@ -34,6 +35,7 @@ cassettes: $(STAMP) build/vcsim
 
 bench: $(STAMP) build/vcsim
 	$(PY) bench/inventory.py
+	$(PY) bench/recovery.py
 
 vcsim: build/vcsim
 

@@ -1,25 +1,182 @@
-"""Health Administrator: one per monitored VM, holding what a health sweep needs between runs.
+"""Health Administrator: one per monitored VM, run in batched sweeps (the paper's HA, made safe).
 
-Sweeps are batched (one inventory read and one concurrent probe round for all VMs); each
-administrator only keeps its VM's state: consecutive failed probes, when it was last healthy,
-and the incident that is open for it.
+Each administrator holds its VM's state between sweeps: consecutive failed probes, when it last
+answered, when it stopped answering. A sweep shares one inventory read and one concurrent probe
+round among all of them (no thread per VM), asks the Ping/Alarm Administrator to classify the
+VMs that do not answer, builds one snapshot of the world, lets the decision engine plan, and
+has the executor carry the plan out. ``plan()`` is the same sweep without the last part.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
-from vsphere_dr.records import VmRecord
+from modules.availability_administrator import AvailabilityAdministrator
+from modules.ping_alarm_administrator import PingAlarmAdministrator
+from vsphere_dr.decision_engine import Policy, decide
+from vsphere_dr.errors import VCenterError
+from vsphere_dr.executor import Executor, Outcome
+from vsphere_dr.gateway import VCenterGateway
+from vsphere_dr.journal import Journal, ProbeState
+from vsphere_dr.plan import Plan
+from vsphere_dr.probes import Prober
+from vsphere_dr.records import Inventory, VmRecord
+from vsphere_dr.settings import Settings
+from vsphere_dr.world import BackingVm, HostView, VmView, World
+
+log = logging.getLogger(__name__)
+# vCenter keeps events 30 days by default: a VM a person powered off within that time is known.
+EVENT_LOOKBACK = timedelta(days=30)
 
 
 @dataclass
 class HealthAdministrator:
     vm: str  # moref
     name: str
-    consecutive_failures: int = 0
-    last_healthy_at: float | None = None
-    open_incident: int | None = None
+    probes: ProbeState = ProbeState()  # consecutive failed probes, since when, last answer
 
     @classmethod
     def for_vm(cls, vm: VmRecord) -> HealthAdministrator:
         return cls(vm=vm.moref, name=vm.name)
+
+
+@dataclass
+class SweepReport:
+    plan: Plan
+    outcomes: list[Outcome] = field(default_factory=list)
+    monitored: int = 0
+
+    def summary(self) -> str:
+        counts = Counter(o.state for o in self.outcomes)
+        done = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no action"
+        return f"{self.monitored} VMs checked; {len(self.plan.actions)} actions planned ({done})"
+
+
+class HealthSweep:
+    """The health administrators' batched sweep, as a scheduled module."""
+
+    name = "health_administrator"
+
+    def __init__(self, gateway: VCenterGateway, admin_gateway: VCenterGateway, journal: Journal,
+                 settings: Callable[[], Settings], availability: AvailabilityAdministrator[HealthAdministrator],
+                 ping_alarm: PingAlarmAdministrator, executor: Executor, clock: Callable[[], float] = time.time) -> None:
+        self.gateway, self.admin_gateway, self.journal, self.settings = gateway, admin_gateway, journal, settings
+        self.availability, self.ping_alarm, self.executor, self.clock = availability, ping_alarm, executor, clock
+        self.reconciled = False
+
+    def run(self) -> SweepReport:
+        """One sweep: detect, decide, act."""
+        self._reconcile()
+        report = self._sweep(dry_run=False)
+        settings = self.settings()
+        for action in report.plan.actions:
+            if self.executor.tools.stop.is_set():
+                break
+            if not settings.recovery.enabled and action.kind.changes_vcenter:
+                log.warning("recovery disabled ([recovery] enabled = false): would %s", action.line())
+                continue
+            report.outcomes.append(self.executor.execute(action, self._detected_at(action.target)))
+        return report
+
+    def plan(self) -> SweepReport:
+        """The same sweep as a dry run: nothing is changed in vCenter or the journal (no alarm is
+        created either); this sweep's probes count as if it were a real one."""
+        return self._sweep(dry_run=True)
+
+    # --- the sweep -----------------------------------------------------------------------
+
+    def _sweep(self, dry_run: bool) -> SweepReport:
+        now = self.clock()
+        try:
+            inv = self.gateway.inventory()
+        except VCenterError as exc:
+            world = World(now, None, unreachable_reason=str(exc))
+            log.error("%s", decide(world, Policy.from_settings(self.settings())).notes[0])
+            raise
+        self.availability.update(inv)
+        world = self._world(inv, now, dry_run)
+        plan = decide(world, Policy.from_settings(self.settings()))
+        for note in plan.notes:
+            log.info("%s", note)
+        return SweepReport(plan, monitored=len(world.vms))
+
+    def _world(self, inv: Inventory, now: float, dry_run: bool) -> World:
+        settings = self.settings()
+        monitored = {vm.moref: vm for vm in inv.monitored_vms()
+                     if vm.name not in settings.inventory.vhost_backing.values()}
+        answers = Prober(settings.monitoring).probe([vm.ip for vm in monitored.values() if vm.ip]
+                                                    + [h.address for h in inv.hosts.values()])
+        answered = {moref: answers.get(vm.ip or "", False) for moref, vm in monitored.items()}
+        if not dry_run:
+            self.ping_alarm.prepare(inv)
+        since = datetime.fromtimestamp(now, timezone.utc) - EVENT_LOOKBACK
+        classes = self.ping_alarm.classify(inv, answered, since)
+        probes = self._probe_history(inv, answered, answers, now, dry_run)
+        views = {moref: VmView(classes[moref], probes[moref].failures) for moref in answered}
+        if not dry_run:
+            self._close_answered_incidents(answered, now)
+        history = self.journal.recovery_history(now, settings.recovery.restart_window_seconds)
+        hosts = {h: HostView(answers.get(inv.hosts[h].address, False), probes[h].failing_since) for h in inv.hosts}
+        return World(now, inv, hosts, views, history, self._backing(inv))
+
+    def _probe_history(self, inv: Inventory, answered: Mapping[str, bool], answers: Mapping[str, bool],
+                       now: float, dry_run: bool) -> dict[str, ProbeState]:
+        """Each VM's run of failed probes, and each host's run of being silent *and* notResponding,
+        continued from the journal so that runs from cron count as well as a daemon's sweeps."""
+        saved = self.journal.probe_states()
+        fine = dict(answered)
+        for host in inv.hosts.values():
+            fine[host.moref] = answers.get(host.address, False) or host.connection_state != "notResponding"
+        probes = {target: saved.get(target, ProbeState()).after(ok, now) for target, ok in fine.items()}
+        for moref, admin in self.availability.administrators.items():
+            admin.probes = probes.get(moref, admin.probes)
+        if not dry_run:
+            self.journal.save_probe_states(probes)
+        return probes
+
+    def _backing(self, inv: Inventory) -> dict[str, BackingVm]:
+        """The backing VMs of nested vHosts that are down (read from the admin vCenter only then)."""
+        wanted = {host.moref: name for host_name, name in self.settings().inventory.vhost_backing.items()
+                  if (host := inv.host_by_name(host_name)) is not None and host.connection_state != "connected"}
+        if not wanted:
+            return {}
+        admin_inv = inv if self.admin_gateway is self.gateway else self.admin_gateway.inventory()
+        found = {}
+        for host, name in wanted.items():
+            vm = admin_inv.vm_by_name(name)
+            if vm is None:
+                log.warning("backing VM %s of host %s not found in the admin vCenter", name, inv.hosts[host].name)
+                continue
+            snap = vm.newest_snapshot
+            found[host] = BackingVm(host, vm.moref, vm.name, vm.power_state, snap.moref if snap else None,
+                                    snap.name if snap else None)
+        return found
+
+    def _close_answered_incidents(self, answered: Mapping[str, bool], now: float) -> None:
+        """A VM that answers again ends its incident (the recovery worked, it came back by itself,
+        or a person fixed what needed a person), unless an action on it is still under way."""
+        under_way = {a.vm for a in self.journal.unfinished_actions()}
+        for incident in self.journal.unresolved_incidents():
+            if answered.get(incident.vm) and incident.vm not in under_way:
+                self.journal.close_incident(incident.id, "recovered" if incident.state == "open" else "closed",
+                                            "answers again", recovered_at=now,
+                                            snapshot_created_at=incident.snapshot_created_at)
+
+    def _detected_at(self, moref: str) -> float:
+        """When the VM (or, for a revive, the host) was first seen failing."""
+        saved = self.journal.probe_states().get(moref)
+        return saved.failing_since if saved and saved.failing_since else self.clock()
+
+    def _reconcile(self) -> None:
+        """Once per process: continue the recoveries a previous controller left unfinished."""
+        if self.reconciled:
+            return
+        self.reconciled = True
+        for row in self.journal.unfinished_actions():
+            if row.kind != "snapshot":
+                self.executor.resume(row)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vsphere_dr.world import History
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY,
@@ -52,6 +54,12 @@ CREATE TABLE IF NOT EXISTS module_runs (
     outcome TEXT NOT NULL,
     message TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS probe_state (
+    target TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    failing_since REAL,
+    last_healthy REAL
+);
 CREATE TABLE IF NOT EXISTS snapshot_status (
     vm TEXT PRIMARY KEY,
     vm_name TEXT NOT NULL,
@@ -62,6 +70,9 @@ CREATE TABLE IF NOT EXISTS snapshot_status (
 """
 
 UNFINISHED = ("intended", "running")
+# Actions that count against a VM's restart budget ([recovery] max_restarts).
+RECOVERIES = ("restart_from_snapshot", "power_on", "reset", "clone_to_host", "clone_and_migrate",
+              "recover_on_spare_host")
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,20 @@ class IncidentRow:
     def rpo_seconds(self) -> float | None:
         """Data lost: age of the snapshot used, at the moment the failure was detected."""
         return None if self.snapshot_created_at is None else self.detected_at - self.snapshot_created_at
+
+
+@dataclass(frozen=True)
+class ProbeState:
+    """A VM's or host's run of failed probes, kept between sweeps (and processes)."""
+
+    failures: int = 0
+    failing_since: float | None = None
+    last_healthy: float | None = None
+
+    def after(self, answered: bool, now: float) -> ProbeState:
+        if answered:
+            return ProbeState(0, None, now)
+        return ProbeState(self.failures + 1, self.failing_since or now, self.last_healthy)
 
 
 @dataclass(frozen=True)
@@ -213,6 +238,25 @@ class Journal:
                           " WHERE state IN (?, ?) AND kind != 'snapshot'", *UNFINISHED)
         return {r["vm"] for r in rows}
 
+    def recovery_history(self, now: float, window: float) -> History:
+        """What the decision engine must remember: recent recoveries, work under way, copies made."""
+        rows = self._rows("SELECT kind, vm, state, result, created_at FROM actions WHERE kind != 'snapshot'")
+        history: dict[str, Any] = {"recoveries": {}, "busy": set(), "replaced": {}, "revive_started": {}}
+        for row in rows:
+            result = json.loads(row["result"])
+            if row["state"] in UNFINISHED:
+                history["busy"].add(row["vm"])
+            if row["kind"] in RECOVERIES and row["created_at"] >= now - window and row["state"] != "abandoned":
+                history["recoveries"][row["vm"]] = history["recoveries"].get(row["vm"], 0) + 1
+            if "copy" in result and row["state"] != "abandoned":
+                history["replaced"][row["vm"]] = result["copy"]
+            if row["kind"] == "revive_host":
+                history["revive_started"][row["vm"]] = row["created_at"]
+        waiting = {r["vm"] for r in self._rows("SELECT vm FROM incidents WHERE state = 'needs_person'")}
+        return History(recoveries=history["recoveries"], busy=frozenset(history["busy"]),
+                       replaced=history["replaced"], revive_started=history["revive_started"],
+                       needs_person=frozenset(waiting))
+
     # --- incidents -----------------------------------------------------------------------
 
     def open_incident(self, vm: str, vm_name: str, cause: str, detected_at: float) -> int:
@@ -226,6 +270,11 @@ class Journal:
                 (vm, vm_name, cause, detected_at))
             return int(cursor.lastrowid or 0)
 
+    def unresolved_incidents(self) -> list[IncidentRow]:
+        """Incidents still open or waiting for a person."""
+        rows = self._rows("SELECT * FROM incidents WHERE state IN ('open', 'needs_person') ORDER BY id")
+        return [IncidentRow(**dict(r)) for r in rows]
+
     def close_incident(self, incident: int, state: str, note: str = "", recovered_at: float | None = None,
                        snapshot_created_at: float | None = None) -> None:
         with self._write() as db:
@@ -234,6 +283,19 @@ class Journal:
 
     def incidents(self) -> list[IncidentRow]:
         return [IncidentRow(**dict(r)) for r in self._rows("SELECT * FROM incidents ORDER BY id")]
+
+    # --- probe history: so that `once` from cron counts failures across runs ------------
+
+    def probe_states(self) -> dict[str, ProbeState]:
+        return {r["target"]: ProbeState(r["failures"], r["failing_since"], r["last_healthy"])
+                for r in self._rows("SELECT * FROM probe_state")}
+
+    def save_probe_states(self, states: dict[str, ProbeState]) -> None:
+        """Replace the saved probe history with ``states`` (targets gone from vCenter drop out)."""
+        with self._write() as db:
+            db.execute("DELETE FROM probe_state")
+            db.executemany("INSERT INTO probe_state VALUES (?, ?, ?, ?)",
+                           [(t, s.failures, s.failing_since, s.last_healthy) for t, s in states.items()])
 
     # --- module runs and snapshot ages ---------------------------------------------------
 

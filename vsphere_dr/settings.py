@@ -210,6 +210,8 @@ class RecoverySettings(Section):
     max_restarts: Annotated[int, Field(ge=1, le=100)] = 3
     restart_window_seconds: Seconds = 3600.0
     host_boot_timeout_seconds: Seconds = 600.0
+    # How long a recovered VM has to answer its probe before the recovery counts as failed.
+    confirm_timeout_seconds: Seconds = 300.0
     restart_priority: Annotated[dict[str, Priority], BeforeValidator(_split_pairs)] = {}
 
 

@@ -13,6 +13,7 @@ from modules.inventory_administrator import InventoryAdministrator
 from vsphere_dr import health_eval
 from vsphere_dr.app.controller import Controller
 from vsphere_dr.app.daemon import Daemon, schedules
+from vsphere_dr.app.incidents import incidents_as_dicts, incidents_text
 from vsphere_dr.app.status import status_text
 from vsphere_dr.errors import AuthenticationError, SettingsError, VCenterUnreachable, VsphereDrError
 from vsphere_dr.gateway import VCenterGateway
@@ -21,7 +22,8 @@ from vsphere_dr.logging_setup import apply_settings
 from vsphere_dr.settings import Settings
 
 EXIT_OK, EXIT_FAULT, EXIT_SETTINGS, EXIT_UNREACHABLE = 0, 1, 2, 3
-MODULES = ("inventory_administrator", "availability_administrator", "snapshot_creator", "snapshot_creator_vhost")
+MODULES = ("inventory_administrator", "availability_administrator", "health_administrator",
+           "ping_alarm_administrator", "snapshot_creator", "snapshot_creator_vhost")
 
 EPILOG = """exit codes:
   0  success
@@ -42,8 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     inventory.add_argument("--json", action="store_true", help="print JSON instead of tables")
     commands.add_parser("check-config", help="validate settings.ini and log in to vCenter")
     commands.add_parser("run", help="run every module on its schedule until SIGTERM/SIGINT (for systemd)")
-    once = commands.add_parser("once", help="run one module once and exit (for cron)")
-    once.add_argument("--module", required=True, choices=MODULES)
+    once = commands.add_parser("once", help="run one module once and exit (for cron); "
+                                            "by default one health sweep: detect, decide, act")
+    once.add_argument("--module", default="health_administrator", choices=MODULES)
+    plan = commands.add_parser("plan", help="one health sweep as a dry run: each action and why; changes nothing")
+    plan.add_argument("--json", action="store_true", help="print JSON instead of text")
+    incidents = commands.add_parser("incidents", help="incidents from the journal, with RTO and RPO")
+    incidents.add_argument("--json", action="store_true", help="print JSON instead of a table")
     commands.add_parser("status", help="each module's last and next run and outcome; each VM's snapshot age (RPO)")
     evaluate = commands.add_parser("eval-health", help="score the health model on labelled series (NAB format)")
     evaluate.add_argument("directory", type=Path, help="directory with CSV files and labels.json")
@@ -84,6 +91,26 @@ def cmd_once(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     raise error
 
 
+def cmd_plan(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
+    controller = Controller(admin)
+    try:
+        plan = controller.health.plan().plan
+    finally:
+        controller.close()
+    print(json.dumps(plan.as_dict(), indent=2) if args.json else plan.text())
+    return EXIT_OK
+
+
+def cmd_incidents(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
+    controller = Controller(admin)
+    try:
+        rows = controller.journal.incidents()
+    finally:
+        controller.close()
+    print(json.dumps(incidents_as_dicts(rows), indent=2) if args.json else incidents_text(rows))
+    return EXIT_OK
+
+
 def cmd_status(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     controller = Controller(admin)
     try:
@@ -99,6 +126,8 @@ COMMANDS: dict[str, Callable[[InventoryAdministrator, argparse.Namespace], int]]
     "run": cmd_run,
     "once": cmd_once,
     "status": cmd_status,
+    "plan": cmd_plan,
+    "incidents": cmd_incidents,
 }
 
 

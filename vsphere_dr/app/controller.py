@@ -13,14 +13,18 @@ import time
 from typing import Protocol
 
 from modules.availability_administrator import AvailabilityAdministrator
-from modules.health_administrator import HealthAdministrator
+from modules.health_administrator import HealthAdministrator, HealthSweep
 from modules.inventory_administrator import InventoryAdministrator
+from modules.ping_alarm_administrator import PingAlarmAdministrator
 from modules.snapshot_creator import SnapshotCreator
 from modules.snapshot_creator_vhost import SnapshotCreatorVhost
 from vsphere_dr.errors import VsphereDrError
+from vsphere_dr.executor import Executor
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.journal import Journal
 from vsphere_dr.logging_setup import apply_settings
+from vsphere_dr.probes import Prober
+from vsphere_dr.recovery_steps import Tools
 from vsphere_dr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,13 +71,20 @@ class Controller:
         self.gateway = VCenterGateway(settings.vcenter)
         self.admin_gateway = VCenterGateway(settings.admin_vcenter) if settings.admin_vcenter else self.gateway
         # Each module that runs in its own scheduler thread gets its own session.
-        snapshot_gateway = VCenterGateway(settings.vcenter)
-        self.gateways = [self.gateway, snapshot_gateway] + ([self.admin_gateway] if settings.admin_vcenter else [])
+        snapshot_gateway, health_gateway = VCenterGateway(settings.vcenter), VCenterGateway(settings.vcenter)
+        self.gateways = [self.gateway, snapshot_gateway, health_gateway] + (
+            [self.admin_gateway] if settings.admin_vcenter else [])
         self.availability: AvailabilityAdministrator[HealthAdministrator] = AvailabilityAdministrator(
             self.gateway.inventory, HealthAdministrator.for_vm)
+        ping_alarm = PingAlarmAdministrator(health_gateway, self.settings)
+        tools = Tools(health_gateway, self.admin_gateway, settings, self._probe_one, self.stop)
+        self.health = HealthSweep(health_gateway, self.admin_gateway, self.journal, self.settings, self.availability,
+                                  ping_alarm, Executor(tools, self.journal))
         self.modules: dict[str, Module] = {m.name: m for m in (
             SettingsCheck(self.inventory_admin),
             self.availability,
+            self.health,
+            ping_alarm,
             SnapshotCreator(snapshot_gateway, self.journal, self.settings, self.stop),
             SnapshotCreatorVhost(self.admin_gateway, snapshot_gateway, self.journal, self.settings, self.stop),
         )}
@@ -97,6 +108,9 @@ class Controller:
         self.journal.run_finished(name, "ok", summary)
         return None
 
+    def _probe_one(self, address: str) -> bool:
+        return Prober(self.settings().monitoring).probe([address]).get(address, False)
+
     def close(self) -> None:
         for gateway in self.gateways:
             gateway.close()
@@ -104,6 +118,7 @@ class Controller:
 
     def _settings_changed(self, old: Settings, new: Settings) -> None:
         apply_settings(new)
+        self.health.executor.tools.settings = new
         if new.vcenter != old.vcenter:
             log.info("[vcenter] changed: reconnecting")
             for gateway in self.gateways:

@@ -36,6 +36,8 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
     return {
         "inventory_administrator": (settings.inventory.settings_check_seconds, None),
         "availability_administrator": (settings.inventory.interval_seconds, None),
+        # The Ping/Alarm Administrator works inside every health sweep (it shares its session).
+        "health_administrator": (settings.monitoring.interval_seconds, None),
         "snapshot_creator": (settings.snapshots.interval_seconds, settings.snapshots.cron),
         "snapshot_creator_vhost": (settings.snapshots.vhost_interval_seconds, settings.snapshots.vhost_cron),
     }

@@ -18,12 +18,12 @@ def status_text(journal: Journal, schedules: dict[str, Schedule], now: float | N
         run = runs.get(name)
         module_rows.append((
             name,
-            _when(run.started_at) if run else "never",
+            when(run.started_at) if run else "never",
             run.outcome if run else "-",
             _next_run(schedule, run.started_at if run else None, now),
             (run.message if run else "")[:70],
         ))
-    snapshot_rows = [(row.vm_name, _when(row.newest_at), _age(now - row.newest_at) if row.newest_at else "none",
+    snapshot_rows = [(row.vm_name, when(row.newest_at), age(now - row.newest_at) if row.newest_at else "none",
                       row.last_error[:70] or "-") for row in journal.snapshot_status()]
     return "\n".join([
         "Modules",
@@ -40,14 +40,14 @@ def _next_run(schedule: Schedule, last: float | None, now: float) -> str:
     trigger = trigger_for(schedule)
     previous = datetime.fromtimestamp(last, timezone.utc)
     upcoming = trigger.get_next_fire_time(previous, datetime.fromtimestamp(max(now, last), timezone.utc))
-    return _when(upcoming.timestamp()) if upcoming else "-"
+    return when(upcoming.timestamp()) if upcoming else "-"
 
 
-def _when(epoch: float | None) -> str:
+def when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ") if epoch else "-"
 
 
-def _age(seconds: float) -> str:
+def age(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

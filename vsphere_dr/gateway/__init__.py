@@ -9,9 +9,10 @@ from types import TracebackType
 
 from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.gateway.faults import faults_translated
-from vsphere_dr.gateway.inventory_reader import read_inventory
+from vsphere_dr.gateway.host_operations import HostOperations
+from vsphere_dr.gateway.inventory_reader import read_inventory, read_vms
 from vsphere_dr.gateway.vm_operations import VmOperations
-from vsphere_dr.records import Inventory
+from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import VCenterSettings
 
 
@@ -28,6 +29,7 @@ class VCenterGateway:
         self.settings = settings
         self.session = VCenterSession(settings)
         self.vms = VmOperations(self.session, settings.task_timeout_seconds)
+        self.hosts = HostOperations(self.session, settings.task_timeout_seconds)
 
     def __enter__(self) -> VCenterGateway:
         return self
@@ -52,6 +54,16 @@ class VCenterGateway:
         def read(content):  # type: ignore[no-untyped-def]
             with faults_translated(doing):
                 return read_inventory(content)
+
+        return self.session.call(read, doing)
+
+    def vm_records(self, morefs: list[str]) -> dict[str, VmRecord]:
+        """Fresh records of a few VMs (one round trip): for checking what a step did."""
+        doing = f"reading {', '.join(morefs)}"
+
+        def read(content):  # type: ignore[no-untyped-def]
+            with faults_translated(doing):
+                return read_vms(content, morefs)
 
         return self.session.call(read, doing)
 

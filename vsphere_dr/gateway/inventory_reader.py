@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
-from vsphere_dr.gateway.properties import PropertyMap, retrieve
+from vsphere_dr.gateway.properties import PropertyMap, retrieve, retrieve_objects
 from vsphere_dr.records import (
     AlarmStateRecord,
     ComputeResourceRecord,
@@ -56,6 +56,20 @@ def read_inventory(content: vim.ServiceInstanceContent) -> Inventory:
         datastores={ref: _datastore(ref, p) for ref, p in of_kind(vim.Datastore)},
         vms={ref: _vm(ref, p) for ref, p in of_kind(vim.VirtualMachine)},
     )
+
+
+def read_vms(content: vim.ServiceInstanceContent, morefs: Iterable[str]) -> dict[str, VmRecord]:
+    """Fresh records of a few VMs in one round trip (VMs that no longer exist are left out)."""
+    stub = content.rootFolder._stub
+    objects = [vim.VirtualMachine(moref, stub) for moref in morefs]
+    try:
+        found = retrieve_objects(content, objects, WANTED[vim.VirtualMachine])
+    except vmodl.fault.ManagedObjectNotFound:
+        if len(objects) == 1:
+            return {}
+        # One of them is gone: vCenter refuses the whole read, so read them one by one.
+        return {ref: vm for moref in morefs for ref, vm in read_vms(content, [moref]).items()}
+    return {_id(obj): _vm(_id(obj), p) for obj, p in found}
 
 
 def _id(obj: Any) -> str:

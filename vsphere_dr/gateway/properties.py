@@ -28,6 +28,17 @@ def retrieve(content: vim.ServiceInstanceContent, wanted: Mapping[type, Sequence
         view.DestroyView()
 
 
+def retrieve_objects(content: vim.ServiceInstanceContent, objects: Sequence[Any],
+                     paths: Sequence[str]) -> list[tuple[Any, PropertyMap]]:
+    """The same properties of a few known objects (of one type), in one RetrievePropertiesEx."""
+    if not objects:
+        return []
+    pc = vmodl.query.PropertyCollector
+    spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=obj, skip=False) for obj in objects],
+                         propSet=[pc.PropertySpec(type=type(objects[0]), pathSet=list(paths), all=False)])
+    return _collect(content.propertyCollector, spec)
+
+
 def _filter_spec(view: vim.view.ContainerView, wanted: Mapping[type, Sequence[str]]) -> Any:
     pc = vmodl.query.PropertyCollector
     traverse = pc.TraversalSpec(name="view", type=vim.view.ContainerView, path="view", skip=False)

@@ -9,6 +9,7 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from vsphere_dr.errors import TaskTimeout
+from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.gateway.faults import faults_translated, translate
 
 _FIRST_POLL_SECONDS = 0.05
@@ -50,3 +51,13 @@ def wait_for_task(task: vim.Task, timeout: float, doing: str,
                               "it may still complete in vCenter")
         time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
         pause = min(pause * 2, _MAX_POLL_SECONDS)
+
+
+def run_task(session: VCenterSession, start: Callable[[], vim.Task], timeout: float, doing: str) -> Any:
+    """Start a task (logging in again first if the session expired) and wait for its result."""
+
+    def started(_content: Any) -> vim.Task:
+        with faults_translated(doing):
+            return start()
+
+    return wait_for_task(session.call(started, doing), timeout, doing)

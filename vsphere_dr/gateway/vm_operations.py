@@ -12,8 +12,7 @@ from typing import Any
 from pyVmomi import vim
 
 from vsphere_dr.gateway.connection import VCenterSession
-from vsphere_dr.gateway.faults import faults_translated
-from vsphere_dr.gateway.tasks import wait_for_task
+from vsphere_dr.gateway.tasks import run_task
 
 
 class VmOperations:
@@ -25,13 +24,7 @@ class VmOperations:
         return self._session.managed(vim.VirtualMachine, moref)
 
     def _run(self, start: Callable[[], vim.Task], doing: str) -> Any:
-        """Start a task (logging in again first if the session expired) and wait for its result."""
-
-        def started(_content: Any) -> vim.Task:
-            with faults_translated(doing):
-                return start()
-
-        return wait_for_task(self._session.call(started, doing), self._timeout, doing)
+        return run_task(self._session, start, self._timeout, doing)
 
     def create_snapshot(self, vm: str, name: str, description: str, memory: bool, quiesce: bool) -> str:
         """Create a snapshot and return its moref."""
@@ -55,9 +48,13 @@ class VmOperations:
     def power_off(self, vm: str) -> None:
         self._run(lambda: self._vm(vm).PowerOffVM_Task(), f"powering off {vm}")
 
-    def clone_from_snapshot(self, vm: str, snapshot: str, name: str, host: str, pool: str,
+    def reset(self, vm: str) -> None:
+        """A hard reset, as the power button: for a hung guest that still runs."""
+        self._run(lambda: self._vm(vm).ResetVM_Task(), f"resetting {vm}")
+
+    def clone_from_snapshot(self, vm: str, snapshot: str | None, name: str, host: str, pool: str,
                             datastore: str, annotation: str) -> str:
-        """Clone ``vm`` as it was at ``snapshot`` into the VM's folder; return the clone's moref.
+        """Clone ``vm`` as it was at ``snapshot`` (or as it is, if None) into its folder; return the clone's moref.
 
         Asks for the clone powered off on ``host``: a simulator (and a vCenter under DRS) may
         place it elsewhere, which the caller checks.
@@ -67,7 +64,7 @@ class VmOperations:
             location=vim.vm.RelocateSpec(host=self._session.managed(vim.HostSystem, host),
                                          pool=self._session.managed(vim.ResourcePool, pool),
                                          datastore=self._session.managed(vim.Datastore, datastore)),
-            snapshot=self._session.managed(vim.vm.Snapshot, snapshot),
+            snapshot=self._session.managed(vim.vm.Snapshot, snapshot) if snapshot else None,
             config=vim.vm.ConfigSpec(annotation=annotation), powerOn=False, template=False)
         clone = self._run(lambda: source.CloneVM_Task(folder=source.parent, name=name, spec=spec),
                           f"cloning {vm} from snapshot {snapshot} as {name!r}")

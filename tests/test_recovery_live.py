@@ -1,0 +1,280 @@
+"""End to end: the real controller (`vsphere-dr once`) against a real simulator, one case each.
+
+Every test starts its own simulator (the world changes), breaks it with /chaos or as a user
+would, runs one or two health sweeps, and asserts what an operator cares about, in vCenter
+and in the journal.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyVmomi import vim
+
+from tests.chaos import chaos
+from tests.conftest import settings_text
+from tests.sim_world import (Client, answers, client, example_topology_data, free_port, own_simulator, probe_port,
+                             run_task, wait_until, write_topology)
+from vsphere_dr.app.cli import main
+from vsphere_dr.journal import Journal
+from vsphere_dr.simulator.launcher import Simulator
+
+pytestmark = pytest.mark.live
+
+P1_VMS = {"web-01": "127.0.2.1", "web-02": "127.0.2.2", "db-01": "127.0.2.3", "cache-01": "127.0.2.4"}
+EDGE_VMS = {"edge-01": "127.0.2.21", "edge-02": "127.0.2.22", "edge-03": "127.0.2.23"}
+
+
+class Lab:
+    """A private simulator, a pyVmomi client acting as a person, and the controller's settings."""
+
+    def __init__(self, sim: Simulator, vc: Client, topology: Path, directory: Path) -> None:
+        self.sim, self.vc, self.port, self.dir = sim, vc, probe_port(topology), directory
+        self.settings = directory / "settings.ini"
+        self.configure()
+
+    def configure(self, **sections: dict[str, object]) -> None:
+        base: dict[str, dict[str, object]] = {
+            "monitoring": {"probe_port": self.port, "probe_timeout_seconds": 0.3, "failures_before_action": 1,
+                           "isolation_timeout_seconds": 0, "interval_seconds": 5},
+            "recovery": {"confirm_timeout_seconds": 20, "host_boot_timeout_seconds": 30},
+            "inventory": {"vhost_backing": "esx-d2.lab.local = nested-esx-d2"},
+            "logging": {"level": "INFO"},
+        }
+        for name, values in sections.items():
+            base.setdefault(name, {}).update(values)
+        self.settings.write_text(settings_text(self.sim.host, self.sim.port, **base), encoding="utf-8")
+
+    def once(self, *extra: str) -> int:
+        return main(["--config", str(self.settings), "once", *extra])
+
+    def journal(self) -> Journal:
+        return Journal(self.dir / "journal.sqlite")
+
+    def running_with_ip(self, ip: str) -> list[str]:
+        """Names of the powered-on VMs whose guest reports ``ip``."""
+        view = self.vc.content.viewManager.CreateContainerView(self.vc.content.rootFolder, [vim.VirtualMachine], True)
+        try:
+            return sorted(vm.name for vm in view.view
+                          if vm.runtime.powerState == "poweredOn" and vm.guest.ipAddress == ip)
+        finally:
+            view.DestroyView()
+
+    def host_of(self, name: str) -> str:
+        return self.vc.vm(name).runtime.host.name
+
+    def copies_of(self, name: str) -> list[Any]:
+        view = self.vc.content.viewManager.CreateContainerView(self.vc.content.rootFolder, [vim.VirtualMachine], True)
+        try:
+            return [vm for vm in view.view if vm.name.startswith(f"{name}-dr")]
+        finally:
+            view.DestroyView()
+
+
+def start_lab(vcsim_binary: Path, tmp_path: Path, data: dict[str, Any] | None = None,
+              extra_args: tuple[str, ...] = ()) -> Iterator[Lab]:
+    topology = write_topology(tmp_path, data or example_topology_data())
+    with own_simulator(vcsim_binary, topology, extra_args) as sim, client(sim) as vc:
+        yield Lab(sim, vc, topology, tmp_path)
+
+
+@pytest.fixture
+def lab(vcsim_binary: Path, tmp_path: Path) -> Iterator[Lab]:
+    yield from start_lab(vcsim_binary, tmp_path)
+
+
+def actions(lab: Lab) -> list[tuple[str, str, str]]:
+    journal = lab.journal()
+    try:
+        return [(a.kind, a.vm_name, a.state) for a in journal.actions()]
+    finally:
+        journal.close()
+
+
+def incidents(lab: Lab) -> list[Any]:
+    journal = lab.journal()
+    try:
+        return journal.incidents()
+    finally:
+        journal.close()
+
+
+def test_all_healthy_nothing_done(lab: Lab) -> None:
+    assert lab.once() == 0
+    assert actions(lab) == [] and incidents(lab) == []
+    assert all(lab.running_with_ip(ip) == [name] for name, ip in P1_VMS.items())
+
+
+def test_person_powered_off_vm_stays_off(lab: Lab) -> None:
+    with client(lab.sim, user="alice") as alice:
+        run_task(alice.vm("web-02").PowerOffVM_Task())
+    assert lab.once() == 0 and lab.once() == 0
+    assert lab.vc.vm("web-02").runtime.powerState == "poweredOff"
+    assert actions(lab) == []
+
+
+def test_crashed_vm_on_live_host_runs_again_there_from_its_snapshot(lab: Lab) -> None:
+    chaos(lab.sim, "vm_crash", "web-01")
+    assert lab.once() == 0
+    assert lab.running_with_ip(P1_VMS["web-01"]) == ["web-01"] and lab.host_of("web-01") == "esx-p1.lab.local"
+    assert answers(P1_VMS["web-01"], lab.port)
+    assert actions(lab) == [("restart_from_snapshot", "web-01", "done")]
+    (incident,) = incidents(lab)
+    assert incident.state == "recovered" and incident.rto_seconds is not None and incident.rpo_seconds is not None
+
+
+def test_nested_host_comes_back_from_its_backing_snapshot(lab: Lab) -> None:
+    chaos(lab.sim, "vm_crash", "nested-esx-d2")
+    wait_until(lambda: lab.vc.host("esx-d2.lab.local").runtime.connectionState == "notResponding")
+    assert lab.once() == 0
+    assert lab.vc.host("esx-d2.lab.local").runtime.connectionState == "connected"
+    assert lab.running_with_ip("127.0.2.18") == ["dev-03"] and lab.host_of("dev-03") == "esx-d2.lab.local"
+    assert ("revive_host", "esx-d2.lab.local", "done") in actions(lab)
+    assert not lab.copies_of("dev-03")
+
+
+def test_host_down_for_good_vms_run_elsewhere_in_the_cluster_originals_marked_and_off(lab: Lab) -> None:
+    chaos(lab.sim, "host_down", "esx-p1.lab.local")
+    assert lab.once() == 0
+    for name, ip in P1_VMS.items():
+        (copy,) = lab.copies_of(name)
+        assert lab.running_with_ip(ip) == [copy.name], name
+        assert copy.runtime.host.name in ("esx-p2.lab.local", "esx-p3.lab.local")
+        assert answers(ip, lab.port)
+        assert "replaced by" in lab.vc.vm(name).config.annotation
+    assert not lab.copies_of("scratch-01"), "a VM without an IP is not monitored, so not recovered"
+    chaos(lab.sim, "host_up", "esx-p1.lab.local")
+    assert lab.once() == 0
+    assert all(len(lab.running_with_ip(ip)) == 1 for ip in P1_VMS.values()), "never two running copies"
+    assert all(lab.vc.vm(name).runtime.powerState == "poweredOff" for name in P1_VMS)
+
+
+def test_no_host_with_the_datastore_clone_and_cold_migrate(lab: Lab) -> None:
+    chaos(lab.sim, "host_down", "esx-e1.lab.local")
+    assert lab.once() == 0
+    for name, ip in EDGE_VMS.items():
+        (copy,) = lab.copies_of(name)
+        assert lab.running_with_ip(ip) == [copy.name]
+        assert copy.runtime.host.name != "esx-e1.lab.local"
+        assert "ds-edge-local" not in [d.name for d in copy.datastore]
+    assert {kind for kind, _, _ in actions(lab)} == {"clone_and_migrate"}
+
+
+def one_host_lab() -> dict[str, Any]:
+    return {"datacenters": [{"name": "dc-small", "datastores": [{"name": "ds-1", "hosts": ["esx-1.lab.local"]}],
+                             "clusters": [{"name": "cl-1", "hosts": [{
+                                 "name": "esx-1.lab.local", "ip": "127.0.5.1", "cpu_mhz": 20000, "memory_mb": 65536,
+                                 "vms": [{"name": "solo-01", "ip": "127.0.5.11", "power": "poweredOn", "cpus": 1,
+                                          "memory_mb": 1024, "datastore": "ds-1", "snapshots": ["baseline"]}]}]}]}],
+            "spare_hosts": [{"name": "esx-spare.lab.local", "ip": "127.0.5.2", "cpu_mhz": 20000, "memory_mb": 65536}]}
+
+
+def test_no_live_host_a_spare_host_is_added_and_runs_the_vm(vcsim_binary: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPARE_PASSWORD", "spare-secret")
+    for lab in start_lab(vcsim_binary, tmp_path, one_host_lab()):
+        lab.configure(inventory={"vhost_backing": "", "spare_hosts": "esx-spare.lab.local",
+                                 "spare_host_password_env": "SPARE_PASSWORD"})
+        chaos(lab.sim, "host_down", "esx-1.lab.local")
+        assert lab.once() == 0
+        (copy,) = lab.copies_of("solo-01")
+        assert copy.runtime.host.name == "esx-spare.lab.local"
+        assert lab.running_with_ip("127.0.5.11") == [copy.name]
+        assert actions(lab) == [("recover_on_spare_host", "solo-01", "done")]
+
+
+def test_host_silent_but_connected_in_vcenter_no_clone(vcsim_binary: Path, tmp_path: Path) -> None:
+    data = example_topology_data()
+    p3 = data["datacenters"][0]["clusters"][0]["hosts"][2]
+    assert p3["name"] == "esx-p3.lab.local"
+    elsewhere = free_port()  # the simulator answers where the controller does not probe: a partition
+    p3["probe_port"] = elsewhere
+    for vm in p3["vms"]:
+        vm["probe_port"] = elsewhere
+    for lab in start_lab(vcsim_binary, tmp_path, data):
+        assert lab.once() == 0 and lab.once() == 0
+        assert actions(lab) == []
+        assert not lab.copies_of("app-03") and lab.vc.vm("app-03").runtime.powerState == "poweredOn"
+
+
+def test_vcenter_unreachable_no_action_and_a_clear_log_line(lab: Lab, capsys: pytest.CaptureFixture[str],
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    chaos(lab.sim, "vm_crash", "web-01")
+    lab.settings.write_text(lab.settings.read_text().replace(f"port = {lab.sim.port}", "port = 9"))
+    assert lab.once() == 3
+    assert "cannot be read" in caplog.text and "no action" in caplog.text
+    assert "127.0.0.1:9" in capsys.readouterr().err
+    assert actions(lab) == [] and lab.running_with_ip(P1_VMS["web-01"]) == ["web-01"]
+    assert not answers(P1_VMS["web-01"], lab.port), "nothing was done to the crashed VM"
+
+
+def test_flapping_vm_stops_being_recovered_after_max_restarts(lab: Lab) -> None:
+    lab.configure(recovery={"max_restarts": 2})
+    for _ in range(2):
+        chaos(lab.sim, "vm_crash", "web-02")
+        assert lab.once() == 0
+        assert answers(P1_VMS["web-02"], lab.port)
+    chaos(lab.sim, "vm_crash", "web-02")
+    assert lab.once() == 0 and lab.once() == 0
+    assert not answers(P1_VMS["web-02"], lab.port), "the third crash is left for a person"
+    assert [a for a in actions(lab) if a[0] == "restart_from_snapshot"] == [("restart_from_snapshot", "web-02", "done")] * 2
+    assert incidents(lab)[-1].state == "needs_person"
+
+
+def test_controller_killed_mid_recovery_completes_with_exactly_one_copy(vcsim_binary: Path, tmp_path: Path) -> None:
+    for lab in start_lab(vcsim_binary, tmp_path, extra_args=("-method-delay", "PowerOnVM_Task=1500")):
+        chaos(lab.sim, "host_down", "esx-p1.lab.local")
+        command = [sys.executable, "-m", "vsphere_dr.app", "--config", str(lab.settings), "once"]
+        first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: any(a.step == "placed" for a in _actions_raw(lab)), timeout=60, interval=0.05)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        unfinished = [a for a in _actions_raw(lab) if a.state in ("intended", "running")]
+        assert unfinished, "the kill came in the middle of a recovery"
+        assert subprocess.run(command, timeout=120).returncode == 0
+        for name, ip in P1_VMS.items():
+            (copy,) = lab.copies_of(name)
+            assert lab.running_with_ip(ip) == [copy.name], name
+        assert all(a.state == "done" for a in _actions_raw(lab))
+
+
+def _actions_raw(lab: Lab) -> list[Any]:
+    journal = lab.journal()
+    try:
+        return journal.actions()
+    finally:
+        journal.close()
+
+
+def test_plan_explains_each_action_and_changes_nothing(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    chaos(lab.sim, "host_down", "esx-p1.lab.local")
+    assert main(["--config", str(lab.settings), "plan"]) == 0
+    text = capsys.readouterr().out
+    for name in P1_VMS:
+        assert any(line.split(" ")[1:2] == ["clone_to_host"] and f" {name}: host esx-p1.lab.local is notResponding"
+                   in line for line in text.splitlines()), text
+    assert actions(lab) == [] and not lab.copies_of("web-01")
+    assert main(["--config", str(lab.settings), "plan", "--json"]) == 0
+    assert {a["name"] for a in json.loads(capsys.readouterr().out)["actions"]} == set(P1_VMS)
+
+
+def test_incidents_lists_rto_and_rpo(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    chaos(lab.sim, "vm_crash", "cache-01")
+    assert lab.once() == 0
+    capsys.readouterr()
+    assert main(["--config", str(lab.settings), "incidents", "--json"]) == 0
+    (incident,) = json.loads(capsys.readouterr().out)
+    assert incident["vm_name"] == "cache-01" and incident["state"] == "recovered"
+    assert incident["rto_seconds"] >= 0 and incident["rpo_seconds"] > 0
+    assert main(["--config", str(lab.settings), "incidents"]) == 0
+    assert "cache-01" in capsys.readouterr().out
+
