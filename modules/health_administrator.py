@@ -117,7 +117,8 @@ class HealthSweep:
         since = datetime.fromtimestamp(now, timezone.utc) - EVENT_LOOKBACK
         classes = self.ping_alarm.classify(inv, answered, since)
         probes = self._probe_history(inv, answered, answers, now, dry_run)
-        views = {moref: VmView(classes[moref], probes[moref].failures) for moref in answered}
+        views = {moref: VmView(classes[moref], probes[moref].failures, probes[moref].last_healthy is not None)
+                 for moref in answered}
         if not dry_run:
             self._close_answered_incidents(answered, now)
         history = self.journal.recovery_history(now, settings.recovery.restart_window_seconds)

@@ -187,3 +187,11 @@ def test_plan_lines_say_what_and_why() -> None:
     assert text.startswith("1. clone_to_host app-01: host esx1 is notResponding and silent to probes for 120 s")
     assert "onto esx2" in text
 
+
+
+def test_vm_found_powered_off_that_never_ran_under_watch_is_left_off() -> None:
+    inv = inventory(LAB, [vm(1, 1, power="poweredOff")])
+    w = world(inv, {"vm-1": VmCondition.FAILED})
+    w = replace(w, vms={"vm-1": replace(w.vms["vm-1"], seen_running=False)})
+    plan = decide(w, POLICY)
+    assert plan.actions == () and "never seen running" in plan.notes[0]

@@ -151,6 +151,10 @@ class _Decider:
         cls = view.classification
         if cls.condition != VmCondition.FAILED:
             self.notes.append(f"{vm.name}: does not answer, {cls.reason}: nothing destructive")
+        elif vm.power_state != "poweredOn" and not view.seen_running:
+            # As vSphere HA restarts only what ran: an old power-off whose event has expired is
+            # not a failure vsphere-dr saw happen.
+            self.notes.append(f"{vm.name}: {vm.power_state} and never seen running by vsphere-dr: left as it is")
         elif view.consecutive_failures < self.policy.failures_before_action:
             self.notes.append(f"{vm.name}: {cls.reason}; {view.consecutive_failures} of "
                               f"{self.policy.failures_before_action} failed probes before action")

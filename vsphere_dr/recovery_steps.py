@@ -217,11 +217,21 @@ class Flows:
         existing = self.t.gateway.inventory().vm_by_name(self.p["clone_name"])
         if existing is not None:  # an interrupted run made it already
             return {"copy": existing.moref}
-        host, pool = self._target()
+        host, pool, datastore = self._clone_location()
         annotation = f"vsphere-dr: copy of {self.a.name} ({self.a.target}), made {_now_text(self.t.clock())}"
         copy = self.t.gateway.vms.clone_from_snapshot(self.a.target, self.p.get("snapshot"), self.p["clone_name"],
-                                                      host, pool, self._datastore(), annotation)
+                                                      host, pool, datastore, annotation)
         return {"copy": copy}
+
+    def _clone_location(self) -> tuple[str, str, str]:
+        """Where the clone is made: on the target directly, or, for clone-and-migrate (the paper's
+        scenario 3f), beside the original's files, from where the next step cold-migrates it."""
+        if self.a.kind != ActionKind.CLONE_AND_MIGRATE:
+            return (*self._target(), self._datastore())
+        original = self._vm(self.a.target)
+        if not (original.host and original.resource_pool and original.datastores):
+            raise StepFailed("cloned", f"vCenter shows no host, pool or datastore for {self.a.name}")
+        return original.host, original.resource_pool, original.datastores[0]
 
     def _copy_exists(self) -> str | None:
         return None if self.result.get("copy") and self._vm(self.result["copy"]) else "the copy is missing"

@@ -63,7 +63,7 @@ def read_vms(content: vim.ServiceInstanceContent, morefs: Iterable[str]) -> dict
     stub = content.rootFolder._stub
     objects = [vim.VirtualMachine(moref, stub) for moref in morefs]
     try:
-        found = retrieve_objects(content, objects, WANTED[vim.VirtualMachine])
+        found = retrieve_objects(content, objects, vim.VirtualMachine, WANTED[vim.VirtualMachine])
     except vmodl.fault.ManagedObjectNotFound:
         if len(objects) == 1:
             return {}
