@@ -58,7 +58,7 @@ TABLE = [
     ("crashed: no alarm API", vm(heartbeat="red"), HOST, False, [], None, F, ["heartbeat is red"]),
     ("off, no event", vm(power_state="poweredOff", heartbeat="gray"), HOST, False, [], True, F, ["not a person"]),
     ("off by vCenter itself", vm(power_state="poweredOff"), HOST, False, [event(OFF)], None, F,
-     ["with no user named"]),
+     ["with no person named"]),
     ("off after alice started it", vm(power_state="poweredOff"), HOST, False,
      [event(OFF, "alice", -10), event(ON, "alice")], True, F, ["since VmPoweredOnEvent"]),
     ("host notResponding", vm(connection_state="disconnected", heartbeat="gray"), host("notResponding"), False,

@@ -101,11 +101,11 @@ def _powered_on(vm: VmRecord, our_alarm_red: bool | None) -> Classification:
 
 
 def _stopped_by_nobody(last: PowerEvent | None) -> str:
-    cause = "a crash, its host or vCenter stopped it, not a person"
+    cause = "a crash, its host, vCenter or vsphere-dr itself stopped it, not a person"
     if last is None:
         return f"powered off, with no person's power-off on record: {cause}"
     if last.kind in STOP_EVENTS:
-        return f"{_VERBS[last.kind]} at {_when(last.time)} with no user named: {cause}"
+        return f"{_VERBS[last.kind]} at {_when(last.time)} with no person named: {cause}"
     return f"powered off since {last.kind} at {_when(last.time)}, with no power-off on record: {cause}"
 
 
