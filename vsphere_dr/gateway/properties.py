@@ -46,3 +46,14 @@ def _collect(collector: vmodl.query.PropertyCollector, spec: Any) -> list[tuple[
             break
         result = collector.ContinueRetrievePropertiesEx(result.token)
     return found
+
+
+def retrieve_objects(content: vim.ServiceInstanceContent, objects: Sequence[Any], kind: type,
+                     paths: Sequence[str]) -> list[tuple[Any, PropertyMap]]:
+    """Like ``retrieve``, for managed objects outside the inventory tree (alarms, say), in one read."""
+    if not objects:
+        return []
+    pc = vmodl.query.PropertyCollector
+    spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=obj, skip=False) for obj in objects],
+                         propSet=[pc.PropertySpec(type=kind, pathSet=list(paths), all=False)])
+    return _collect(content.propertyCollector, spec)
