@@ -39,6 +39,9 @@ def administrator(settings: Settings) -> PingAlarmAdministrator:
     return PingAlarmAdministrator(VCenterGateway(settings.vcenter), lambda: settings)
 
 
+Sweep = tuple[Inventory, dict[str, bool], dict[str, Classification]]  # inventory, answered, by VM name
+
+
 @dataclass
 class World:
     sim: Simulator
@@ -66,7 +69,7 @@ def world(vcsim_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="module")
-def sweep(world: World) -> tuple[Inventory, dict[str, bool], dict[str, Classification]]:
+def sweep(world: World) -> Sweep:
     """One sweep as the controller makes it, by a fresh administrator on a fresh session."""
     admin = administrator(world.settings)
     inv = admin.gateway.inventory()
@@ -88,20 +91,19 @@ def test_alarms_are_created_once(world: World) -> None:
     again.gateway.close()
 
 
-def test_a_person_s_power_off_is_left_alone(sweep: tuple[Inventory, dict[str, bool], dict[str, Classification]]) -> None:
+def test_a_person_s_power_off_is_left_alone(sweep: Sweep) -> None:
     web = sweep[2]["web-01"]
     assert web.condition == VmCondition.STOPPED_BY_PERSON
     assert web.reason.startswith("powered off by alice@vsphere.local at ")
 
 
-def test_a_crashed_guest_is_failed(sweep: tuple[Inventory, dict[str, bool], dict[str, Classification]]) -> None:
+def test_a_crashed_guest_is_failed(sweep: Sweep) -> None:
     db = sweep[2]["db-01"]
     assert db.condition == VmCondition.FAILED
     assert "its guest heartbeat and this tool's alarm are red" in db.reason
 
 
-def test_the_vms_of_a_failed_host_are_left_to_the_host_decision(
-        sweep: tuple[Inventory, dict[str, bool], dict[str, Classification]]) -> None:
+def test_the_vms_of_a_failed_host_are_left_to_the_host_decision(sweep: Sweep) -> None:
     inv, _, classes = sweep
     on_host = [vm.name for vm in inv.monitored_vms() if vm.host == inv.host_by_name(DOWN_HOST).moref]
     assert sorted(on_host) == ["app-01", "app-02", "queue-01", "web-03"]
@@ -110,13 +112,12 @@ def test_the_vms_of_a_failed_host_are_left_to_the_host_decision(
         assert f"its host {DOWN_HOST} is notResponding: the host decision applies" in classes[name].reason
 
 
-def test_the_others_respond(sweep: tuple[Inventory, dict[str, bool], dict[str, Classification]]) -> None:
+def test_the_others_respond(sweep: Sweep) -> None:
     responding = {name for name, c in sweep[2].items() if c.condition == VmCondition.RESPONDING}
     assert {"web-02", "cache-01", "app-03", "dev-01", "edge-01"} <= responding
 
 
-def test_probes_agree_with_the_simulator(world: World,
-                                         sweep: tuple[Inventory, dict[str, bool], dict[str, Classification]]) -> None:
+def test_probes_agree_with_the_simulator(world: World, sweep: Sweep) -> None:
     inv, answered, _ = sweep
     for vm in inv.monitored_vms():
         host = inv.hosts[vm.host or ""]

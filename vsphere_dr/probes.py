@@ -50,7 +50,7 @@ class Prober:
                 return await self._answers(address)
 
         answers = await asyncio.gather(*(bounded(address) for address in addresses))
-        return dict(zip(addresses, answers))
+        return dict(zip(addresses, answers, strict=True))
 
     async def _answers(self, address: str) -> bool:
         timeout = self._settings.probe_timeout_seconds

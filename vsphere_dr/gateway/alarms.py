@@ -51,19 +51,20 @@ class AlarmOperations:
 
         def ensure(content: vim.ServiceInstanceContent) -> VmAlarms:
             with alarm_faults(doing):
-                found = _ours(content)
+                manager = _manager(content)
+                found = _ours(content, manager)
                 created: dict[str, VmRecord] = {}  # new alarm's moref -> its VM
                 raced = False
                 for vm in (vm for vm in wanted if vm.moref not in found):
                     try:
-                        ref = self._create(content.alarmManager, vm)
+                        ref = self._create(manager, vm)
                     except vim.fault.DuplicateName:  # created meanwhile (by another controller?)
                         raced = True
                         continue
                     if ref:
                         created[ref] = vm
                 if raced:
-                    found = _ours(content)
+                    found = _ours(content, manager)
             return VmAlarms({**found, **{vm.moref: ref for ref, vm in created.items()}},
                             tuple(vm.moref for vm in created.values()))
 
@@ -103,11 +104,15 @@ def alarm_spec(vm_name: str) -> vim.alarm.AlarmSpec:
         setting=vim.alarm.AlarmSetting(reportingFrequency=0, toleranceRange=0))
 
 
-def _ours(content: vim.ServiceInstanceContent) -> dict[str, str]:
-    """VM moref -> alarm moref of this tool's alarms, in two round trips."""
+def _manager(content: vim.ServiceInstanceContent) -> vim.alarm.AlarmManager:
     if content.alarmManager is None:
         raise AlarmsUnavailable("this vCenter has no AlarmManager")
-    alarms = content.alarmManager.GetAlarm()  # no entity: the alarms of every entity we can see
+    return content.alarmManager
+
+
+def _ours(content: vim.ServiceInstanceContent, manager: vim.alarm.AlarmManager) -> dict[str, str]:
+    """VM moref -> alarm moref of this tool's alarms, in two round trips."""
+    alarms = manager.GetAlarm()  # no entity: the alarms of every entity the session sees
     infos = retrieve_objects(content, alarms, vim.alarm.Alarm, ("info.name", "info.entity"))
     return {_moref(info["info.entity"]): _moref(alarm) for alarm, info in infos
             if str(info.get("info.name", "")).startswith(ALARM_PREFIX)
