@@ -8,6 +8,7 @@ import pytest
 from pyVmomi import vim, vmodl
 
 from vsphere_dr import errors
+from vsphere_dr.gateway.alarms import alarm_faults
 from vsphere_dr.gateway.faults import faults_translated, translate
 from vsphere_dr.gateway.tasks import wait_for_task
 
@@ -34,6 +35,26 @@ def test_fault_without_text_uses_its_localized_message_or_name() -> None:
     fault = vim.fault.InvalidState(faultMessage=[vmodl.LocalizableMessage(key="k", message="host in maintenance")])
     assert str(translate(fault, "powering on")).endswith(": host in maintenance")
     assert str(translate(vim.fault.NoDiskSpace(), "cloning")).endswith(": NoDiskSpace")
+
+
+@pytest.mark.parametrize("fault", [
+    vmodl.fault.MethodNotFound(msg="AlarmManager:AlarmManager does not implement: GetAlarm"),
+    vmodl.fault.NotSupported(), vim.fault.NoPermission(privilegeId="Alarm.Create"),
+])
+def test_alarm_faults_that_mean_no_alarms(fault: vmodl.MethodFault) -> None:
+    with pytest.raises(errors.AlarmsUnavailable, match="while finding alarms"):
+        with alarm_faults("finding alarms"):
+            raise fault
+
+
+def test_other_alarm_faults_stay_what_they_are() -> None:
+    with pytest.raises(errors.SessionExpired):  # the session logs in again and retries
+        with alarm_faults("finding alarms"):
+            raise vim.fault.NotAuthenticated()
+    with pytest.raises(errors.VSphereFault) as fault:
+        with alarm_faults("finding alarms"):
+            raise vim.fault.InvalidName(name="")
+    assert not isinstance(fault.value, errors.AlarmsUnavailable)
 
 
 def test_faults_translated_block() -> None:

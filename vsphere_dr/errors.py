@@ -61,3 +61,14 @@ class NotSupported(VSphereFault):
 
 class TaskTimeout(VCenterError):
     """A vCenter task did not finish within its timeout; it may still be running in vCenter."""
+
+
+class AlarmsUnavailable(VCenterError):
+    """This vCenter's alarms cannot be used: no AlarmManager, a method it lacks, or no permission.
+
+    Health checks then go on without alarms, from runtime state and events.
+    """
+
+
+class ProbeError(VsphereDrError):
+    """The configured probe cannot run on this machine (e.g. ICMP sockets are not permitted)."""

@@ -21,6 +21,11 @@ class PowerEvent:
     time: datetime
 
 
+# The PowerEvent kinds that stop a VM and those that (re)start it: what the gateway asks vCenter for.
+STOP_EVENTS = frozenset({"VmPoweredOffEvent", "VmGuestShutdownEvent", "VmSuspendedEvent"})
+START_EVENTS = frozenset({"VmPoweredOnEvent", "VmGuestRebootEvent", "VmResettingEvent"})
+
+
 class VmCondition(StrEnum):
     """How the Ping/Alarm Administrator classifies a monitored VM."""
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from vsphere_dr.gateway.alarms import AlarmOperations
 from vsphere_dr.gateway.connection import VCenterSession
+from vsphere_dr.gateway.events import EventReader
 from vsphere_dr.gateway.faults import faults_translated
 from vsphere_dr.gateway.host_operations import HostOperations
 from vsphere_dr.gateway.inventory_reader import read_inventory, read_vms
@@ -17,7 +19,11 @@ from vsphere_dr.settings import VCenterSettings
 
 
 class VCenterGateway:
-    """Reads one vCenter's inventory and acts on it (``vms``: snapshots, power, clone, relocate)."""
+    """Reads one vCenter's inventory and acts on it (``vms``: snapshots, power, clone, relocate;
+    ``hosts``: add a spare host).
+
+    ``alarms`` keeps this tool's per-VM alarms; ``events`` reads VM power events.
+    """
 
     def __init__(self, settings: VCenterSettings) -> None:
         self.reconfigure(settings)
@@ -30,6 +36,8 @@ class VCenterGateway:
         self.session = VCenterSession(settings)
         self.vms = VmOperations(self.session, settings.task_timeout_seconds)
         self.hosts = HostOperations(self.session, settings.task_timeout_seconds)
+        self.alarms = AlarmOperations(self.session)
+        self.events = EventReader(self.session)
 
     def __enter__(self) -> VCenterGateway:
         return self

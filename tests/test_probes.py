@@ -1,0 +1,150 @@
+"""The Prober against real loopback sockets: answered, refused, silent; concurrency; ICMP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import icmplib
+import pytest
+
+from vsphere_dr.errors import ProbeError
+from vsphere_dr.probes import Prober, icmp_privileged
+from vsphere_dr.settings import MonitoringSettings
+
+ANSWERING = "127.0.0.1"
+REFUSING = "127.0.0.2"  # nothing listens there
+SILENT = [f"127.0.0.{n}" for n in range(10, 16)]
+TIMEOUT = 0.2
+
+
+def listener(address: str, port: int, backlog: int) -> socket.socket:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((address, port))
+    s.listen(backlog)
+    return s
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    """A port on which ANSWERING listens (and never accepts: the kernel completes the handshake)."""
+    with listener(ANSWERING, 0, 64) as s:
+        yield s.getsockname()[1]
+
+
+@pytest.fixture
+def silent(port: int) -> Iterator[list[str]]:
+    """Addresses that never reply: a listener whose accept queue is full drops new SYNs.
+
+    Nothing listening would be refused at once on loopback; a full queue is what a guest whose
+    kernel no longer answers looks like: the client waits until its timeout.
+    """
+    sockets = []
+    for address in SILENT:
+        server = listener(address, port, 0)
+        filler = socket.create_connection((address, port))  # takes the queue's one place
+        sockets += [server, filler]
+    yield SILENT
+    for s in sockets:
+        s.close()
+
+
+def prober(port: int, **monitoring: Any) -> Prober:
+    return Prober(MonitoringSettings(**{"probe_port": port, "probe_timeout_seconds": TIMEOUT, **monitoring}))
+
+
+@pytest.fixture
+def in_flight(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count TCP connection attempts, and the most that were under way at once."""
+    count = {"now": 0, "max": 0, "total": 0}
+    connect = asyncio.open_connection
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        count["now"] += 1
+        count["total"] += 1
+        count["max"] = max(count["max"], count["now"])
+        try:
+            return await connect(*args, **kwargs)
+        finally:
+            count["now"] -= 1
+
+    monkeypatch.setattr(asyncio, "open_connection", counted)
+    return count
+
+
+def test_answered_refused_and_silent(port: int, silent: list[str]) -> None:
+    started = time.monotonic()
+    answers = prober(port).probe([ANSWERING, REFUSING, silent[0]])
+    elapsed = time.monotonic() - started
+    assert answers == {ANSWERING: True, REFUSING: False, silent[0]: False}
+    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 0.5  # the silent one waited for its timeout, no longer
+
+
+def test_a_refusal_does_not_wait_for_the_timeout(port: int) -> None:
+    started = time.monotonic()
+    assert prober(port, probe_timeout_seconds=5).probe([REFUSING]) == {REFUSING: False}
+    assert time.monotonic() - started < 1
+
+
+def test_addresses_are_probed_once(port: int, in_flight: dict[str, int]) -> None:
+    assert prober(port).probe([ANSWERING, REFUSING, ANSWERING, REFUSING]) == {ANSWERING: True, REFUSING: False}
+    assert in_flight["total"] == 2
+    assert prober(port).probe([]) == {}
+
+
+def test_at_most_probe_concurrency_at_a_time(port: int, silent: list[str], in_flight: dict[str, int]) -> None:
+    started = time.monotonic()
+    answers = prober(port, probe_concurrency=2).probe(silent)
+    elapsed = time.monotonic() - started
+    assert answers == dict.fromkeys(silent, False)
+    assert in_flight["max"] == 2 and in_flight["total"] == len(silent)
+    rounds = len(silent) // 2
+    assert rounds * TIMEOUT * 0.9 <= elapsed < rounds * TIMEOUT + 0.5
+
+
+def test_a_sweep_takes_one_timeout_when_concurrency_allows(port: int, silent: list[str],
+                                                            in_flight: dict[str, int]) -> None:
+    started = time.monotonic()
+    prober(port, probe_concurrency=64).probe(silent)
+    assert time.monotonic() - started < TIMEOUT + 0.5
+    assert in_flight["max"] == len(silent)
+
+
+def test_icmp_on_loopback() -> None:
+    try:
+        icmp = Prober(MonitoringSettings(probe="icmp", probe_timeout_seconds=1))
+    except ProbeError as exc:
+        pytest.skip(f"ICMP sockets are not permitted on this machine: {exc}")
+    assert icmp.probe([ANSWERING, ANSWERING]) == {ANSWERING: True}
+
+
+def test_icmp_falls_back_to_unprivileged_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(icmplib, "ICMPv4Socket", fake_icmp_socket(allowed={False}))
+    assert icmp_privileged() is False
+    monkeypatch.setattr(icmplib, "ICMPv4Socket", fake_icmp_socket(allowed={True, False}))
+    assert icmp_privileged() is True
+
+
+def test_icmp_not_permitted_is_refused_at_construction_naming_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(icmplib, "ICMPv4Socket", fake_icmp_socket(allowed=set()))
+    with pytest.raises(ProbeError, match="net.ipv4.ping_group_range"):
+        Prober(MonitoringSettings(probe="icmp"))
+    Prober(MonitoringSettings(probe="tcp"))  # a TCP prober never needs ICMP sockets
+
+
+def fake_icmp_socket(allowed: set[bool]) -> Any:
+    """A stand-in for icmplib.ICMPv4Socket that permits only the given kinds (privileged or not)."""
+
+    class FakeSocket:
+        def __init__(self, privileged: bool) -> None:
+            if privileged not in allowed:
+                raise icmplib.SocketPermissionError(privileged)
+
+        def close(self) -> None:
+            pass
+
+    return FakeSocket
