@@ -26,7 +26,7 @@ import pickle
 import tempfile
 import warnings
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -40,6 +40,7 @@ from sklearn.covariance import LedoitWolf
 from sklearn.exceptions import InconsistentVersionWarning
 
 from vsphere_dr.errors import VsphereDrError
+from vsphere_dr.signals import Sample  # defined there so that the gateway need not load scikit-learn
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,6 @@ class HealthState(StrEnum):
     HEALTHY = "healthy"
     ANOMALOUS = "anomalous"  # this sample is abnormal, not (yet) enough of them to call the VM ill
     ILL = "ill"
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One performance sample of a VM: counter name (e.g. ``cpu.usage.average``) -> value."""
-
-    timestamp: datetime
-    values: Mapping[str, float]
 
 
 @dataclass(frozen=True)
