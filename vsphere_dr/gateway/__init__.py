@@ -10,13 +10,17 @@ from types import TracebackType
 from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.gateway.faults import faults_translated
 from vsphere_dr.gateway.inventory_reader import read_inventory
+from vsphere_dr.gateway.performance import PerformanceReader
 from vsphere_dr.gateway.vm_operations import VmOperations
 from vsphere_dr.records import Inventory
 from vsphere_dr.settings import VCenterSettings
 
 
 class VCenterGateway:
-    """Reads one vCenter's inventory and acts on it (``vms``: snapshots, power, clone, relocate)."""
+    """Reads one vCenter's inventory and acts on it (``vms``: snapshots, power, clone, relocate).
+
+    ``performance.latest(vm_morefs)`` gives the VMs' latest performance samples.
+    """
 
     def __init__(self, settings: VCenterSettings) -> None:
         self.reconfigure(settings)
@@ -28,6 +32,7 @@ class VCenterGateway:
         self.settings = settings
         self.session = VCenterSession(settings)
         self.vms = VmOperations(self.session, settings.task_timeout_seconds)
+        self.performance = PerformanceReader(self.session)
 
     def __enter__(self) -> VCenterGateway:
         return self
