@@ -16,8 +16,10 @@ from tests.chaos import chaos
 from tests.sim_world import client, example_topology_data, own_simulator, run_task, write_topology
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.gateway.performance import COUNTERS, PerformanceReader
+from vsphere_dr.health_model import HealthState
+from vsphere_dr.health_watch import HealthWatch
 from vsphere_dr.records import Inventory
-from vsphere_dr.settings import VCenterSettings, load_settings
+from vsphere_dr.settings import HealthSettings, VCenterSettings, load_settings
 from vsphere_dr.simulator import topology as topo
 from vsphere_dr.simulator.launcher import Simulator
 
@@ -145,3 +147,11 @@ def test_a_counter_vcenter_lacks_is_skipped_with_one_warning(  # type: ignore[no
     assert len(warnings) == 1 and "bogus.counter.average" in warnings[0]
     assert set(samples) == running
     assert all(set(s.values) == set(COUNTERS) for s in samples.values())
+
+
+def test_the_samples_feed_the_health_watch(sim: Simulator, write_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with gateway_on(sim, write_settings) as gateway:
+        running = with_samples(gateway.inventory())
+        verdicts = HealthWatch(HealthSettings(), tmp_path / "m.pkl").observe(gateway.performance.latest(running))
+    assert set(verdicts) == running
+    assert {v.state for v in verdicts.values()} == {HealthState.WARMING_UP}

@@ -147,6 +147,11 @@ class VmHealthModel:
         return len(self._history)
 
     @property
+    def last_timestamp(self) -> datetime | None:
+        """Time of the newest sample in the history; None before the first."""
+        return self._last_time
+
+    @property
     def retrain_due(self) -> datetime | None:
         """When the fitted model is due for a refit; None while warming up."""
         return None if self._fitted is None else self._fitted.trained_until + self.config.retrain_every
