@@ -155,3 +155,14 @@ def test_the_samples_feed_the_health_watch(sim: Simulator, write_settings, tmp_p
         verdicts = HealthWatch(HealthSettings(), tmp_path / "m.pkl").observe(gateway.performance.latest(running))
     assert set(verdicts) == running
     assert {v.state for v in verdicts.values()} == {HealthState.WARMING_UP}
+
+
+def test_an_expired_session_logs_in_again_and_keeps_the_counters(sim: Simulator, write_settings) -> None:  # type: ignore[no-untyped-def]
+    with gateway_on(sim, write_settings) as gateway:
+        running = with_samples(gateway.inventory())
+        gateway.performance.latest(running)
+        gateway.session.content().sessionManager.Logout()
+        samples, trips = costs(gateway, lambda: gateway.performance.latest(running))
+    assert set(samples) == running  # type: ignore[arg-type]
+    # QueryPerf refused, the new session's RetrieveContent, QueryPerf: no second perfCounter read.
+    assert trips == 3
