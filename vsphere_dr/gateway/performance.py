@@ -12,9 +12,8 @@ Why chunks of 2000: a real-time (20-second) query is a raw data feed that vCente
 hosts' own recent samples, bypassing its statistics database (VMware's Web Services SDK
 Programming Guide, "Using the QueryPerf Method as a Raw Data Feed"), so the database's
 ``config.vpxd.stats.maxQueryMetrics`` cap on historical queries does not apply. What remains is
-the size of one SOAP message: about 2 kB per VM in the answer (6 counters), so a chunk is a few
-MB, well within what vCenter and pyVmomi handle, while fleets of a few thousand VMs still cost one
-or two round trips.
+the size of one SOAP message, on the order of 2 kB of answer per VM with 6 counters: a few MB per
+chunk, while fleets of a few thousand VMs still cost one or two round trips.
 
 Records only leave this module: a mapping VM moref -> ``Sample`` (``vsphere_dr.signals``, the
 class ``vsphere_dr.health_model`` judges).
