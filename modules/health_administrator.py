@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from modules.availability_administrator import AvailabilityAdministrator
 from modules.ping_alarm_administrator import PingAlarmAdministrator
@@ -22,12 +23,16 @@ from vsphere_dr.decision_engine import Policy, decide
 from vsphere_dr.errors import VCenterError
 from vsphere_dr.executor import Executor, Outcome
 from vsphere_dr.gateway import VCenterGateway
+from vsphere_dr.health_config import HealthState
 from vsphere_dr.journal import Journal, ProbeState
 from vsphere_dr.plan import Plan
 from vsphere_dr.probes import Prober
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
 from vsphere_dr.world import BackingVm, HostView, VmView, World
+
+if TYPE_CHECKING:
+    from vsphere_dr.health_watch import HealthWatch
 
 log = logging.getLogger(__name__)
 # vCenter keeps events 30 days by default: a VM a person powered off within that time is known.
@@ -68,6 +73,9 @@ class HealthSweep:
         self.gateway, self.admin_gateway, self.journal, self.settings = gateway, admin_gateway, journal, settings
         self.availability, self.ping_alarm, self.executor, self.clock = availability, ping_alarm, executor, clock
         self.reconciled = False
+        self.watch: HealthWatch | None = None  # loaded at the first counter collection
+        self.counters_read_at = 0.0
+        self.ill: frozenset[str] = frozenset()  # VMs the health model called ill at its last verdict
 
     def run(self) -> SweepReport:
         """One sweep: detect, decide, act."""
@@ -117,13 +125,34 @@ class HealthSweep:
         since = datetime.fromtimestamp(now, timezone.utc) - EVENT_LOOKBACK
         classes = self.ping_alarm.classify(inv, answered, since)
         probes = self._probe_history(inv, answered, answers, now, dry_run)
-        views = {moref: VmView(classes[moref], probes[moref].failures, probes[moref].last_healthy is not None)
-                 for moref in answered}
+        ill = self._ill(inv, monitored, now, dry_run)
+        views = {moref: VmView(classes[moref], probes[moref].failures, probes[moref].last_healthy is not None,
+                               ill=moref in ill) for moref in answered}
         if not dry_run:
-            self._close_answered_incidents(answered, now)
+            self._close_answered_incidents({m: ok and m not in ill for m, ok in answered.items()}, now)
         history = self.journal.recovery_history(now, settings.recovery.restart_window_seconds)
         hosts = {h: HostView(answers.get(inv.hosts[h].address, False), probes[h].failing_since) for h in inv.hosts}
         return World(now, inv, hosts, views, history, self._backing(inv))
+
+    def _ill(self, inv: Inventory, monitored: Mapping[str, VmRecord], now: float, dry_run: bool) -> frozenset[str]:
+        """The VMs the health model calls ill: counters read every [health] interval_seconds (one
+        QueryPerf for the fleet), fed to each VM's model; verdicts last until the next read."""
+        health = self.settings().health
+        if not health.enabled or now - self.counters_read_at < health.interval_seconds:
+            return self.ill
+        if self.watch is None:
+            from vsphere_dr.health_watch import HealthWatch  # scikit-learn loads only for sweeps that use it
+
+            self.watch = HealthWatch.from_settings(self.settings())
+        running = [m for m, vm in monitored.items() if vm.power_state == "poweredOn"]
+        verdicts = self.watch.observe(self.gateway.performance.latest(running))
+        self.counters_read_at = now
+        self.ill = frozenset(m for m, v in verdicts.items() if v.state == HealthState.ILL)
+        for vm in self.watch.vms - inv.vms.keys():
+            self.watch.forget(vm)
+        if not dry_run:
+            self.watch.save()
+        return self.ill
 
     def _probe_history(self, inv: Inventory, answered: Mapping[str, bool], answers: Mapping[str, bool],
                        now: float, dry_run: bool) -> dict[str, ProbeState]:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_TOPOLOGY
 from tests.inventory_checks import assert_matches_topology, assert_monitoring_excludes_vms_without_ip
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.records import Inventory

@@ -51,7 +51,7 @@ class Policy:
                    max_restarts=settings.recovery.max_restarts,
                    host_boot_timeout=settings.recovery.host_boot_timeout_seconds,
                    priorities=tuple(settings.recovery.restart_priority.items()),
-                   spare_hosts=tuple(settings.inventory.spare_hosts))
+                   spare_hosts=tuple(settings.inventory.spare_hosts), ill_response=settings.health.response)
 
     def priority(self, vm_name: str) -> int:
         return next((PRIORITIES[p] for pattern, p in self.priorities if fnmatch.fnmatchcase(vm_name, pattern)),

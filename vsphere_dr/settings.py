@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,11 +29,12 @@ from pydantic import (
 )
 
 from vsphere_dr.errors import SettingsError
+from vsphere_dr.health_config import HealthModelConfig, HealthModelError
 
 SECRET_KEYS = frozenset({"password"})
 # Keys whose relative paths are taken relative to the settings file, not the working directory.
 PATH_KEYS = {("vcenter", "password_file"), ("journal", "path"), ("logging", "file"),
-             ("inventory", "spare_host_password_file")}
+             ("inventory", "spare_host_password_file"), ("health", "model_path")}
 
 
 def _split_list(value: Any) -> Any:
@@ -219,6 +221,55 @@ class JournalSettings(Section):
     path: Path = Path("var/vsphere-dr.sqlite")
 
 
+# [health] key -> the HealthModelConfig field it sets (docs/health-model.md explains each).
+HEALTH_MODEL_KEYS = {"warmup_samples": "min_history", "history_samples": "max_history",
+                     "threshold_quantile": "threshold_quantile", "threshold_factor": "threshold_factor",
+                     "anomalous_samples_to_flag": "anomalous_samples_to_flag", "flag_window": "flag_window"}
+
+
+class HealthSettings(Section):
+    """The out-of-band health check: counters sampled, models learned per VM, what an ill VM gets.
+
+    The model's knobs are checked by HealthModelConfig itself, so that the settings refuse exactly
+    what the model would; its messages are given in the keys of this section.
+    """
+
+    enabled: bool = True
+    interval_seconds: Annotated[float, Field(ge=20)] = 300.0  # vCenter's real-time samples are 20 s apart
+    warmup_samples: int = 288
+    history_samples: int = 2016
+    threshold_quantile: float = 0.99
+    threshold_factor: float = 1.5
+    anomalous_samples_to_flag: int = 3
+    flag_window: int = 5
+    retrain_interval_seconds: Annotated[float, Field(ge=60)] = 86400.0
+    model_path: OptionalPath = None
+    response: Literal["incident", "reset", "recover"] = "incident"
+
+    _model: HealthModelConfig = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _model_accepts(self) -> HealthSettings:
+        knobs = {field: getattr(self, key) for key, field in HEALTH_MODEL_KEYS.items()}
+        try:
+            self._model = HealthModelConfig(**knobs, retrain_every=timedelta(seconds=self.retrain_interval_seconds))
+        except HealthModelError as exc:
+            message = str(exc).removeprefix("health model: ")
+            for key, field in HEALTH_MODEL_KEYS.items():
+                message = re.sub(rf"\b{field}\b", key, message)
+            raise ValueError(message) from None
+        return self
+
+    @property
+    def model(self) -> HealthModelConfig:
+        """The health model's configuration these settings give."""
+        return self._model
+
+    def model_file(self, journal: JournalSettings) -> Path:
+        """Where the learned models are kept: model_path, else health-models.pkl next to the journal."""
+        return self.model_path or journal.path.with_name("health-models.pkl")
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["plain", "json"] = "plain"
@@ -240,6 +291,7 @@ class Settings(Section):
     recovery: RecoverySettings = RecoverySettings()
     journal: JournalSettings = JournalSettings()
     logging: LoggingSettings = LoggingSettings()
+    health: HealthSettings = HealthSettings()
 
 
 def load_settings(path: Path) -> Settings:

@@ -1,4 +1,5 @@
-"""What a health sweep observes besides the inventory: probe answers, power events, VM conditions.
+"""What a health sweep observes besides the inventory: probe answers, power events, VM conditions,
+performance samples.
 
 These records are what the Ping/Alarm Administrator hands to the decision engine; like the
 inventory records they are plain, immutable data (no pyVmomi objects).
@@ -6,9 +7,21 @@ inventory records they are plain, immutable data (no pyVmomi objects).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One performance sample of a VM: counter name (e.g. ``cpu.usage.average``) -> value.
+
+    The health model judges them (``vsphere_dr.health_model`` re-exports it).
+    """
+
+    timestamp: datetime
+    values: Mapping[str, float]
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,8 +157,9 @@ func serve(opts options, topo *Topology, signals <-chan os.Signal) int {
 }
 
 // startLab adds to the built world what the stock simulator lacks: the
-// AlarmManager, host reconnection, and the failure model behind /chaos, the
-// probe listeners and the nested hosts.
+// AlarmManager, host reconnection, real-time performance samples only for
+// running VMs, and the failure model behind /chaos, the probe listeners and
+// the nested hosts.
 func startLab(world *World, opts options) {
 	var probes *probeListeners
 	if opts.probes {
@@ -166,6 +167,7 @@ func startLab(world *World, opts options) {
 		probes = newProbeListeners()
 	}
 	alarms := installAlarmManager(world.Model.ServiceContent)
+	installPerformanceManager(world.Model.ServiceContent)
 	world.Lab = newLab(world, probes)
 	simulator.HostConnection = world.Lab
 	world.Lab.start(alarms)

@@ -13,6 +13,7 @@ from vsphere_dr.gateway.events import EventReader
 from vsphere_dr.gateway.faults import faults_translated
 from vsphere_dr.gateway.host_operations import HostOperations
 from vsphere_dr.gateway.inventory_reader import read_inventory, read_vms
+from vsphere_dr.gateway.performance import PerformanceReader
 from vsphere_dr.gateway.vm_operations import VmOperations
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import VCenterSettings
@@ -23,6 +24,8 @@ class VCenterGateway:
     ``hosts``: add a spare host).
 
     ``alarms`` keeps this tool's per-VM alarms; ``events`` reads VM power events.
+
+    ``performance.latest(vm_morefs)`` gives the VMs' latest performance samples.
     """
 
     def __init__(self, settings: VCenterSettings) -> None:
@@ -38,6 +41,7 @@ class VCenterGateway:
         self.hosts = HostOperations(self.session, settings.task_timeout_seconds)
         self.alarms = AlarmOperations(self.session)
         self.events = EventReader(self.session)
+        self.performance = PerformanceReader(self.session)
 
     def __enter__(self) -> VCenterGateway:
         return self

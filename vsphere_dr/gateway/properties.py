@@ -28,6 +28,18 @@ def retrieve(content: vim.ServiceInstanceContent, wanted: Mapping[type, Sequence
         view.DestroyView()
 
 
+def read_object(content: vim.ServiceInstanceContent, obj: Any, paths: Sequence[str]) -> PropertyMap:
+    """``{property path: value}`` of one managed object, in one RetrievePropertiesEx round trip.
+
+    Reading the properties as pyVmomi attributes would cost a round trip each.
+    """
+    pc = vmodl.query.PropertyCollector
+    spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=obj, skip=False)],
+                         propSet=[pc.PropertySpec(type=type(obj), pathSet=list(paths), all=False)])
+    found = _collect(content.propertyCollector, spec)
+    return found[0][1] if found else {}
+
+
 def _filter_spec(view: vim.view.ContainerView, wanted: Mapping[type, Sequence[str]]) -> Any:
     pc = vmodl.query.PropertyCollector
     traverse = pc.TraversalSpec(name="view", type=vim.view.ContainerView, path="view", skip=False)

@@ -1,0 +1,75 @@
+"""The [health] section: defaults, the model's knobs, the models file, the response."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.test_settings import ROOT, error_of, vcenter, write
+from vsphere_dr.health_model import HealthModelConfig
+from vsphere_dr.settings import HealthSettings, load_settings
+
+
+def health(**values: object) -> str:
+    return vcenter() + "[health]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
+
+
+def test_defaults_are_the_model_defaults_and_incident(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, vcenter() + "[journal]\npath = state/dr.sqlite\n"))
+    assert settings.health.enabled is True and settings.health.response == "incident"
+    assert settings.health.model == HealthModelConfig()
+    assert settings.health.model_file(settings.journal) == tmp_path / "state" / "health-models.pkl"
+
+
+def test_shipped_settings_have_a_health_section() -> None:
+    settings = load_settings(ROOT / "settings.ini")
+    assert settings.health.model == HealthModelConfig()
+    assert settings.health.model_file(settings.journal).parent == settings.journal.path.parent
+
+
+def test_knobs_reach_the_model(tmp_path: Path) -> None:
+    text = health(warmup_samples=200, history_samples=1000, threshold_quantile=0.95, threshold_factor=2,
+                  anomalous_samples_to_flag=4, flag_window=6, retrain_interval_seconds=43200, response="reset",
+                  enabled="false", interval_seconds=60)
+    section = load_settings(write(tmp_path, text)).health
+    assert section.model == HealthModelConfig(
+        min_history=200, max_history=1000, threshold_quantile=0.95, threshold_factor=2.0,
+        anomalous_samples_to_flag=4, flag_window=6, retrain_every=timedelta(hours=12))
+    assert (section.enabled, section.response, section.interval_seconds) == (False, "reset", 60)
+
+
+def test_relative_model_path_is_relative_to_the_settings_file(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, health(model_path="models/vms.pkl")))
+    assert settings.health.model_file(settings.journal) == tmp_path / "models" / "vms.pkl"
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"response": "clone"}, "[health] response = 'clone': Input should be 'incident', 'reset' or 'recover'"),
+    ({"flag_window": 2}, "[health] flag_window must not be below anomalous_samples_to_flag"),
+    ({"warmup_samples": 50}, "[health] warmup_samples must be at least 96 (twice the longest window)"),
+    ({"history_samples": 100}, "[health] history_samples must not be below warmup_samples"),
+    ({"threshold_quantile": 1}, "[health] threshold_quantile must be in [0.5, 1)"),
+    ({"anomalous_samples_to_flag": 0}, "[health] anomalous_samples_to_flag must be at least 1"),
+    ({"interval_seconds": 5}, "[health] interval_seconds = '5': Input should be greater than or equal to 20"),
+    ({"retrain_interval_seconds": 1}, "[health] retrain_interval_seconds = '1': Input should be greater"),
+    ({"warmup_samples": "a day"}, "[health] warmup_samples = 'a day': Input should be a valid integer"),
+    ({"contamination": 0.01}, "[health] contamination = '0.01': unknown key"),
+])
+def test_bad_value_is_named(tmp_path: Path, values: dict[str, object], expected: str) -> None:
+    assert expected in error_of(tmp_path, health(**values))
+
+
+def test_settings_do_not_load_scikit_learn() -> None:
+    """The CLI reads the settings for every command: the model's libraries load only where needed."""
+    code = "import sys, vsphere_dr.settings, vsphere_dr.gateway; print('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+
+
+def test_section_is_immutable() -> None:
+    with pytest.raises(ValueError):
+        HealthSettings().response = "recover"  # type: ignore[misc]

@@ -1,0 +1,79 @@
+"""The fleet's health models: every VM's samples in, every VM's verdict out, the models on disk.
+
+The Health Administrator's sweep uses it as::
+
+    watch = HealthWatch.from_settings(settings)        # the saved models, or none
+    samples = gateway.performance.latest(morefs)
+    verdicts = watch.observe(samples)                   # vm moref -> Verdict
+    ...                                                 # decide on ILL verdicts
+    watch.save()
+
+Pure: no vCenter, no pyVmomi. Settings come from the [health] section.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from vsphere_dr.health_model import Verdict, load_store_or_empty
+from vsphere_dr.settings import HealthSettings, Settings
+from vsphere_dr.signals import Sample
+
+log = logging.getLogger(__name__)
+
+
+class HealthWatch:
+    """Owns the HealthModelStore of the fleet: feeds, retrains, forgets and saves the VMs' models.
+
+    A models file that is missing, corrupt, or written for another model configuration or
+    scikit-learn version gives an empty store with a warning (every VM warms up again), never an
+    error. After a change of the [health] settings, save() and build a new HealthWatch: models
+    learned with other knobs are refused and every VM warms up again.
+    """
+
+    def __init__(self, settings: HealthSettings, path: Path) -> None:
+        self._path = path
+        self._store = load_store_or_empty(path, settings.model)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HealthWatch:
+        """The watch for these settings: [health] knobs, models file next to the journal by default."""
+        return cls(settings.health, settings.health.model_file(settings.journal))
+
+    @property
+    def vms(self) -> frozenset[str]:
+        """The VMs that have a model (the sweep forgets those that left the inventory)."""
+        return frozenset(self._store.models)
+
+    def observe(self, samples: Mapping[str, Sample]) -> dict[str, Verdict]:
+        """Judge each VM's new sample with its own model (created, warming up, for a new VM).
+
+        A model that has warmed up, or whose retrain interval has passed (in sample time), is
+        retrained on its own history first, so the sample is judged by the refitted model and is
+        not part of its training. A sample not newer than the last one the VM's model saw (vCenter
+        had nothing newer yet) is skipped: that VM gets no verdict this time.
+        """
+        verdicts: dict[str, Verdict] = {}
+        retrained = 0
+        for vm, sample in samples.items():
+            model = self._store.model(vm)
+            if model.last_timestamp is not None and sample.timestamp <= model.last_timestamp:
+                log.debug("no new sample of %s since %s", vm, model.last_timestamp)
+                continue
+            if model.needs_retrain(sample.timestamp):
+                model.retrain()
+                retrained += 1
+            verdicts[vm] = model.score(sample)
+        if retrained:
+            log.info("health models of %d VM(s) retrained on their own history", retrained)
+        return verdicts
+
+    def forget(self, vm: str) -> None:
+        """Drop the model of a VM that is gone (retired, deleted)."""
+        self._store.discard(vm)
+
+    def save(self) -> None:
+        """Write every model to the models file, atomically (temporary file, fsync, os.replace)."""
+        self._store.save(self._path)
