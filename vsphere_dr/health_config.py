@@ -4,11 +4,10 @@ a [health] section without loading scikit-learn (``vsphere_dr.health_model`` re-
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from vsphere_dr.errors import VsphereDrError
