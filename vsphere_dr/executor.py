@@ -90,12 +90,14 @@ class Executor:
                                         snapshot_created_at=snapshot_created)
 
     def _note(self, action: Action, detected_at: float) -> Outcome:
-        """Actions that change nothing in vCenter: an incident for a person, and a log line."""
+        """Actions that change nothing in vCenter: an incident for a person, and a log line the
+        first time (an ill VM stays ill for many sweeps; its incident stays open meanwhile)."""
+        known = any(i.vm == action.target for i in self.journal.unresolved_incidents())
         incident = self.journal.open_incident(action.target, action.name, action.reason, detected_at)
         if action.kind == ActionKind.NEEDS_PERSON:
             self.journal.close_incident(incident, "needs_person", action.reason)
             log.error("%s needs a person: %s", action.name, action.reason)
-        else:
+        elif not known:
             log.warning("%s: %s", action.name, action.reason)
         return Outcome(action, "noted", action.reason)
 
