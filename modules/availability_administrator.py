@@ -31,6 +31,12 @@ class AvailabilityReport:
         return (f"{self.monitored} VMs monitored; {len(self.new_vms)} new, {len(self.retired_vms)} retired; "
                 f"{len(self.new_hosts)} hosts added, {len(self.removed_hosts)} removed")
 
+    def changes(self) -> str:
+        """What changed, by name, for the log: e.g. ``new VMs: web-04; hosts removed: esx-p3``."""
+        parts = [("new VMs", self.new_vms), ("retired VMs", self.retired_vms),
+                 ("hosts added", self.new_hosts), ("hosts removed", self.removed_hosts)]
+        return "; ".join(f"{what}: {', '.join(sorted(names))}" for what, names in parts if names)
+
 
 class AvailabilityAdministrator(Generic[T]):
     """Tracks hosts and monitored VMs; ``start(vm)`` builds the per-VM administrator."""
@@ -65,6 +71,6 @@ class AvailabilityAdministrator(Generic[T]):
         report.monitored = len(self.administrators)
         for vm in inv.unmonitored_vms():
             log.debug("not monitored (no IP): %s", vm.name)
-        if report.new_vms or report.retired_vms or report.new_hosts or report.removed_hosts:
-            log.info("%s: %s", self.name, report.summary())
+        if report.changes():
+            log.info("%s: %s", self.name, report.changes())
         return report

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from vsphere_dr.errors import SettingsError
@@ -22,10 +22,12 @@ Listener = Callable[[Settings, Settings], None]
 class InventoryAdministrator:
     """Holds the settings in force and reloads them when settings.ini changes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, pausable: Collection[str] | None = None) -> None:
+        """``pausable``: the modules ``[scheduler] paused`` may name (see load_settings)."""
         self.path = path
+        self._pausable = pausable
         self._stamp = self._file_stamp()
-        self.settings = load_settings(path)  # the first read must succeed: nothing to fall back on
+        self.settings = load_settings(path, pausable)  # the first read must succeed: nothing to fall back on
         self._listeners: list[Listener] = []
 
     def on_change(self, listener: Listener) -> None:
@@ -39,7 +41,7 @@ class InventoryAdministrator:
             return False
         self._stamp = stamp
         try:
-            new = load_settings(self.path)
+            new = load_settings(self.path, self._pausable)
         except SettingsError as exc:
             log.error("settings edit rejected, keeping the last good settings: %s", exc)
             return False

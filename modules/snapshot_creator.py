@@ -77,7 +77,8 @@ class SnapshotCreator:
     def _create(self, vm: VmRecord, report: SnapshotRunReport) -> tuple[int, str] | None:
         s = self.settings().snapshots
         name = snapshot_name(s.prefix, datetime.now(timezone.utc))
-        action = self.journal.intend(KIND, vm.moref, vm.name, {"name": name}, "scheduled snapshot rotation")
+        action = self.journal.intend(KIND, vm.moref, vm.name, {"name": name, "module": self.name},
+                                     "scheduled snapshot rotation")
         try:
             snapshot = self.gateway.vms.create_snapshot(vm.moref, name, "vsphere-dr scheduled snapshot",
                                                         s.memory, s.quiesce)
@@ -89,7 +90,6 @@ class SnapshotCreator:
         return action, snapshot
 
     def _verify_and_prune(self, inv: Inventory, made: dict[str, tuple[int, str]], report: SnapshotRunReport) -> None:
-        s = self.settings().snapshots
         for moref, (action, snapshot) in made.items():
             vm = inv.vms.get(moref)
             if vm is None or not any(snap.moref == snapshot for snap in vm.snapshots):
@@ -98,15 +98,26 @@ class SnapshotCreator:
                 self._failed(moref, name, action, f"snapshot {snapshot} not found after creation", report,
                              _newest_time(vm))
                 continue
-            try:
-                for old in to_prune(vm.snapshots, s.prefix, s.keep, snapshot):
-                    self.gateway.vms.remove_snapshot(old.moref)
-                    report.pruned.append(f"{vm.name}: {old.name}")
-            except VsphereDrError as exc:
-                self._failed(vm.moref, vm.name, action, f"pruning old snapshots: {exc}", report, _newest_time(vm))
+            if self.stop.is_set():
+                # The next run prunes everything beyond keep: a stop need not wait for removals.
+                self.journal.finish(action, {"pruning": "deferred: controller stopping"})
+            elif self._prune(vm, action, snapshot, report):
+                self.journal.finish(action)
+            else:
                 continue
-            self.journal.finish(action)
             self.journal.record_snapshot_status(vm.moref, vm.name, _newest_time(vm))
+
+    def _prune(self, vm: VmRecord, action: int, snapshot: str, report: SnapshotRunReport) -> bool:
+        """Remove this tool's snapshots of ``vm`` beyond keep; False (and journaled) on a fault."""
+        s = self.settings().snapshots
+        try:
+            for old in to_prune(vm.snapshots, s.prefix, s.keep, snapshot):
+                self.gateway.vms.remove_snapshot(old.moref)
+                report.pruned.append(f"{vm.name}: {old.name}")
+        except VsphereDrError as exc:
+            self._failed(vm.moref, vm.name, action, f"pruning old snapshots: {exc}", report, _newest_time(vm))
+            return False
+        return True
 
     def _failed(self, moref: str, name: str, action: int, error: str, report: SnapshotRunReport,
                 newest: float | None) -> None:
@@ -116,9 +127,13 @@ class SnapshotCreator:
         self.journal.record_snapshot_status(moref, name, newest, error)
 
     def _reconcile(self, inv: Inventory) -> None:
-        """Settle snapshot actions a previous run left unfinished (it was stopped or crashed)."""
+        """Settle snapshot actions a previous run of this module left unfinished (stopped or crashed).
+
+        Only this module's: the other Snapshot Creator's may be under way right now, or be about
+        VMs of another vCenter (``[admin_vcenter]``), whose morefs mean nothing here.
+        """
         for action in self.journal.unfinished_actions():
-            if action.kind != KIND:
+            if action.kind != KIND or action.params.get("module") != self.name:
                 continue
             vm = inv.vms.get(action.vm)
             exists = vm is not None and any(snap.name == action.params["name"] for snap in vm.snapshots)

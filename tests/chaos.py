@@ -1,6 +1,7 @@
 """Fault injection into the bundled simulator: POST /chaos beside /sdk (see docs/simulator.md).
 
     chaos(sim, "host_down", "esx-p1.lab.local")  # -> the host's new state, as a dict
+    chaos(sim, "task_fault", "web-02", fault="NoDiskSpace")  # web-02's tasks fail until task_ok
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import requests
 
 from vsphere_dr.simulator.launcher import Simulator
 
-ACTIONS = ("host_down", "host_up", "vm_crash", "vm_hang", "vm_recover")
+ACTIONS = ("host_down", "host_up", "vm_crash", "vm_hang", "vm_recover", "task_fault", "task_ok")
 
 
 class ChaosError(RuntimeError):
@@ -26,16 +27,18 @@ def chaos_url(sim: Simulator) -> str:
     return f"{sim.scheme}://{sim.host}:{sim.port}/chaos"
 
 
-def chaos(sim: Simulator, action: str, target: str) -> dict[str, Any]:
+def chaos(sim: Simulator, action: str, target: str, fault: str | None = None) -> dict[str, Any]:
     """Run one action on a host or VM named ``target`` and return its new state.
+
+    ``fault`` (for task_fault only) is the vSphere fault's type name, e.g. "NoDiskSpace".
 
     Raises ChaosError for an answer other than 200 (400 bad request or action, 404 unknown
     target, 409 action impossible in the target's state).
     """
     # The simulator's https certificate is its self-signed test certificate, on loopback.
-    response = requests.post(chaos_url(sim), json={"action": action, "target": target}, timeout=10,
-                             verify=False)
-    body = response.json()
+    body = {"action": action, "target": target} | ({"fault": fault} if fault else {})
+    response = requests.post(chaos_url(sim), json=body, timeout=10, verify=False)
+    answer = response.json()
     if response.status_code != 200:
-        raise ChaosError(response.status_code, body.get("error", ""))
-    return body
+        raise ChaosError(response.status_code, answer.get("error", ""))
+    return answer

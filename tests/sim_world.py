@@ -122,3 +122,25 @@ def wait_until(check: Callable[[], T], timeout: float = 10.0, interval: float = 
             assert value, f"still false after {timeout} s"
             return value
         time.sleep(interval)
+
+
+def snapshot_names(vm: vim.VirtualMachine) -> list[str]:
+    """Every snapshot of a VM, oldest first (depth first through the tree)."""
+
+    def walk(trees: Sequence[Any]) -> Iterator[Any]:
+        for tree in trees:
+            yield tree
+            yield from walk(tree.childSnapshotList)
+
+    roots = vm.snapshot.rootSnapshotList if vm.snapshot else []
+    return [tree.name for tree in sorted(walk(roots), key=lambda tree: tree.createTime)]
+
+
+def clone_vm(vc: Client, source: str, name: str, ip: str) -> vim.VirtualMachine:
+    """Clone ``source`` as a new VM whose guest reports ``ip``, and power it on, as a person would."""
+    vm = vc.vm(source)
+    config = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="SET.guest.ipAddress", value=ip)])
+    spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(), config=config, powerOn=False, template=False)
+    clone = run_task(vm.CloneVM_Task(folder=vm.parent, name=name, spec=spec))
+    run_task(clone.PowerOnVM_Task())
+    return clone

@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+from collections.abc import Collection
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,6 +25,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -281,6 +283,22 @@ class LoggingSettings(Section):
         return value.upper() if isinstance(value, str) else value
 
 
+class SchedulerSettings(Section):
+    # Modules that neither `run` nor `once` runs until they are taken off this list.
+    paused: NameList = []
+
+    @field_validator("paused")
+    @classmethod
+    def _known_modules(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        """Only modules the caller says can be paused (``load_settings(pausable=...)``)."""
+        pausable = (info.context or {}).get("pausable")
+        unknown = [name for name in value if pausable is not None and name not in pausable]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a module that can be paused "
+                             f"(these can: {', '.join(pausable)})")
+        return value
+
+
 class Settings(Section):
     vcenter: VCenterSettings
     # The vCenter that manages the VMs behind nested vHosts, when it is not [vcenter] itself.
@@ -292,13 +310,18 @@ class Settings(Section):
     journal: JournalSettings = JournalSettings()
     logging: LoggingSettings = LoggingSettings()
     health: HealthSettings = HealthSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
 
-def load_settings(path: Path) -> Settings:
-    """Read and validate settings.ini; raise SettingsError naming every problem found."""
+def load_settings(path: Path, pausable: Collection[str] | None = None) -> Settings:
+    """Read and validate settings.ini; raise SettingsError naming every problem found.
+
+    ``pausable`` names the modules that ``[scheduler] paused`` may list (the entry point knows
+    them; the core does not). Without it any name is accepted.
+    """
     raw = _read_ini(path)
     try:
-        return Settings.model_validate(raw)
+        return Settings.model_validate(raw, context={"pausable": pausable})
     except ValidationError as exc:
         problems = [_describe(error, raw) for error in exc.errors(include_input=False)]
         raise SettingsError(f"{path}: invalid settings:\n  " + "\n  ".join(problems)) from None

@@ -21,6 +21,8 @@ func init() {
 type chaosRequest struct {
 	Action string `json:"action"`
 	Target string `json:"target"`
+	// Fault is the vim type name of the fault task_fault injects.
+	Fault string `json:"fault,omitempty"`
 }
 
 // chaosError is an answer other than 200, with the HTTP status to send.
@@ -39,6 +41,7 @@ func chaosErrorf(status int, format string, args ...interface{}) error {
 var (
 	hostActions = map[string]bool{"host_down": true, "host_up": true}
 	vmActions   = map[string]guestCondition{"vm_crash": guestCrashed, "vm_hang": guestHung, "vm_recover": guestRunning}
+	taskActions = map[string]bool{"task_fault": true, "task_ok": true}
 )
 
 // maxChaosBody bounds the request body.
@@ -84,7 +87,11 @@ func chaos(w *World, body io.Reader) (interface{}, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.setGuest(vm, vmActions[req.Action])
+	if taskActions[req.Action] {
+		l.setTaskFault(vm, req.Fault) // "" for task_ok
+	} else {
+		l.setGuest(vm, vmActions[req.Action])
+	}
 	return l.vmState(vm), nil
 }
 
@@ -99,10 +106,10 @@ func decodeChaos(body io.Reader) (chaosRequest, error) {
 	if req.Target == "" {
 		return req, chaosErrorf(http.StatusBadRequest, "missing \"target\" (a host or VM name)")
 	}
-	if _, ok := vmActions[req.Action]; !ok && !hostActions[req.Action] {
+	if _, ok := vmActions[req.Action]; !ok && !hostActions[req.Action] && !taskActions[req.Action] {
 		return req, chaosErrorf(http.StatusBadRequest, "unknown action %q (want one of %s)", req.Action, actionNames())
 	}
-	return req, nil
+	return req, taskFault(req)
 }
 
 func actionNames() string {
@@ -111,6 +118,9 @@ func actionNames() string {
 		names = append(names, a)
 	}
 	for a := range vmActions {
+		names = append(names, a)
+	}
+	for a := range taskActions {
 		names = append(names, a)
 	}
 	sort.Strings(names)
@@ -128,7 +138,7 @@ func chaosVM(w *World, req chaosRequest) (*simulator.VirtualMachine, error) {
 		return nil, chaosErrorf(http.StatusConflict, "%d VMs are named %q", len(vms), req.Target)
 	}
 	vm := vms[0]
-	if req.Action != "vm_recover" && vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+	if (req.Action == "vm_crash" || req.Action == "vm_hang") && vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
 		return nil, chaosErrorf(http.StatusConflict, "%s: VM %q is %s; only a running guest can crash or hang",
 			req.Action, req.Target, vm.Runtime.PowerState)
 	}

@@ -34,6 +34,8 @@ type vmJSON struct {
 	Guest           string `json:"guest"` // "running", "crashed" or "hung"
 	Address         string `json:"address,omitempty"`
 	Alive           bool   `json:"alive"` // its address answers probes
+	// TaskFault is the fault every task on the VM fails with (task_fault).
+	TaskFault string `json:"task_fault,omitempty"`
 }
 
 // vmAnswer is the state of a VM that /chaos answers with.
@@ -97,6 +99,7 @@ func (l *lab) describeVM(vm *simulator.VirtualMachine) vmJSON {
 		Guest:           l.guest(vm.Self).String(),
 		Address:         guestIP(vm),
 		Alive:           guestIP(vm) != "" && l.vmAlive(vm),
+		TaskFault:       l.taskFaults[vm.Self],
 	}
 	if host := hostOf(vm); host != nil {
 		d.Host = host.Name

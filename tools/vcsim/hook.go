@@ -28,14 +28,16 @@ func (*labHook) Reference() types.ManagedObjectReference {
 	return types.ManagedObjectReference{Type: "VcsimLabHook", Value: "lab-hook"}
 }
 
-// PutObject follows a new VM (created, cloned or registered), and corrects
-// the entity of a new task (see taskEntity).
+// PutObject follows a new VM (created, cloned or registered), corrects the
+// entity of a new task (see setTaskEntity) and makes it fail if its VM has an
+// injected task fault (see failIfInjected).
 func (h *labHook) PutObject(obj mo.Reference) {
 	switch o := obj.(type) {
 	case *simulator.VirtualMachine:
 		h.lab.vmChanged(o)
 	case *simulator.Task:
 		setTaskEntity(&o.Info)
+		h.lab.failIfInjected(o)
 	}
 }
 

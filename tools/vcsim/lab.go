@@ -21,13 +21,15 @@ import (
 type lab struct {
 	world *World
 
-	mu      sync.Mutex
-	hosts   map[string]*hostHealth                          // by host name, created on first use
-	guests  map[types.ManagedObjectReference]guestCondition // VMs whose guest crashed or hung
-	addrs   *addressBook
-	probes  *probeListeners // nil with -probes=false
-	backing []*backing      // nested hosts
-	admin   *adminMonitor   // nil without -admin-url
+	mu     sync.Mutex
+	hosts  map[string]*hostHealth                          // by host name, created on first use
+	guests map[types.ManagedObjectReference]guestCondition // VMs whose guest crashed or hung
+	// taskFaults: VMs whose tasks fail, with the fault's type name
+	taskFaults map[types.ManagedObjectReference]string
+	addrs      *addressBook
+	probes     *probeListeners // nil with -probes=false
+	backing    []*backing      // nested hosts
+	admin      *adminMonitor   // nil without -admin-url
 }
 
 // hostHealth is why a host is down, if it is.
@@ -46,11 +48,12 @@ func (h *hostHealth) failed() bool {
 // has failed yet.
 func newLab(world *World, probes *probeListeners) *lab {
 	l := &lab{
-		world:  world,
-		hosts:  map[string]*hostHealth{},
-		guests: map[types.ManagedObjectReference]guestCondition{},
-		addrs:  newAddressBook(world.Topology),
-		probes: probes,
+		world:      world,
+		hosts:      map[string]*hostHealth{},
+		guests:     map[types.ManagedObjectReference]guestCondition{},
+		taskFaults: map[types.ManagedObjectReference]string{},
+		addrs:      newAddressBook(world.Topology),
+		probes:     probes,
 	}
 	l.backing = newBackings(world.Topology, l.health)
 	return l

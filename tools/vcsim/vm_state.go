@@ -146,6 +146,7 @@ func (l *lab) vmRemoved(ref types.ManagedObjectReference) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.guests, ref)
+	delete(l.taskFaults, ref)
 	old := l.addrs.vmIP[ref]
 	l.addrs.setVM(ref, "")
 	l.syncAddress(old)

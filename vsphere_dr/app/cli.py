@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from pathlib import Path
 from modules.inventory_administrator import InventoryAdministrator
 from vsphere_dr import health_eval
 from vsphere_dr.app.controller import Controller
-from vsphere_dr.app.daemon import Daemon, schedules
+from vsphere_dr.app.daemon import Daemon, schedules, stop_on_signals
 from vsphere_dr.app.incidents import incidents_as_dicts, incidents_text
 from vsphere_dr.app.status import status_text
 from vsphere_dr.errors import AuthenticationError, SettingsError, VCenterUnreachable, VsphereDrError
@@ -24,6 +25,9 @@ from vsphere_dr.settings import Settings
 EXIT_OK, EXIT_FAULT, EXIT_SETTINGS, EXIT_UNREACHABLE = 0, 1, 2, 3
 MODULES = ("inventory_administrator", "availability_administrator", "health_administrator",
            "ping_alarm_administrator", "snapshot_creator", "snapshot_creator_vhost")
+# What [scheduler] paused may list: every module but the one that picks up the edit that resumes them.
+PAUSABLE = tuple(name for name in MODULES if name != "inventory_administrator")
+log = logging.getLogger(__name__)
 
 EPILOG = """exit codes:
   0  success
@@ -81,7 +85,11 @@ def cmd_run(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
 
 
 def cmd_once(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
+    if args.module in _logged(admin).scheduler.paused:
+        log.info("%s is paused ([scheduler] paused in %s): not run", args.module, args.config)
+        return EXIT_OK
     controller = Controller(admin)
+    stop_on_signals(controller.stop)
     try:
         error = controller.run_module(args.module)
     finally:
@@ -114,7 +122,7 @@ def cmd_incidents(admin: InventoryAdministrator, args: argparse.Namespace) -> in
 def cmd_status(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     controller = Controller(admin)
     try:
-        print(status_text(controller.journal, schedules(admin.settings)))
+        print(status_text(controller.journal, schedules(admin.settings), admin.settings.scheduler.paused))
     finally:
         controller.close()
     return EXIT_OK
@@ -136,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "eval-health":  # needs no settings and no vCenter
         return health_eval.main([str(args.directory)])
     try:
-        admin = InventoryAdministrator(args.config)
+        admin = InventoryAdministrator(args.config, PAUSABLE)
         return COMMANDS[args.command](admin, args)
     except SettingsError as exc:
         return _fail(exc, EXIT_SETTINGS)

@@ -6,7 +6,9 @@ Job options, chosen deliberately:
   up with a burst of snapshot rounds would only add load.
 - ``misfire_grace_time`` = half the interval (at least 1 s): a run that starts that late is still
   worth it; a later one is skipped and the next regular one happens.
-A changed interval or crontab expression in settings.ini reschedules its job without a restart.
+A changed interval or crontab expression in settings.ini reschedules its job without a restart;
+a module listed in ``[scheduler] paused`` keeps its job but the job is paused (resumed when it
+leaves the list).
 On SIGTERM/SIGINT no new run starts, running modules stop between VMs (so the action in flight
 is finished and journaled), and the scheduler waits for them before exiting.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -54,21 +57,35 @@ def _grace(schedule: Schedule) -> int:
     return max(1, int(schedule[0] / 2))
 
 
+def stop_on_signals(stop: threading.Event) -> None:
+    """On SIGTERM or SIGINT set ``stop``: modules finish the VM in hand and return."""
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("%s received: finishing the work in flight, then stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+
+
 class Daemon:
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._current = schedules(controller.settings())
+        self._paused = frozenset(controller.settings().scheduler.paused)
         controller.inventory_admin.on_change(self._reschedule)
 
     def serve(self) -> None:
+        now = datetime.now(timezone.utc)
         for name, schedule in self._current.items():
+            # next_run_time=None adds the job paused.
             self.scheduler.add_job(self._job(name), trigger_for(schedule), id=name, name=name, max_instances=1,
                                    coalesce=True, misfire_grace_time=_grace(schedule),
-                                   next_run_time=datetime.now(timezone.utc))
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
-        log.info("vsphere-dr running: %s", ", ".join(f"{n} every {_describe(s)}" for n, s in self._current.items()))
+                                   next_run_time=None if name in self._paused else now)
+        stop_on_signals(self.controller.stop)
+        log.info("vsphere-dr running: %s", ", ".join(
+            f"{n} {'paused' if n in self._paused else 'every ' + _describe(s)}" for n, s in self._current.items()))
         self.scheduler.start()
         while not self.controller.stop.wait(0.5):
             pass
@@ -82,17 +99,24 @@ class Daemon:
         return job
 
     def _reschedule(self, old: Settings, new: Settings) -> None:
-        fresh = schedules(new)
+        fresh, paused = schedules(new), frozenset(new.scheduler.paused)
         for name, schedule in fresh.items():
             if schedule != self._current.get(name):
-                log.info("%s: schedule changed to %s", name, _describe(schedule))
-                self.scheduler.reschedule_job(name, trigger=trigger_for(schedule))
-                self.scheduler.modify_job(name, misfire_grace_time=_grace(schedule))
-        self._current = fresh
+                self.scheduler.modify_job(name, trigger=trigger_for(schedule), misfire_grace_time=_grace(schedule))
+                if name not in paused:  # a paused job's next run is computed when it is resumed
+                    self.scheduler.reschedule_job(name, trigger=trigger_for(schedule))
+                log.info("%s: schedule changed to %s; next run %s", name, _describe(schedule), self._next(name))
+            if name in paused - self._paused:
+                self.scheduler.pause_job(name)
+                log.info("%s: paused ([scheduler] paused)", name)
+            elif name in self._paused - paused:
+                self.scheduler.resume_job(name)
+                log.info("%s: resumed; next run %s", name, self._next(name))
+        self._current, self._paused = fresh, paused
 
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        log.info("%s received: finishing the work in flight, then stopping", signal.Signals(signum).name)
-        self.controller.stop.set()
+    def _next(self, name: str) -> str:
+        when = self.scheduler.get_job(name).next_run_time
+        return when.strftime("%Y-%m-%d %H:%M:%SZ") if when else "none (paused)"
 
 
 def _describe(schedule: Schedule) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from datetime import datetime, timezone
 
 from vsphere_dr.app.daemon import Schedule, trigger_for
@@ -10,7 +11,8 @@ from vsphere_dr.journal import Journal
 from vsphere_dr.table import render_table
 
 
-def status_text(journal: Journal, schedules: dict[str, Schedule], now: float | None = None) -> str:
+def status_text(journal: Journal, schedules: dict[str, Schedule], paused: Collection[str] = (),
+                now: float | None = None) -> str:
     now = time.time() if now is None else now
     runs = journal.runs()
     module_rows = []
@@ -20,7 +22,7 @@ def status_text(journal: Journal, schedules: dict[str, Schedule], now: float | N
             name,
             when(run.started_at) if run else "never",
             run.outcome if run else "-",
-            _next_run(schedule, run.started_at if run else None, now),
+            "paused" if name in paused else _next_run(schedule, run.started_at if run else None, now),
             (run.message if run else "")[:70],
         ))
     snapshot_rows = [(row.vm_name, when(row.newest_at), age(now - row.newest_at) if row.newest_at else "none",

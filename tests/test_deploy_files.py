@@ -1,0 +1,93 @@
+"""docs/deploy/ stays in sync with the CLI: the unit's ExecStart and every crontab command parse.
+
+Each command line is run through the real argument parser, so a renamed command, option or module
+fails here instead of on an operator's machine; and every module of the CLI has a crontab line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+
+from vsphere_dr.app import cli
+from vsphere_dr.settings import VCenterSettings
+
+DEPLOY = Path(__file__).resolve().parents[1] / "docs" / "deploy"
+SETTINGS = "/etc/vsphere-dr/settings.ini"
+ENV_LINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\s*=")
+
+
+def vsphere_dr_args(command: list[str]) -> list[str]:
+    """The arguments given to the vsphere-dr program in a command line."""
+    programs = [i for i, word in enumerate(command) if Path(word).name == "vsphere-dr"]
+    assert programs, f"no vsphere-dr in {command}"
+    return command[programs[0] + 1:]
+
+
+def parse(args: list[str]) -> argparse.Namespace:
+    """What vsphere-dr would make of ``args``; fails the test where argparse would exit."""
+    try:
+        return cli.build_parser().parse_args(args)
+    except SystemExit:
+        pytest.fail(f"vsphere-dr refuses {shlex.join(args)}")
+
+
+def unit() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
+    parser.read(DEPLOY / "vsphere-dr.service", encoding="utf-8")
+    return parser
+
+
+def crontab_lines() -> list[tuple[str, str, list[str]]]:
+    """(schedule, user, command) of each job line of the /etc/cron.d file."""
+    jobs = []
+    for line in (DEPLOY / "crontab").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or ENV_LINE.match(line):
+            continue
+        fields = line.split(None, 6)
+        assert len(fields) == 7, f"not 'minute hour day month weekday user command': {line}"
+        jobs.append((" ".join(fields[:5]), fields[5], shlex.split(fields[6])))
+    return jobs
+
+
+def test_unit_runs_the_daemon_with_the_system_settings() -> None:
+    service = unit()["Service"]
+    args = parse(vsphere_dr_args(shlex.split(service["ExecStart"])))
+    assert (args.command, str(args.config)) == ("run", SETTINGS)
+    assert service["Type"] == "simple" and service["Restart"] == "on-failure"
+    assert service["KillSignal"] == "SIGTERM" and service["User"] not in ("", "root")
+
+
+def test_unit_waits_longer_than_a_vcenter_task_before_killing() -> None:
+    """On SIGTERM the task in flight is finished: TimeoutStopSec must outlast the task timeout."""
+    task_timeout = VCenterSettings.model_fields["task_timeout_seconds"].default
+    assert int(unit()["Service"]["TimeoutStopSec"]) > task_timeout
+
+
+def test_unit_does_not_restart_on_invalid_settings() -> None:
+    assert str(cli.EXIT_SETTINGS) in unit()["Service"]["RestartPreventExitStatus"].split()
+
+
+def test_every_crontab_command_parses_and_runs_one_module_under_flock() -> None:
+    jobs = crontab_lines()
+    assert jobs
+    for schedule, user, command in jobs:
+        CronTrigger.from_crontab(schedule)
+        assert user == unit()["Service"]["User"]
+        assert command[:2] == ["flock", "-n"], "runs of a module must not overlap"
+        args = parse(vsphere_dr_args(command))
+        assert (args.command, str(args.config)) == ("once", SETTINGS)
+        assert command[2].endswith(f"-{args.module}.lock"), "one lock per module, as `run` has"
+
+
+def test_every_module_has_a_crontab_line() -> None:
+    """Read at run time: a module added to the CLI demands its line here."""
+    scheduled = [parse(vsphere_dr_args(command)).module for _, _, command in crontab_lines()]
+    assert sorted(scheduled) == sorted(cli.MODULES)
