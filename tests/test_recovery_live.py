@@ -91,11 +91,7 @@ def lab(vcsim_binary: Path, tmp_path: Path) -> Iterator[Lab]:
 
 
 def actions(lab: Lab) -> list[tuple[str, str, str]]:
-    journal = lab.journal()
-    try:
-        return [(a.kind, a.vm_name, a.state) for a in journal.actions()]
-    finally:
-        journal.close()
+    return [(a.kind, a.vm_name, a.state) for a in _actions_raw(lab)]
 
 
 def incidents(lab: Lab) -> list[Any]:
