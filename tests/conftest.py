@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,30 @@ def sim(vcsim_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     topology = write_topology(tmp_path_factory.mktemp("sim"), example_topology_data())
     with Simulator(topology, binary=vcsim_binary) as running:
         yield running
+
+
+@pytest.fixture
+def topology(tmp_path: Path) -> Path:
+    """A copy of the example topology with a free probe port, for a test that changes the world."""
+    from tests.sim_world import example_topology_data, write_topology
+
+    return write_topology(tmp_path, example_topology_data())
+
+
+@pytest.fixture
+def own(vcsim_binary: Path, topology: Path) -> Iterator[Simulator]:
+    """A simulator of the test's own (modules may override it, e.g. with another scope)."""
+    with Simulator(topology, binary=vcsim_binary) as running:
+        yield running
+
+
+@pytest.fixture
+def vc(own: Simulator) -> Iterator[Any]:
+    """A pyVmomi session on ``own``, acting as a person would."""
+    from tests.sim_world import client
+
+    with client(own) as c:
+        yield c
 
 
 def settings_text(host: str, port: int, **sections: dict[str, object]) -> str:

@@ -5,7 +5,6 @@ Every test that changes the world runs a simulator of its own (see tests/sim_wor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,23 +22,6 @@ P1 = "esx-p1.lab.local"
 P1_IP = "127.0.1.11"
 P1_VMS = {"web-01": "127.0.2.1", "web-02": "127.0.2.2", "db-01": "127.0.2.3", "cache-01": "127.0.2.4"}
 WEB_03_IP = "127.0.2.6"  # on esx-p2
-
-
-@pytest.fixture
-def topology(tmp_path: Path) -> Path:
-    return write_topology(tmp_path, example_topology_data())
-
-
-@pytest.fixture
-def own(vcsim_binary: Path, topology: Path) -> Iterator[Simulator]:
-    with own_simulator(vcsim_binary, topology) as sim:
-        yield sim
-
-
-@pytest.fixture
-def vc(own: Simulator) -> Iterator[Client]:
-    with client(own) as c:
-        yield c
 
 
 @pytest.fixture

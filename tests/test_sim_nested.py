@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +30,6 @@ def boot_seconds() -> int:
                 assert host["backing_vm"] == BACKING
                 return int(host["boot_seconds"])
     raise AssertionError(f"{D2} is not in the example topology")
-
-
-@pytest.fixture
-def topology(tmp_path: Path) -> Path:
-    return write_topology(tmp_path, example_topology_data())
-
-
-@pytest.fixture
-def own(vcsim_binary: Path, topology: Path) -> Iterator[Simulator]:
-    with own_simulator(vcsim_binary, topology) as sim:
-        yield sim
-
-
-@pytest.fixture
-def vc(own: Simulator) -> Iterator[Client]:
-    with client(own) as c:
-        yield c
 
 
 def assert_down(own: Simulator, vc: Client, port: int, reason: str) -> None:

@@ -10,7 +10,7 @@ import requests
 from pyVmomi import vim
 
 from tests.chaos import chaos, chaos_url
-from tests.sim_world import Client, client, example_topology_data, own_simulator, run_task, write_topology
+from tests.sim_world import Client, example_topology_data, own_simulator, run_task, write_topology
 from vsphere_dr.simulator.launcher import Simulator
 
 pytestmark = pytest.mark.live
@@ -21,12 +21,6 @@ def own(vcsim_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     topology = write_topology(tmp_path_factory.mktemp("sim"), example_topology_data())
     with own_simulator(vcsim_binary, topology) as sim:
         yield sim
-
-
-@pytest.fixture
-def vc(own: Simulator) -> Iterator[Client]:
-    with client(own) as c:
-        yield c
 
 
 def test_task_fault_fails_every_task_of_that_vm_only(own: Simulator, vc: Client) -> None:

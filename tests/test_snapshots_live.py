@@ -16,7 +16,7 @@ import pytest
 
 from modules.inventory_administrator import InventoryAdministrator
 from tests.chaos import chaos
-from tests.sim_world import Client, client, example_topology_data, own_simulator, run_task, snapshot_names, write_topology
+from tests.sim_world import Client, example_topology_data, own_simulator, run_task, snapshot_names, write_topology
 from vsphere_dr.app.cli import PAUSABLE
 from vsphere_dr.app.controller import Controller
 from vsphere_dr.journal import Journal
@@ -35,12 +35,6 @@ def own(vcsim_binary: Path, tmp_path: Path) -> Iterator[Simulator]:
     topology = write_topology(tmp_path, example_topology_data())
     with own_simulator(vcsim_binary, topology, ["-probes=false"]) as sim:
         yield sim
-
-
-@pytest.fixture
-def vc(own: Simulator) -> Iterator[Client]:
-    with client(own) as c:
-        yield c
 
 
 @pytest.fixture
