@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from threading import Event
 from typing import Any
 
-from vsphere_dr.errors import VCenterError, VsphereDrError
+from vsphere_dr.errors import InvalidState, VCenterError, VsphereDrError
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.plan import Action, ActionKind
 from vsphere_dr.records import VmRecord
@@ -153,8 +153,14 @@ class Flows:
         return found
 
     def _power_on(self, gateway: VCenterGateway, moref: str) -> None:
-        if self._vm(moref, gateway).power_state != "poweredOn":
+        if self._vm(moref, gateway).power_state == "poweredOn":
+            return
+        try:
             gateway.vms.power_on(moref)
+        except InvalidState:
+            # A power-on a stopped controller had asked for may land between our read and ours
+            # (vCenter carries out a task whose client died): the step's check decides.
+            pass
 
     def _power_problem(self, gateway: VCenterGateway, moref: str) -> str | None:
         state = self._vm(moref, gateway).power_state
