@@ -72,14 +72,13 @@ class HealthSweep:
                  ping_alarm: PingAlarmAdministrator, executor: Executor, clock: Callable[[], float] = time.time) -> None:
         self.gateway, self.admin_gateway, self.journal, self.settings = gateway, admin_gateway, journal, settings
         self.availability, self.ping_alarm, self.executor, self.clock = availability, ping_alarm, executor, clock
-        self.reconciled = False
         self.watch: HealthWatch | None = None  # loaded at the first counter collection
         self.counters_read_at = 0.0
         self.ill: frozenset[str] = frozenset()  # VMs the health model called ill at its last verdict
 
     def run(self) -> SweepReport:
-        """One sweep: detect, decide, act."""
-        self._reconcile()
+        """One sweep: continue what is unfinished, then detect, decide, act."""
+        self._continue_unfinished()
         report = self._sweep(dry_run=False)
         settings = self.settings()
         for action in report.plan.actions:
@@ -126,8 +125,8 @@ class HealthSweep:
         classes = self.ping_alarm.classify(inv, answered, since)
         probes = self._probe_history(inv, answered, answers, now, dry_run)
         ill = self._ill(inv, monitored, now, dry_run)
-        views = {moref: VmView(classes[moref], probes[moref].failures, probes[moref].last_healthy is not None,
-                               ill=moref in ill) for moref in answered}
+        views = {moref: VmView(classes[moref], probes[moref].failures, probes[moref].failing_since,
+                               probes[moref].last_healthy is not None, ill=moref in ill) for moref in answered}
         if not dry_run:
             self._close_answered_incidents({m: ok and m not in ill for m, ok in answered.items()}, now)
         history = self.journal.recovery_history(now, settings.recovery.restart_window_seconds)
@@ -202,11 +201,15 @@ class HealthSweep:
         saved = self.journal.probe_states().get(moref)
         return saved.failing_since if saved and saved.failing_since else self.clock()
 
-    def _reconcile(self) -> None:
-        """Once per process: continue the recoveries a previous controller left unfinished."""
-        if self.reconciled:
+    def _continue_unfinished(self) -> None:
+        """Continue the recoveries the journal shows unfinished: a previous controller stopped or
+        died in the middle, or vCenter was lost during a step of this one's."""
+        unfinished = self.journal.unfinished_recoveries()
+        if unfinished and not self.settings().recovery.enabled:
+            log.warning("recovery disabled ([recovery] enabled = false): %d unfinished recoveries wait",
+                        len(unfinished))
             return
-        self.reconciled = True
-        for row in self.journal.unfinished_actions():
-            if row.kind != "snapshot":
-                self.executor.resume(row)
+        for row in unfinished:
+            if self.executor.tools.stop.is_set():
+                return
+            self.executor.resume(row)

@@ -39,8 +39,8 @@ def test_person_powered_off_stays_off() -> None:
 def test_crashed_vm_on_live_host_is_reverted_and_powered_on_there() -> None:
     plan = decide(world(inventory(LAB, [vm(1, 1)]), {"vm-1": VmCondition.FAILED}), POLICY)
     (action,) = plan.actions
-    assert action.kind == ActionKind.RESTART_FROM_SNAPSHOT and action.params["host"] == "host-1"
-    assert action.params["snapshot"] == "snap-1" and "revert to snapshot" in action.reason
+    assert action.kind == ActionKind.RESTART_FROM_SNAPSHOT and action.params.host == "host-1"
+    assert action.params.snapshot == "snap-1" and "revert to snapshot" in action.reason
 
 
 def test_failed_vm_waits_for_enough_failed_probes() -> None:
@@ -63,8 +63,8 @@ def test_host_down_for_good_clones_onto_another_host_of_the_cluster() -> None:
     inv = inventory([failed_host(host(1)), host(2), host(3, cluster="c2")], [vm(1, 1)])
     plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY)
     (action,) = plan.actions
-    assert action.kind == ActionKind.CLONE_TO_HOST and action.params["host"] == "host-2"
-    assert action.params["datastore"] == "ds-shared" and action.params["clone_name"].startswith("app-01-dr")
+    assert action.kind == ActionKind.CLONE_TO_HOST and action.params.host == "host-2"
+    assert action.params.datastore == "ds-shared" and action.params.clone_name.startswith("app-01-dr")
 
 
 def test_host_down_within_isolation_timeout_waits() -> None:
@@ -114,14 +114,14 @@ def test_no_host_with_its_datastore_clone_and_cold_migrate() -> None:
                     [vm(1, 1, store="ds-local")])
     plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY)
     (action,) = plan.actions
-    assert action.kind == ActionKind.CLONE_AND_MIGRATE and action.params["datastore"] == "ds-other"
+    assert action.kind == ActionKind.CLONE_AND_MIGRATE and action.params.datastore == "ds-other"
 
 
 def test_no_live_host_adds_a_spare_host() -> None:
     inv = inventory([failed_host(host(1)), host(2, maintenance=True)], [vm(1, 1)])
     plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY)
     (action,) = plan.actions
-    assert action.kind == ActionKind.RECOVER_ON_SPARE_HOST and action.params["spare_host"] == "esx-spare"
+    assert action.kind == ActionKind.RECOVER_ON_SPARE_HOST and action.params.spare_host == "esx-spare"
 
 
 def test_no_live_host_and_no_spare_needs_a_person() -> None:
@@ -134,7 +134,7 @@ def test_admission_check_spreads_vms_over_hosts_with_room() -> None:
     big = [vm(i, 1, memory_mb=30000) for i in range(1, 4)]
     inv = inventory([failed_host(host(1)), host(2, free_mb=62000), host(3, free_mb=40000)], big)
     plan = decide(world(inv, {v.moref: VmCondition.UNKNOWN for v in big}, {"host-1": 120}), POLICY)
-    targets = [a.params["host"] for a in plan.actions]
+    targets = [a.params.host for a in plan.actions]
     assert sorted(targets) == ["host-2", "host-2", "host-3"]
 
 

@@ -63,7 +63,7 @@ def test_never_two_live_copies(w: World, response: str) -> None:
         assert state == HostState.FAILED, "a copy only when the original's host failed by probe and vCenter"
         assert w.vms[action.target].classification.condition != VmCondition.RESPONDING
         assert action.target not in w.history.replaced and action.target not in w.history.busy
-        assert action.params["host"] != vm_.host if "host" in action.params else True
+        assert getattr(action.params, "host", None) != vm_.host, "never a copy on the failed host"
     targets = {a.target for a in plan.actions if a.kind.changes_vcenter}
     assert len(targets) == len([a for a in plan.actions if a.kind.changes_vcenter]), "one change per target"
 
@@ -91,7 +91,7 @@ def test_targets_are_live_hosts_with_room_counted_across_the_plan(w: World) -> N
     placed: dict[str, int] = {}
     for action in plan.actions:
         if action.kind in (ActionKind.CLONE_TO_HOST, ActionKind.CLONE_AND_MIGRATE):
-            target = w.inventory.hosts[action.params["host"]]
+            target = w.inventory.hosts[action.params.host]
             assert target.usable
             placed[target.moref] = placed.get(target.moref, 0) + w.inventory.vms[action.target].memory_mb
     for moref, mb in placed.items():

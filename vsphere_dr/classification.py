@@ -17,10 +17,10 @@ Pure: no I/O, records in, a Classification out. The rules, first match wins:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
 
 from vsphere_dr.records import HostRecord, VmRecord
 from vsphere_dr.signals import STOP_EVENTS, Classification, PowerEvent, VmCondition
+from vsphere_dr.timefmt import utc_minutes
 
 _VERBS = {"VmPoweredOffEvent": "powered off", "VmGuestShutdownEvent": "shut down", "VmSuspendedEvent": "suspended"}
 _HEARTBEATS = {
@@ -44,7 +44,7 @@ def classify(vm: VmRecord, host: HostRecord | None, answered: bool, events: Sequ
     stopped = vm.power_state in ("poweredOff", "suspended")
     if stopped and last is not None and last.kind in STOP_EVENTS and last.user:
         return Classification(vm.moref, VmCondition.STOPPED_BY_PERSON,
-                              f"{_VERBS[last.kind]} by {last.user} at {_when(last.time)}: a person's decision, "
+                              f"{_VERBS[last.kind]} by {last.user} at {utc_minutes(last.time)}: a person's decision, "
                               "left alone")
     cut_off = _cut_off(vm, host)
     if cut_off:
@@ -105,9 +105,5 @@ def _stopped_by_nobody(last: PowerEvent | None) -> str:
     if last is None:
         return f"powered off, with no person's power-off on record: {cause}"
     if last.kind in STOP_EVENTS:
-        return f"{_VERBS[last.kind]} at {_when(last.time)} with no person named: {cause}"
-    return f"powered off since {last.kind} at {_when(last.time)}, with no power-off on record: {cause}"
-
-
-def _when(time: datetime) -> str:
-    return time.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return f"{_VERBS[last.kind]} at {utc_minutes(last.time)} with no person named: {cause}"
+    return f"powered off since {last.kind} at {utc_minutes(last.time)}, with no power-off on record: {cause}"

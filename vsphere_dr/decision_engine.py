@@ -19,27 +19,41 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 from enum import StrEnum
 
 from vsphere_dr.placement import Ledger, choose_host, roomiest_datastore
 from vsphere_dr.plan import Action, ActionKind, Plan
-from vsphere_dr.records import HostRecord, Inventory, VmRecord
-from vsphere_dr.settings import Settings
+from vsphere_dr.recoveries.base import NoParams, Params
+from vsphere_dr.recoveries.clone_to_host import CloneParams
+from vsphere_dr.recoveries.keep_original_off import KeepOffParams
+from vsphere_dr.recoveries.power_on import PowerOnParams
+from vsphere_dr.recoveries.recover_on_spare_host import SpareParams
+from vsphere_dr.recoveries.reset import ResetParams
+from vsphere_dr.recoveries.restart_from_snapshot import RestartParams
+from vsphere_dr.recoveries.revive_host import ReviveParams
+from vsphere_dr.records import HostRecord, Inventory, SnapshotRecord, VmRecord
+from vsphere_dr.settings import MonitoringSettings, RecoverySettings, Settings
 from vsphere_dr.signals import VmCondition
+from vsphere_dr.timefmt import utc_minutes
 from vsphere_dr.world import HostView, VmView, World
 
 PRIORITIES = {"high": 0, "medium": 1, "low": 2}
 CLONE_SUFFIX = re.compile(r"-dr\d{12}$")
 
 
+def _default(section: type[Any], key: str) -> Any:
+    return section.model_fields[key].default
+
+
 @dataclass(frozen=True)
 class Policy:
-    """The settings the engine decides by."""
+    """The settings the engine decides by (defaults: the settings' own)."""
 
-    failures_before_action: int = 3
-    isolation_timeout: float = 60.0
-    max_restarts: int = 3
-    host_boot_timeout: float = 600.0
+    failures_before_action: int = _default(MonitoringSettings, "failures_before_action")
+    isolation_timeout: float = _default(MonitoringSettings, "isolation_timeout_seconds")
+    max_restarts: int = _default(RecoverySettings, "max_restarts")
+    host_boot_timeout: float = _default(RecoverySettings, "host_boot_timeout_seconds")
     priorities: tuple[tuple[str, str], ...] = ()  # (name pattern, high|medium|low), first match wins
     spare_hosts: tuple[str, ...] = ()
     ill_response: str = "incident"  # incident, reset or recover
@@ -164,29 +178,26 @@ class _Decider:
 
     def _restart(self, vm: VmRecord, step: str, signals: tuple[str, ...]) -> None:
         snap = vm.newest_snapshot
-        pre = ("the VM is on the same host", "the VM still does not answer")
         if snap is not None:
             self._add(ActionKind.RESTART_FROM_SNAPSHOT, vm, step,
-                      f"{signals[0]}; revert to snapshot {snap.name!r} ({_when(snap.created)}) and power on",
-                      signals, pre, snapshot=snap.moref, snapshot_name=snap.name,
-                      snapshot_created=snap.created.timestamp(), host=vm.host)
+                      f"{signals[0]}; revert to snapshot {snap.name!r} ({utc_minutes(snap.created)}) and power on",
+                      signals, RestartParams(host=vm.host, **_snapshot(snap)))
         elif vm.power_state == "poweredOn":
             self._add(ActionKind.RESET, vm, step, f"{signals[0]}; it has no snapshot: reset it",
-                      signals, pre, host=vm.host)
+                      signals, ResetParams(host=vm.host))
         else:
             self._add(ActionKind.POWER_ON, vm, step, f"{signals[0]}; it has no snapshot: power it on",
-                      signals, pre, host=vm.host)
+                      signals, PowerOnParams(host=vm.host))
 
     def _ill(self, vm: VmRecord) -> None:
         why = "answers probes but its performance counters are anomalous (health model)"
         response = self.policy.ill_response
         if response == "incident":
-            self._add(ActionKind.REPORT_ILL, vm, "health model", f"{why}: incident opened, no change",
-                      (why,), ())
+            self._add(ActionKind.REPORT_ILL, vm, "health model", f"{why}: incident opened, no change", (why,))
         elif self._within_restart_budget(vm, why):
             if response == "reset":
                 self._add(ActionKind.RESET, vm, "health model", f"{why}: reset ([health] response = reset)",
-                          (why,), ("the VM is on the same host",), host=vm.host)
+                          (why,), ResetParams(host=vm.host, ill=True))
             else:  # recover: on its own host only; never a clone of a VM that answers
                 self._restart(vm, "health model", (why,))
 
@@ -220,22 +231,22 @@ class _Decider:
         self.actions.append(Action(
             ActionKind.REVIVE_HOST, host.moref, host.name, "step 7: vHost dead, revived from the vHost snapshot",
             f"{host_why}; {how}, then wait for the host", (host_why,),
-            ("the host is still not connected",), dict(backing_vm=backing.vm, backing_name=backing.name,
-                                                       snapshot=backing.snapshot),
+            ReviveParams(backing_vm=backing.vm, backing_name=backing.name, snapshot=backing.snapshot),
             self.policy.priority(vm.name)))
 
     def _clone(self, vm: VmRecord, host: HostRecord, host_why: str) -> None:
         snap = vm.newest_snapshot
-        source = f"snapshot {snap.name!r} ({_when(snap.created)})" if snap else "its disks as they are (no snapshot)"
-        common = dict(snapshot=snap.moref if snap else None, snapshot_name=snap.name if snap else None,
-                      snapshot_created=snap.created.timestamp() if snap else None,
-                      clone_name=clone_name(vm.name, self.world.now), failed_host=host.moref)
+        source = f"snapshot {snap.name!r} ({utc_minutes(snap.created)})" if snap else \
+            "its disks as they are (no snapshot)"
+        view = self.world.vms[vm.moref]
+        common: dict[str, Any] = dict(_snapshot(snap) if snap else {}, failed_host=host.moref,
+                                      failed_host_name=host.name,
+                                      clone_name=clone_name(vm.name, view.failing_since or self.world.now))
         signals = (host_why,)
-        pre = (f"host {host.name} is still down", "the original is not running")
         target = choose_host(self.inv, vm, self.ledger, with_datastore=True)
         if target is not None:
             self._place(ActionKind.CLONE_TO_HOST, vm, target, "step 8: another vHost sees its datastore",
-                        f"{host_why}; clone from {source} onto {target.name}", signals, pre,
+                        f"{host_why}; clone from {source} onto {target.name}", signals,
                         datastore=vm.datastores[0], **common)
             return
         target = choose_host(self.inv, vm, self.ledger, with_datastore=False)
@@ -244,24 +255,25 @@ class _Decider:
             self._place(ActionKind.CLONE_AND_MIGRATE, vm, target,
                         "step 8: another vHost alive without its datastore: clone and cold migration",
                         f"{host_why}; no live host sees its datastore: clone from {source} and cold-migrate "
-                        f"to {target.name}", signals, pre, datastore=store, **common)
+                        f"to {target.name}", signals, datastore=store, **common)
             return
         spare = next((name for name in self.policy.spare_hosts if self.inv.host_by_name(name) is None), None)
         if spare is None:
             self._add(ActionKind.NEEDS_PERSON, vm, "step 9: no vHost left",
-                      f"{host_why}; no live host has room and no spare host is left", signals, ())
+                      f"{host_why}; no live host has room and no spare host is left", signals)
             return
         self._add(ActionKind.RECOVER_ON_SPARE_HOST, vm, "step 9: no vHost left, a new vHost is added",
                   f"{host_why}; no live host has room: add spare host {spare} and clone from {source} onto it",
-                  signals, pre, spare_host=spare, compute_resource=host.compute_resource,
-                  datacenter=host.datacenter, datastore=vm.datastores[0] if vm.datastores else None, **common)
+                  signals, SpareParams(spare_host=spare, compute_resource=host.compute_resource,
+                                       datacenter=host.datacenter,
+                                       datastore=vm.datastores[0] if vm.datastores else None, **common))
 
     def _place(self, kind: ActionKind, vm: VmRecord, target: HostRecord, step: str, reason: str,
-               signals: tuple[str, ...], pre: tuple[str, ...], **params: object) -> None:
+               signals: tuple[str, ...], **params: Any) -> None:
         self.ledger.place(target.moref, vm)
         pool = self.inv.compute_resources[target.compute_resource].resource_pool if target.compute_resource else None
-        self._add(kind, vm, step, reason, signals, pre + (f"{target.name} is connected and has room",),
-                  host=target.moref, host_name=target.name, pool=pool, **params)
+        self._add(kind, vm, step, reason, signals, CloneParams(host=target.moref, host_name=target.name, pool=pool,
+                                                               **params))
 
     # --- safety --------------------------------------------------------------------------
 
@@ -271,7 +283,7 @@ class _Decider:
             return True
         self._add(ActionKind.NEEDS_PERSON, vm, "restart limit",
                   f"{why}; recovered {done} times within the window (max_restarts = "
-                  f"{self.policy.max_restarts}): a person decides now", (why,), ())
+                  f"{self.policy.max_restarts}): a person decides now", (why,))
         return False
 
     def _keep_replaced_originals_off(self) -> None:
@@ -286,20 +298,21 @@ class _Decider:
                 continue
             self._add(ActionKind.KEEP_ORIGINAL_OFF, vm, "never two copies",
                       f"replaced by {copy} while its host was down and running again on {host.name}: "
-                      "power it off", (f"host {host.name} is connected again",), ("the copy exists",),
-                      copy=copy)
+                      "power it off", (f"host {host.name} is connected again",), KeepOffParams(copy_vm=copy))
 
     def _add(self, kind: ActionKind, vm: VmRecord, step: str, reason: str, signals: Iterable[str],
-             pre: Iterable[str], **params: object) -> None:
-        self.actions.append(Action(kind, vm.moref, vm.name, step, reason, tuple(signals), tuple(pre),
-                                   params, self.policy.priority(vm.name)))
+             params: Params = NoParams()) -> None:
+        self.actions.append(Action(kind, vm.moref, vm.name, step, reason, tuple(signals), params,
+                                   self.policy.priority(vm.name)))
 
 
-def clone_name(vm_name: str, now: float) -> str:
-    """The copy's name: the VM's name and the time (UTC), without an earlier copy's suffix."""
-    stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%y%m%d%H%M%S")
+def clone_name(vm_name: str, first_failure: float) -> str:
+    """The copy's name: the VM's name and the time (UTC) of its first failed probe, without an
+    earlier copy's suffix. The probe history is journaled, so every sweep and every process
+    choose the same name for the same failure: a second attempt finds the first one's copy."""
+    stamp = datetime.fromtimestamp(first_failure, timezone.utc).strftime("%y%m%d%H%M%S")
     return f"{CLONE_SUFFIX.sub('', vm_name)}-dr{stamp}"
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def _snapshot(snap: SnapshotRecord) -> dict[str, Any]:
+    return dict(snapshot=snap.moref, snapshot_name=snap.name, snapshot_created=snap.created.timestamp())

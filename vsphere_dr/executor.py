@@ -1,21 +1,31 @@
 """The executor: carries out a plan's actions step by step, journaling each step.
 
 An action is written to the journal as intended before its first step and updated after every
-step, so a controller that dies mid-recovery continues it on restart (``resume``) from what the
-journal and vCenter show, instead of doing it again. Incidents are closed here with their RTO
-(detection to answering again) and RPO (age of the snapshot used).
+step, so a controller that dies mid-recovery continues it (``resume``) from what the journal and
+vCenter show, instead of doing it again. What an action is made of (its steps, guards and
+rules) comes from its kind in vsphere_dr/recoveries/; nothing here names a kind.
+
+Resuming at step k: every guard is run again before any later step, until the journal shows
+the kind's commit step (recoveries/base.py says why); a step the journal shows as reached is
+skipped when it has no post-condition or its post-condition still holds, and run again otherwise.
+Incidents are closed here with their RTO (detection to answering again) and RPO (age of the
+snapshot used).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from vsphere_dr.errors import VsphereDrError
+from pydantic import ValidationError
+
+from vsphere_dr.errors import VCenterUnreachable, VsphereDrError
 from vsphere_dr.journal import ActionRow, Journal
 from vsphere_dr.plan import Action, ActionKind
-from vsphere_dr.recovery_steps import Flows, Interrupted, NoLongerNeeded, Step, StepFailed, Tools
+from vsphere_dr.recoveries.base import FromSnapshot, Interrupted, NoLongerNeeded, Recovery, Run, Step, \
+    StepFailed, Tools
 
 log = logging.getLogger(__name__)
 
@@ -33,60 +43,91 @@ class Executor:
 
     def execute(self, action: Action, detected_at: float) -> Outcome:
         """Carry out one action of a plan; never raises for a vCenter fault (the outcome says it)."""
-        if not action.kind.changes_vcenter:
+        kind = action.kind.recovery
+        if not kind.changes_vcenter:
             return self._note(action, detected_at)
         incident = None
-        if action.kind != ActionKind.REVIVE_HOST and action.kind != ActionKind.KEEP_ORIGINAL_OFF:
+        if kind.opens_incident:
             incident = self.journal.open_incident(action.target, action.name, action.reason, detected_at)
         log.warning("recovering %s: %s", action.name, action.line())
-        action_id = self.journal.intend(action.kind.value, action.target, action.name, dict(action.params),
+        action_id = self.journal.intend(kind.kind, action.target, action.name, action.params.as_json(),
                                         action.reason, incident)
         return self._carry_out(action_id, action, incident, reached="", result={})
 
-    def resume(self, row: ActionRow) -> Outcome:
-        """Continue an action the journal shows unfinished (the controller stopped in the middle)."""
-        action = Action(ActionKind(row.kind), row.vm, row.vm_name, "resumed", row.reason, params=row.params)
+    def resume(self, row: ActionRow) -> Outcome | None:
+        """Continue an action the journal shows unfinished (the controller stopped in the middle).
+
+        None for a row that cannot be continued (written by another version): it is marked failed.
+        """
+        try:
+            kind = ActionKind(row.kind)
+            action = Action(kind, row.vm, row.vm_name, "resumed", row.reason,
+                            params=kind.recovery.params_type.model_validate(row.params))
+        except (ValueError, ValidationError) as exc:
+            error = f"cannot be continued: its journal entry is not one this version understands ({exc})"
+            self.journal.fail(row.id, error)
+            log.error("%s of %s %s", row.kind, row.vm_name, error)
+            return None
         log.warning("continuing %s of %s from step %r (interrupted by a stop)", row.kind, row.vm_name,
                     row.step or "start")
-        return self._carry_out(row.id, action, row.incident, row.step, dict(row.result))
+        return self._carry_out(row.id, action, row.incident, row.step, row.result)
 
     def _carry_out(self, action_id: int, action: Action, incident: int | None, reached: str,
                    result: dict[str, Any]) -> Outcome:
-        steps = Flows(self.tools, action, result).steps()
-        done_before = [s.name for s in steps].index(reached) + 1 if reached in [s.name for s in steps] else 0
+        kind = action.kind.recovery
+        run = Run(self.tools, action.target, action.name, action.params, kind.progress_type.model_validate(result))
         try:
-            for index, step in enumerate(steps):
-                if index < done_before and step.check() is None:
-                    continue
-                self._step(action_id, step, result)
+            for step in self._steps_left(kind, run, reached):
+                self._step(action_id, step, run)
         except NoLongerNeeded as exc:
+            # Nothing was changed: the incident stays open until the sweep sees the VM answer.
             self.journal.fail(action_id, str(exc), state="abandoned")
-            self._close(incident, "recovered", str(exc), None)
             log.info("%s: %s", action.name, exc)
             return Outcome(action, "abandoned", str(exc))
-        except Interrupted as exc:
-            log.warning("%s: %s", action.name, exc)
+        except (Interrupted, VCenterUnreachable) as exc:
+            # The journal keeps the step reached: the next sweep (or start) continues from there.
+            log.warning("%s of %s interrupted, continued on the next sweep: %s", kind.kind, action.name, exc)
             return Outcome(action, "interrupted", str(exc))
         except VsphereDrError as exc:
             self.journal.fail(action_id, str(exc))
             log.error("recovery of %s failed: %s", action.name, exc)
             return Outcome(action, "failed", str(exc))
+        except Exception as exc:
+            # A defect, not a fault of vCenter's: fail the action rather than retry it every sweep.
+            self.journal.fail(action_id, f"internal error: {type(exc).__name__}: {exc}")
+            raise
         self.journal.finish(action_id)
-        self._close(incident, "recovered", action.line(), action.params.get("snapshot_created"))
-        log.warning("recovered %s: %s", action.name, _summary(action, result))
-        return Outcome(action, "done", _summary(action, result))
+        summary = _summary(kind, run)
+        snapshot = action.params.snapshot_created if isinstance(action.params, FromSnapshot) else None
+        self._close(incident, action.line(), snapshot)
+        log.warning("recovered %s: %s", action.name, summary)
+        return Outcome(action, "done", summary)
 
-    def _step(self, action_id: int, step: Step, result: dict[str, Any]) -> None:
-        produced = step.run() or {}
-        result.update(produced)
-        problem = step.check()
+    @staticmethod
+    def _steps_left(kind: type[Recovery], run: Run[Any, Any], reached: str) -> Iterator[Step]:
+        """The steps to run now: all of them for a new action; on resume, the guards (until the
+        commit step was reached), the reached steps whose post-condition no longer holds, and the
+        rest. Lazily, so that a reached step's post-condition is read only after the guards before it."""
+        steps = kind.steps(run.params)
+        names = [step.name for step in steps]
+        done = names.index(reached) + 1 if reached in names else 0
+        committed = kind.commit_step in names[:done]
+        for index, step in enumerate(steps):
+            if index >= done or (step.guard and not committed):
+                yield step
+            elif not step.guard and step.check is not None and step.check(run) is not None:
+                yield step
+
+    def _step(self, action_id: int, step: Step, run: Run[Any, Any]) -> None:
+        step.run(run)
+        problem = step.check(run) if step.check else None
         if problem is not None:
             raise StepFailed(step.name, problem)
-        self.journal.progress(action_id, step.name, produced)
+        self.journal.progress(action_id, step.name, run.progress.as_json())
 
-    def _close(self, incident: int | None, state: str, note: str, snapshot_created: float | None) -> None:
+    def _close(self, incident: int | None, note: str, snapshot_created: float | None) -> None:
         if incident is not None:
-            self.journal.close_incident(incident, state, note, recovered_at=self.tools.clock(),
+            self.journal.close_incident(incident, "recovered", note, recovered_at=self.tools.clock(),
                                         snapshot_created_at=snapshot_created)
 
     def _note(self, action: Action, detected_at: float) -> Outcome:
@@ -94,7 +135,7 @@ class Executor:
         first time (an ill VM stays ill for many sweeps; its incident stays open meanwhile)."""
         known = any(i.vm == action.target for i in self.journal.unresolved_incidents())
         incident = self.journal.open_incident(action.target, action.name, action.reason, detected_at)
-        if action.kind == ActionKind.NEEDS_PERSON:
+        if action.kind.recovery.needs_person:
             self.journal.close_incident(incident, "needs_person", action.reason)
             log.error("%s needs a person: %s", action.name, action.reason)
         elif not known:
@@ -102,7 +143,8 @@ class Executor:
         return Outcome(action, "noted", action.reason)
 
 
-def _summary(action: Action, result: dict[str, Any]) -> str:
-    where = f" as {result['copy']}" if "copy" in result else ""
-    return f"{action.kind.value}{where} done; answers at {result['address']}" if "address" in result \
-        else f"{action.kind.value}{where} done"
+def _summary(kind: type[Recovery], run: Run[Any, Any]) -> str:
+    copy = run.progress.copy_made
+    where = f" as {copy}" if copy else ""
+    answered = f"; answers at {run.progress.address}" if run.progress.address else ""
+    return f"{kind.kind}{where} done{answered}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vsphere_dr.recoveries import recovery
 from vsphere_dr.world import History
 
 SCHEMA = """
@@ -70,9 +71,6 @@ CREATE TABLE IF NOT EXISTS snapshot_status (
 """
 
 UNFINISHED = ("intended", "running")
-# Actions that count against a VM's restart budget ([recovery] max_restarts).
-RECOVERIES = ("restart_from_snapshot", "power_on", "reset", "clone_to_host", "clone_and_migrate",
-              "recover_on_spare_host")
 
 
 @dataclass(frozen=True)
@@ -234,28 +232,41 @@ class Journal:
 
     def vms_under_recovery(self) -> set[str]:
         """VMs with an open incident or an unfinished recovery action: other modules leave them be."""
-        rows = self._rows("SELECT vm FROM incidents WHERE state = 'open' UNION SELECT vm FROM actions"
-                          " WHERE state IN (?, ?) AND kind != 'snapshot'", *UNFINISHED)
-        return {r["vm"] for r in rows}
+        opened = {r["vm"] for r in self._rows("SELECT vm FROM incidents WHERE state = 'open'")}
+        return opened | {row.vm for row in self.unfinished_recoveries()}
+
+    def unfinished_recoveries(self) -> list[ActionRow]:
+        """Unfinished actions of the kinds in vsphere_dr/recoveries/ (not snapshots or other work)."""
+        return [row for row in self.unfinished_actions() if recovery(row.kind) is not None]
 
     def recovery_history(self, now: float, window: float) -> History:
-        """What the decision engine must remember: recent recoveries, work under way, copies made."""
-        rows = self._rows("SELECT kind, vm, state, result, created_at FROM actions WHERE kind != 'snapshot'")
-        history: dict[str, Any] = {"recoveries": {}, "busy": set(), "replaced": {}, "revive_started": {}}
-        for row in rows:
-            result = json.loads(row["result"])
+        """What the decision engine must remember: recent recoveries, work under way, copies made.
+
+        Which kinds count against ``max_restarts`` and which make copies is the kinds' own word
+        (vsphere_dr/recoveries/); rows of other work (snapshots) are not recoveries.
+        """
+        recoveries: dict[str, int] = {}
+        busy: set[str] = set()
+        replaced: dict[str, str] = {}
+        revive_started: dict[str, float] = {}
+        for row in self._rows("SELECT kind, vm, state, result, created_at FROM actions"):
+            kind = recovery(row["kind"])
+            if kind is None:
+                continue
             if row["state"] in UNFINISHED:
-                history["busy"].add(row["vm"])
-            if row["kind"] in RECOVERIES and row["created_at"] >= now - window and row["state"] != "abandoned":
-                history["recoveries"][row["vm"]] = history["recoveries"].get(row["vm"], 0) + 1
-            if "copy" in result and row["state"] != "abandoned":
-                history["replaced"][row["vm"]] = result["copy"]
-            if row["kind"] == "revive_host":
-                history["revive_started"][row["vm"]] = row["created_at"]
+                busy.add(row["vm"])
+            if row["state"] == "abandoned":
+                continue
+            if kind.counts_as_restart and row["created_at"] >= now - window:
+                recoveries[row["vm"]] = recoveries.get(row["vm"], 0) + 1
+            copy = kind.copy_in(json.loads(row["result"]))
+            if copy is not None:
+                replaced[row["vm"]] = copy
+            if kind.once_per_outage:
+                revive_started[row["vm"]] = row["created_at"]
         waiting = {r["vm"] for r in self._rows("SELECT vm FROM incidents WHERE state = 'needs_person'")}
-        return History(recoveries=history["recoveries"], busy=frozenset(history["busy"]),
-                       replaced=history["replaced"], revive_started=history["revive_started"],
-                       needs_person=frozenset(waiting))
+        return History(recoveries=recoveries, busy=frozenset(busy), replaced=replaced,
+                       revive_started=revive_started, needs_person=frozenset(waiting))
 
     # --- incidents -----------------------------------------------------------------------
 

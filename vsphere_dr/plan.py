@@ -1,24 +1,27 @@
 """A plan: what the decision engine wants done, and why, before anything is done.
 
 Each action names its target, the step of the paper's workflow it carries out, the signals that
-led to it and the preconditions it relies on (the executor checks them again before acting).
+led to it and the preconditions it relies on: the text of the guards the executor checks.
 Notes record what was seen and deliberately left alone, so that `vsphere-dr plan` explains the
 silence as well as the actions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
+
+from vsphere_dr.recoveries import REGISTRY
+from vsphere_dr.recoveries.base import NoParams, Params, Recovery
 
 
 class ActionKind(StrEnum):
+    """The kinds the decision engine plans; each is a module of vsphere_dr/recoveries/ (REGISTRY)."""
+
     RESTART_FROM_SNAPSHOT = "restart_from_snapshot"  # revert to the newest snapshot, power on, same host
     POWER_ON = "power_on"  # a failed VM with no snapshot: power it on where it is
-    RESET = "reset"  # an ill but reachable VM, when [health] response = reset
+    RESET = "reset"  # a hung VM with no snapshot, or an ill one when [health] response = reset
     REVIVE_HOST = "revive_host"  # revert a nested host's backing VM and wait for the host
     CLONE_TO_HOST = "clone_to_host"  # clone from the snapshot onto a live host that sees the datastore
     CLONE_AND_MIGRATE = "clone_and_migrate"  # clone, then cold-migrate to a host without that datastore
@@ -28,13 +31,22 @@ class ActionKind(StrEnum):
     REPORT_ILL = "report_ill"  # an ill but reachable VM: incident and log line only
 
     @property
+    def recovery(self) -> type[Recovery]:
+        return REGISTRY[self.value]
+
+    @property
     def changes_vcenter(self) -> bool:
-        return self not in (ActionKind.NEEDS_PERSON, ActionKind.REPORT_ILL)
+        return self.recovery.changes_vcenter
 
     @property
     def creates_copy(self) -> bool:
         """Actions after which a second VM exists for the same workload."""
-        return self in (ActionKind.CLONE_TO_HOST, ActionKind.CLONE_AND_MIGRATE, ActionKind.RECOVER_ON_SPARE_HOST)
+        return self.recovery.creates_copy
+
+
+_UNREGISTERED = set(ActionKind) ^ REGISTRY.keys()
+if _UNREGISTERED:  # a kind the engine plans must have its module, and the other way round
+    raise ImportError(f"action kinds and vsphere_dr/recoveries disagree on: {', '.join(sorted(_UNREGISTERED))}")
 
 
 @dataclass(frozen=True)
@@ -45,12 +57,18 @@ class Action:
     step: str  # the workflow step, e.g. "step 6: vHost alive, VM restored from its snapshot"
     reason: str  # one line a person understands
     signals: tuple[str, ...] = ()  # what was observed
-    preconditions: tuple[str, ...] = ()  # what must still hold when the executor starts
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Params = NoParams()  # of the kind's own params type
     priority: int = 1  # 0 high, 1 medium, 2 low ([recovery] restart_priority)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        expected = self.kind.recovery.params_type
+        if type(self.params) is not expected:
+            raise TypeError(f"{self.kind.value} takes {expected.__name__}, not {type(self.params).__name__}")
+
+    @property
+    def preconditions(self) -> tuple[str, ...]:
+        """What must still hold when the executor starts: the text of the kind's guards."""
+        return self.kind.recovery.preconditions(self.params, self.name)
 
     def line(self) -> str:
         """The action in one line: what, on what, and why."""
@@ -72,6 +90,6 @@ class Plan:
     def as_dict(self) -> dict[str, Any]:
         return {"actions": [{"kind": a.kind.value, "target": a.target, "name": a.name, "step": a.step,
                              "reason": a.reason, "signals": list(a.signals),
-                             "preconditions": list(a.preconditions), "params": dict(a.params)}
+                             "preconditions": list(a.preconditions), "params": a.params.as_json()}
                             for a in self.actions],
                 "notes": list(self.notes)}

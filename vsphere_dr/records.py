@@ -78,6 +78,19 @@ class HostRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HostRuntime:
+    """A host's connection and maintenance state alone: what a recovery step re-reads."""
+
+    moref: str
+    connection_state: str  # connected, disconnected or notResponding
+    in_maintenance: bool
+
+    @property
+    def usable(self) -> bool:
+        return self.connection_state == "connected" and not self.in_maintenance
+
+
+@dataclass(frozen=True, slots=True)
 class VmRecord:
     moref: str
     name: str

@@ -26,6 +26,7 @@ class HostView:
 class VmView:
     classification: Classification
     consecutive_failures: int = 0  # sweeps in a row without an answer
+    failing_since: float | None = None  # the first failed probe of this run of failures (journaled)
     seen_running: bool = True  # vsphere-dr has seen it answer at some time (probe history)
     ill: bool = False  # the health model's verdict: reachable but not behaving normally
 

@@ -24,7 +24,7 @@ from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.journal import Journal
 from vsphere_dr.logging_setup import apply_settings
 from vsphere_dr.probes import Prober
-from vsphere_dr.recovery_steps import Tools
+from vsphere_dr.recoveries.base import Tools
 from vsphere_dr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class Controller:
         self.availability: AvailabilityAdministrator[HealthAdministrator] = AvailabilityAdministrator(
             self.gateway.inventory, HealthAdministrator.for_vm)
         ping_alarm = PingAlarmAdministrator(health_gateway, self.settings)
-        tools = Tools(health_gateway, self.admin_gateway, settings, self._probe_one, self.stop)
+        tools = Tools(health_gateway, self.admin_gateway, self.settings, self._probe_one, self.stop)
         self.health = HealthSweep(health_gateway, self.admin_gateway, self.journal, self.settings, self.availability,
                                   ping_alarm, Executor(tools, self.journal))
         self.modules: dict[str, Module] = {m.name: m for m in (
@@ -118,7 +118,6 @@ class Controller:
 
     def _settings_changed(self, old: Settings, new: Settings) -> None:
         apply_settings(new)
-        self.health.executor.tools.settings = new
         if new.vcenter != old.vcenter:
             log.info("[vcenter] changed: reconnecting")
             for gateway in self.gateways:

@@ -5,18 +5,22 @@ Everything else in vsphere-dr calls the gateway and gets typed, immutable record
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any, TypeVar
 
 from vsphere_dr.gateway.alarms import AlarmOperations
 from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.gateway.events import EventReader
 from vsphere_dr.gateway.faults import faults_translated
 from vsphere_dr.gateway.host_operations import HostOperations
-from vsphere_dr.gateway.inventory_reader import read_inventory, read_vms
+from vsphere_dr.gateway.inventory_reader import read_host_runtimes, read_inventory, read_vms
 from vsphere_dr.gateway.performance import PerformanceReader
 from vsphere_dr.gateway.vm_operations import VmOperations
-from vsphere_dr.records import Inventory, VmRecord
+from vsphere_dr.records import HostRuntime, Inventory, VmRecord
 from vsphere_dr.settings import VCenterSettings
+
+R = TypeVar("R")
 
 
 class VCenterGateway:
@@ -61,21 +65,20 @@ class VCenterGateway:
 
     def inventory(self) -> Inventory:
         """The whole inventory (hosts, clusters, datastores, VMs with snapshots and alarm state)."""
-        doing = "reading the inventory"
-
-        def read(content):  # type: ignore[no-untyped-def]
-            with faults_translated(doing):
-                return read_inventory(content)
-
-        return self.session.call(read, doing)
+        return self._read("reading the inventory", read_inventory)
 
     def vm_records(self, morefs: list[str]) -> dict[str, VmRecord]:
         """Fresh records of a few VMs (one round trip): for checking what a step did."""
-        doing = f"reading {', '.join(morefs)}"
+        return self._read(f"reading {', '.join(morefs)}", lambda content: read_vms(content, morefs))
 
-        def read(content):  # type: ignore[no-untyped-def]
+    def host_runtimes(self, morefs: list[str]) -> dict[str, HostRuntime]:
+        """The connection and maintenance state of a few hosts (one round trip)."""
+        return self._read(f"reading {', '.join(morefs)}", lambda content: read_host_runtimes(content, morefs))
+
+    def _read(self, doing: str, reader: Callable[[Any], R]) -> R:
+        def read(content: Any) -> R:
             with faults_translated(doing):
-                return read_vms(content, morefs)
+                return reader(content)
 
         return self.session.call(read, doing)
 

@@ -1,0 +1,303 @@
+"""An in-memory vCenter for the fast tests of the recovery core (no Go, no simulator, no sockets).
+
+It implements the ``Gateway`` protocol of vsphere_dr/vcenter.py: the inventory, a few VMs' or
+hosts' records, and the VM and host operations the recoveries and the Snapshot Creator use. It
+also answers probes (``probe(ip)``), so a test can hand it to ``Tools`` as the probe.
+
+What it fakes, as a real vCenter does it:
+- power on a powered-on VM, power off a powered-off one, reset one that is not powered on:
+  ``InvalidState``; an unknown moref: ``ObjectNotFound``; a clone whose name exists: ``DuplicateName``;
+- power operations, revert and snapshot of a VM whose host is not connected: ``InvalidState``
+  (vCenter refuses them while the host is notResponding: ../shared/NOTES-vsphere.md);
+- reverting to a snapshot taken without memory leaves the VM powered off;
+- a VM answers its probe only while it is powered on, its host is connected and its guest is up;
+  a power-on or reset boots the guest (unless the test marks it ``broken``);
+- powering on a nested host's backing VM brings that host back (``backs``);
+- adding a spare host takes one of ``spare_hosts`` into the given cluster.
+
+What it does not fake: sessions, round trips, task objects and their timing, alarms, events,
+performance counters, DRS, admission control. And where the bundled simulator is lenient today,
+so is this fake (docs/simulator.md, "Quirks"): a VM whose host is dead can still be cloned and
+relocated, which a real vCenter refuses; a copy answers at its original's address.
+
+``changes`` lists every operation that changed something, in order; ``fail_next(op, error)``
+makes the next call of an operation raise ``error`` before it changes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from vsphere_dr.errors import DuplicateName, InvalidState, ObjectNotFound
+from vsphere_dr.records import (ComputeResourceRecord, DatastoreRecord, HostRecord, HostRuntime, Inventory,
+                                SnapshotRecord, VmRecord)
+
+
+@dataclass
+class FakeHost:
+    moref: str
+    name: str
+    compute_resource: str
+    datastores: tuple[str, ...]
+    connection_state: str = "connected"
+    in_maintenance: bool = False
+    memory_mb_total: int = 65536
+    address: str = ""
+
+
+@dataclass
+class FakeVm:
+    moref: str
+    name: str
+    host: str
+    datastores: tuple[str, ...]
+    ip: str | None
+    power_state: str = "poweredOn"
+    guest_up: bool = True
+    broken: bool = False  # its guest does not come up however often it is started
+    snapshots: list[SnapshotRecord] = field(default_factory=list)
+    annotation: str = ""
+    memory_mb: int = 1024
+
+
+@dataclass
+class FakeResource:
+    moref: str
+    name: str
+    is_cluster: bool
+    pool: str
+
+
+class FakeVCenter:
+    def __init__(self, datacenter: str = "dc") -> None:
+        self.datacenter = datacenter
+        self.resources: dict[str, FakeResource] = {}
+        self.hosts: dict[str, FakeHost] = {}
+        self.datastores: dict[str, str] = {}  # moref -> name
+        self.vms: dict[str, FakeVm] = {}
+        self.spare_hosts: dict[str, FakeHost] = {}  # by name: hosts vCenter does not manage yet
+        self.backs: dict[str, str] = {}  # backing VM moref -> the nested host it runs
+        self.changes: list[tuple[str, ...]] = []
+        self._faults: dict[str, Exception] = {}
+        self._ids = 100
+        self.gateway = FakeGateway(self)
+
+    # --- what the Gateway protocol reads ------------------------------------------------
+
+    def inventory(self) -> Inventory:
+        self._maybe_fail("inventory")
+        return Inventory(
+            read_at=datetime.now(timezone.utc), datacenters=(self.datacenter,),
+            compute_resources={r.moref: self._resource(r) for r in self.resources.values()},
+            hosts={h.moref: self._host(h) for h in self.hosts.values()},
+            datastores={d: self._datastore(d) for d in self.datastores},
+            vms={v.moref: self._vm(v) for v in self.vms.values()})
+
+    def vm_records(self, morefs: list[str]) -> dict[str, VmRecord]:
+        self._maybe_fail("vm_records")
+        return {m: self._vm(self.vms[m]) for m in morefs if m in self.vms}
+
+    def host_runtimes(self, morefs: list[str]) -> dict[str, HostRuntime]:
+        self._maybe_fail("host_runtimes")
+        return {m: HostRuntime(m, self.hosts[m].connection_state, self.hosts[m].in_maintenance)
+                for m in morefs if m in self.hosts}
+
+    # --- building a world ----------------------------------------------------------------
+
+    def add_resource(self, moref: str, name: str, is_cluster: bool = True) -> FakeResource:
+        self.resources[moref] = FakeResource(moref, name, is_cluster, f"resgroup-{moref}")
+        return self.resources[moref]
+
+    def add_host(self, moref: str, name: str, resource: str, datastores: tuple[str, ...], **kw: object) -> FakeHost:
+        for store in datastores:
+            self.datastores.setdefault(store, store)
+        self.hosts[moref] = FakeHost(moref, name, resource, datastores, address=f"{name}.mgmt", **kw)  # type: ignore[arg-type]
+        return self.hosts[moref]
+
+    def add_vm(self, moref: str, name: str, host: str, ip: str | None, **kw: object) -> FakeVm:
+        datastores = tuple(kw.pop("datastores", self.hosts[host].datastores[:1]))  # type: ignore[arg-type]
+        self.vms[moref] = FakeVm(moref, name, host, datastores, ip, **kw)  # type: ignore[arg-type]
+        return self.vms[moref]
+
+    def add_snapshot(self, vm: str, moref: str, name: str, created: datetime, memory: bool = False) -> None:
+        self.vms[vm].snapshots.append(SnapshotRecord(moref, name, "memory" if memory else "", created))
+
+    def fail_next(self, operation: str, error: Exception) -> None:
+        self._faults[operation] = error
+
+    def probe(self, address: str) -> bool:
+        return any(vm.ip == address and self.answers(vm) for vm in self.vms.values())
+
+    def running_with_ip(self, ip: str) -> list[str]:
+        return sorted(vm.name for vm in self.vms.values() if vm.ip == ip and vm.power_state == "poweredOn")
+
+    def kinds_of_change(self) -> list[str]:
+        return [change[0] for change in self.changes]
+
+    # --- used by the operations ----------------------------------------------------------
+
+    def vm(self, moref: str) -> FakeVm:
+        if moref not in self.vms:
+            raise ObjectNotFound(f"vCenter fault ManagedObjectNotFound: {moref}", "ManagedObjectNotFound")
+        return self.vms[moref]
+
+    def live_vm(self, moref: str, doing: str) -> FakeVm:
+        vm = self.vm(moref)
+        if self.hosts[vm.host].connection_state != "connected":
+            raise InvalidState(f"vCenter fault InvalidHostState while {doing} {moref}: the host is "
+                               f"{self.hosts[vm.host].connection_state}", "InvalidHostState")
+        return vm
+
+    def next_id(self, prefix: str) -> str:
+        self._ids += 1
+        return f"{prefix}-{self._ids}"
+
+    def record(self, *change: str) -> None:
+        self.changes.append(change)
+
+    def _maybe_fail(self, operation: str) -> None:
+        error = self._faults.pop(operation, None)
+        if error is not None:
+            raise error
+
+    def answers(self, vm: FakeVm) -> bool:
+        return vm.power_state == "poweredOn" and vm.guest_up and self.hosts[vm.host].connection_state == "connected"
+
+    def _resource(self, r: FakeResource) -> ComputeResourceRecord:
+        hosts = tuple(h.moref for h in self.hosts.values() if h.compute_resource == r.moref)
+        return ComputeResourceRecord(r.moref, r.name, self.datacenter, r.is_cluster, hosts, r.pool)
+
+    def _host(self, h: FakeHost) -> HostRecord:
+        used = sum(v.memory_mb for v in self.vms.values() if v.host == h.moref and v.power_state == "poweredOn")
+        resource = self.resources[h.compute_resource]
+        return HostRecord(h.moref, h.name, self.datacenter, h.compute_resource,
+                          resource.name if resource.is_cluster else None, h.address, h.connection_state,
+                          h.in_maintenance, "poweredOn", 40000, 0, h.memory_mb_total, used, h.datastores, "green")
+
+    def _datastore(self, moref: str) -> DatastoreRecord:
+        mounted = tuple(h.moref for h in self.hosts.values() if moref in h.datastores)
+        return DatastoreRecord(moref, self.datastores[moref], True, 10 * 2**40, 5 * 2**40, mounted)
+
+    def _vm(self, v: FakeVm) -> VmRecord:
+        pool = self.resources[self.hosts[v.host].compute_resource].pool
+        return VmRecord(v.moref, v.name, f"uuid-{v.moref}", v.ip, v.power_state, "connected", v.host, pool,
+                        v.datastores, 1, v.memory_mb, False, v.annotation,
+                        "green" if self.answers(v) else "gray", "green", tuple(v.snapshots))
+
+
+class _VmOps:
+    def __init__(self, vc: FakeVCenter) -> None:
+        self.vc = vc
+
+    def create_snapshot(self, vm: str, name: str, description: str, memory: bool, quiesce: bool) -> str:
+        self.vc._maybe_fail("create_snapshot")
+        target = self.vc.live_vm(vm, "snapshotting")
+        moref = self.vc.next_id("snapshot")
+        target.snapshots.append(SnapshotRecord(moref, name, description, datetime.now(timezone.utc)))
+        self.vc.record("create_snapshot", vm, name)
+        return moref
+
+    def remove_snapshot(self, snapshot: str) -> None:
+        self.vc._maybe_fail("remove_snapshot")
+        vm = self._owner(snapshot)
+        vm.snapshots = [s for s in vm.snapshots if s.moref != snapshot]
+        self.vc.record("remove_snapshot", snapshot)
+
+    def revert_to_snapshot(self, snapshot: str) -> None:
+        self.vc._maybe_fail("revert_to_snapshot")
+        vm = self._owner(snapshot)
+        self.vc.live_vm(vm.moref, "reverting")
+        memory = next(s for s in vm.snapshots if s.moref == snapshot).description == "memory"
+        vm.power_state = "poweredOn" if memory else "poweredOff"
+        vm.guest_up = memory and not vm.broken
+        self.vc.record("revert_to_snapshot", snapshot)
+
+    def power_on(self, vm: str) -> None:
+        self.vc._maybe_fail("power_on")
+        target = self.vc.live_vm(vm, "powering on")
+        if target.power_state == "poweredOn":
+            raise InvalidState(f"vCenter fault InvalidPowerState: {vm} is powered on", "InvalidPowerState")
+        target.power_state, target.guest_up = "poweredOn", not target.broken
+        if vm in self.vc.backs:
+            self.vc.hosts[self.vc.backs[vm]].connection_state = "connected"
+        self.vc.record("power_on", vm)
+
+    def power_off(self, vm: str) -> None:
+        self.vc._maybe_fail("power_off")
+        target = self.vc.live_vm(vm, "powering off")
+        if target.power_state == "poweredOff":
+            raise InvalidState(f"vCenter fault InvalidPowerState: {vm} is powered off", "InvalidPowerState")
+        target.power_state, target.guest_up = "poweredOff", False
+        self.vc.record("power_off", vm)
+
+    def reset(self, vm: str) -> None:
+        self.vc._maybe_fail("reset")
+        target = self.vc.live_vm(vm, "resetting")
+        if target.power_state != "poweredOn":
+            raise InvalidState(f"vCenter fault InvalidPowerState: {vm} is {target.power_state}", "InvalidPowerState")
+        target.guest_up = not target.broken
+        self.vc.record("reset", vm)
+
+    def clone_from_snapshot(self, vm: str, snapshot: str | None, name: str, host: str, pool: str,
+                            datastore: str, annotation: str) -> str:
+        self.vc._maybe_fail("clone_from_snapshot")
+        source = self.vc.vm(vm)  # lenient as vcsim: a real vCenter refuses when the source's host is dead
+        if any(v.name == name for v in self.vc.vms.values()):
+            raise DuplicateName(f"vCenter fault DuplicateName: {name} exists", "DuplicateName")
+        moref = self.vc.next_id("vm")
+        self.vc.vms[moref] = FakeVm(moref, name, host, (datastore,), source.ip, "poweredOff", False,
+                                    annotation=annotation, memory_mb=source.memory_mb)
+        self.vc.record("clone_from_snapshot", vm, name, host, datastore)
+        return moref
+
+    def relocate(self, vm: str, host: str, pool: str, datastore: str | None) -> None:
+        self.vc._maybe_fail("relocate")
+        target = self.vc.vm(vm)
+        target.host = host
+        target.datastores = (datastore,) if datastore else target.datastores
+        self.vc.record("relocate", vm, host, datastore or "")
+
+    def set_annotation(self, vm: str, text: str) -> None:
+        self.vc._maybe_fail("set_annotation")
+        self.vc.vm(vm).annotation = text
+        self.vc.record("set_annotation", vm)
+
+    def _owner(self, snapshot: str) -> FakeVm:
+        for vm in self.vc.vms.values():
+            if any(s.moref == snapshot for s in vm.snapshots):
+                return vm
+        raise ObjectNotFound(f"vCenter fault ManagedObjectNotFound: {snapshot}", "ManagedObjectNotFound")
+
+
+class _HostOps:
+    def __init__(self, vc: FakeVCenter) -> None:
+        self.vc = vc
+
+    def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str) -> str:
+        self.vc._maybe_fail("add_host")
+        spare = self.vc.spare_hosts.pop(name, None)
+        if spare is None:
+            raise ObjectNotFound(f"vCenter fault HostConnectFault: {name} cannot be reached", "HostConnectFault")
+        resource = cluster or self.vc.add_resource(self.vc.next_id("domain-s"), name, is_cluster=False).moref
+        self.vc.hosts[spare.moref] = replace(spare, compute_resource=resource)
+        self.vc.record("add_host", name)
+        return spare.moref
+
+
+class FakeGateway:
+    """The ``Gateway`` protocol over a FakeVCenter."""
+
+    def __init__(self, vc: FakeVCenter) -> None:
+        self.vc = vc
+        self.vms = _VmOps(vc)
+        self.hosts = _HostOps(vc)
+
+    def inventory(self) -> Inventory:
+        return self.vc.inventory()
+
+    def vm_records(self, morefs: list[str]) -> dict[str, VmRecord]:
+        return self.vc.vm_records(morefs)
+
+    def host_runtimes(self, morefs: list[str]) -> dict[str, HostRuntime]:
+        return self.vc.host_runtimes(morefs)

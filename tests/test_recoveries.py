@@ -1,0 +1,153 @@
+"""Every kind of action against the fake vCenter: uninterrupted, and resumed from every step.
+
+A controller killed after step k leaves the journal showing step k reached; the next one resumes
+the action. If its precondition no longer holds by then (the VM answers again, the host is back,
+the copy is gone) and the kind's commit step was not reached, the action ends abandoned with no
+change in vCenter; otherwise it completes, and every change is made exactly once: the changes
+of the interrupted and the resumed run together are those of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fake_vcenter import FakeVCenter
+from tests.recovery_lab import CASES, COPY_NAME, SPARE_PASSWORD_ENV, Case, Clock, answering, journal, tools
+from vsphere_dr.executor import Executor, Outcome
+from vsphere_dr.journal import Journal
+from vsphere_dr.plan import Action
+
+
+class Crash(BaseException):
+    """The controller dies (SIGKILL): nothing after this line of the journal is written."""
+
+
+class CrashingJournal(Journal):
+    """A journal whose process dies right after it records ``after`` ("" = the intent)."""
+
+    def __init__(self, path: Path, clock: Clock, after: str) -> None:
+        super().__init__(path, clock=clock)
+        self.after = after
+
+    def intend(self, *args: object, **kwargs: object) -> int:
+        action_id = super().intend(*args, **kwargs)  # type: ignore[arg-type]
+        if self.after == "":
+            raise Crash
+        return action_id
+
+    def progress(self, action: int, step: str, result: dict[str, object] | None = None) -> None:
+        super().progress(action, step, result)
+        if step == self.after:
+            raise Crash
+
+
+@pytest.fixture(autouse=True)
+def spare_password() -> Iterator[None]:
+    os.environ[SPARE_PASSWORD_ENV] = "spare-secret"
+    yield
+    os.environ.pop(SPARE_PASSWORD_ENV, None)
+
+
+def step_names(act: Action) -> list[str]:
+    return [step.name for step in act.kind.recovery.steps(act.params)]
+
+
+def committed(act: Action, reached: str) -> bool:
+    names = step_names(act)
+    return act.kind.recovery.commit_step in names[:names.index(reached) + 1] if reached else False
+
+
+def resume_points() -> list[tuple[Case, str]]:
+    return [(case, reached) for case in CASES for reached in ["", *step_names(case.build()[1])]]
+
+
+def label(point: tuple[Case, str]) -> str:
+    return f"{point[0].name}@{point[1] or 'intent'}"
+
+
+def run_uninterrupted(case: Case, directory: Path) -> tuple[FakeVCenter, Outcome]:
+    vc, act = case.build()
+    clock = Clock()
+    outcome = Executor(tools(vc, clock), journal(directory, clock)).execute(act, clock())
+    return vc, outcome
+
+
+def crash_after(case: Case, reached: str, directory: Path) -> tuple[FakeVCenter, Clock]:
+    vc, act = case.build()
+    clock = Clock()
+    with pytest.raises(Crash):
+        Executor(tools(vc, clock), CrashingJournal(directory / "journal.sqlite", clock, reached)).execute(act, clock())
+    return vc, clock
+
+
+def resume(vc: FakeVCenter, clock: Clock, directory: Path) -> tuple[Outcome | None, Journal]:
+    j = journal(directory, clock)
+    (row,) = j.unfinished_recoveries()
+    return Executor(tools(vc, clock), j).resume(row), j
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_uninterrupted_action_does_its_job(case: Case, tmp_path: Path) -> None:
+    vc, outcome = run_uninterrupted(case, tmp_path)
+    assert outcome.state == "done", outcome.detail
+    case.check_done(vc)
+
+
+@pytest.mark.parametrize("point", resume_points(), ids=label)
+def test_resumed_with_its_precondition_intact_completes_exactly_once(point: tuple[Case, str], tmp_path: Path) -> None:
+    case, reached = point
+    reference, _ = run_uninterrupted(case, tmp_path / "reference")
+    vc, clock = crash_after(case, reached, tmp_path)
+    outcome, j = resume(vc, clock, tmp_path)
+    assert outcome is not None and outcome.state == "done", outcome
+    assert vc.changes == reference.changes, "each change made once, in the same order"
+    case.check_done(vc)
+    assert j.unfinished_actions() == []
+
+
+def before_commit() -> list[tuple[Case, str]]:
+    return [(case, reached) for case, reached in resume_points() if not committed(case.build()[1], reached)]
+
+
+@pytest.mark.parametrize("point", before_commit(), ids=label)
+def test_resumed_after_its_precondition_went_is_abandoned_changing_nothing(point: tuple[Case, str],
+                                                                          tmp_path: Path) -> None:
+    case, reached = point
+    vc, clock = crash_after(case, reached, tmp_path)
+    case.withdraw(vc)
+    before = list(vc.changes)
+    outcome, j = resume(vc, clock, tmp_path)
+    assert outcome is not None and outcome.state == "abandoned", outcome
+    assert vc.changes == before, "no change in vCenter once the precondition is gone"
+    (row,) = j.actions()
+    assert row.state == "abandoned" and row.error == outcome.detail
+
+
+def test_restart_resumed_after_the_vm_answers_again_does_not_revert_it(tmp_path: Path) -> None:
+    """The reproduced case: journaled at still_down, the VM answers again before the resume."""
+    case = next(c for c in CASES if c.name == "restart_from_snapshot")
+    vc, clock = crash_after(case, "still_down", tmp_path)
+    case.withdraw(vc)
+    outcome, _ = resume(vc, clock, tmp_path)
+    assert outcome is not None and outcome.state == "abandoned"
+    assert "revert_to_snapshot" not in vc.kinds_of_change() and answering(vc) == ["web-01"]
+
+
+@pytest.mark.parametrize("kind", ["clone_to_host", "clone_and_migrate", "recover_on_spare_host"])
+def test_a_copy_powered_on_by_a_dead_controller_is_finished_when_the_host_returns(kind: str, tmp_path: Path) -> None:
+    """vCenter carried out a power-on the killed controller had asked for; the failed host comes
+    back before the resume. The copy runs: the action is finished (never abandoned), so that the
+    journal records the copy and the next sweep keeps the original off."""
+    case = next(c for c in CASES if c.name == kind)
+    vc, clock = crash_after(case, "placed", tmp_path)
+    (copy,) = [vm for vm in vc.vms.values() if vm.name == COPY_NAME]
+    copy.power_state, copy.guest_up = "poweredOn", True
+    case.withdraw(vc)
+    outcome, j = resume(vc, clock, tmp_path)
+    assert outcome is not None and outcome.state == "done", outcome
+    assert "power_on" not in vc.kinds_of_change(), "the copy was running already"
+    assert j.recovery_history(clock(), 3600).replaced == {"vm-1": copy.moref}

@@ -1,0 +1,60 @@
+"""What the core asks of vCenter: the ``Gateway`` protocol.
+
+The recoveries, the executor and the Snapshot Creators are written against these protocols, not
+against pyVmomi. ``vsphere_dr.gateway.VCenterGateway`` implements them over SOAP; the tests'
+in-memory fake (tests/fake_vcenter.py) implements them in memory, so the recovery flows and every
+resume point can be tested in seconds without the simulator.
+
+Every method reports a vCenter fault as a ``VCenterError`` subclass (vsphere_dr/errors.py) and a
+lost connection as ``VCenterUnreachable``; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from vsphere_dr.records import HostRuntime, Inventory, VmRecord
+
+
+class VmOperations(Protocol):
+    """Each call starts one vCenter task and waits for it (``[vcenter] task_timeout_seconds``)."""
+
+    def create_snapshot(self, vm: str, name: str, description: str, memory: bool, quiesce: bool) -> str: ...
+
+    def remove_snapshot(self, snapshot: str) -> None: ...
+
+    def revert_to_snapshot(self, snapshot: str) -> None: ...
+
+    def power_on(self, vm: str) -> None: ...
+
+    def power_off(self, vm: str) -> None: ...
+
+    def reset(self, vm: str) -> None: ...
+
+    def clone_from_snapshot(self, vm: str, snapshot: str | None, name: str, host: str, pool: str,
+                            datastore: str, annotation: str) -> str: ...
+
+    def relocate(self, vm: str, host: str, pool: str, datastore: str | None) -> None: ...
+
+    def set_annotation(self, vm: str, text: str) -> None: ...
+
+
+class HostOperations(Protocol):
+    def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str) -> str: ...
+
+
+class Gateway(Protocol):
+    vms: VmOperations
+    hosts: HostOperations
+
+    def inventory(self) -> Inventory:
+        """The whole inventory in a few round trips."""
+        ...
+
+    def vm_records(self, morefs: list[str]) -> dict[str, VmRecord]:
+        """Fresh records of a few VMs in one round trip; VMs that no longer exist are left out."""
+        ...
+
+    def host_runtimes(self, morefs: list[str]) -> dict[str, HostRuntime]:
+        """The connection and maintenance state of a few hosts in one round trip."""
+        ...
