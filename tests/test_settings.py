@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from modules.inventory_administrator import InventoryAdministrator
+from vsphere_dr.app.cli import main
 from vsphere_dr.errors import SettingsError
-from vsphere_dr.settings import load_settings
+from vsphere_dr.settings import is_secret_key, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "Very-Secret-Passw0rd"
@@ -53,7 +58,7 @@ def test_defaults_fill_missing_sections(tmp_path: Path) -> None:
     (vcenter(host="https://vc/"), "[vcenter] host = 'https://vc/'"),
     (vcenter(thumbprint="12:34"), "[vcenter] thumbprint = '12:34': must be the SHA-1, SHA-256 or SHA-512"),
     (vcenter(user=None), "[vcenter] user: required key is missing"),
-    (vcenter(colour="blue"), "[vcenter] colour = 'blue': unknown key"),
+    (vcenter(colour="blue"), "[vcenter] colour: unknown key (misspelt?)"),
     (vcenter() + "[monitor]\ninterval_seconds = 5\n", "[monitor] unknown section"),
     ("[monitoring]\ninterval_seconds = 5\n", "[vcenter] missing section"),
     (vcenter() + "[monitoring]\ninterval_seconds = soon\n", "[monitoring] interval_seconds = 'soon': Input should be a valid number"),
@@ -108,3 +113,115 @@ def test_password_never_shown(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, vcenter()))
     for text in (message, repr(settings), str(settings), settings.model_dump_json()):
         assert SECRET not in text
+
+
+# What follows: a value that may be a secret (an unknown or misspelt key's, a key named like a
+# secret, a line that does not parse) shows in no message, log line or chained exception.
+LEAK = "Zq7LeakMeNot"
+GOOD = {
+    "vcenter": ["host = 127.0.0.1", "user = admin", f"password = {SECRET}", "insecure_http = true"],
+    "admin_vcenter": ["host = 127.0.0.2", "user = admin", f"password = {SECRET}", "insecure_http = true"],
+    "inventory": ["spare_hosts = esx-9", "spare_host_password_env = VSPHERE_DR_TEST_SPARE",
+                  "spare_host_password_file = spare-pw"],
+    "monitoring": ["interval_seconds = 30"],
+}
+MISSPELT = ("passwrod", "pasword", "Password2", "spare_host_password", "api_token", "secret_key", "colour")
+
+
+def good_with(section: str = "", line: str = "") -> str:
+    """The GOOD file, with ``line`` right after the header of ``section``."""
+    return "".join(f"[{name}]\n" + (f"{line}\n" if name == section else "") + "".join(f"{k}\n" for k in keys)
+                   for name, keys in GOOD.items())
+
+
+def leaky_cases() -> Iterator[object]:
+    for section in GOOD:
+        for key in MISSPELT:
+            yield pytest.param(good_with(section, f"{key} = {LEAK}"),
+                               f"[{section}] {key.lower()}: unknown key (misspelt?", id=f"{section}.{key}")
+    yield pytest.param(f"[DEFAULT]\npasswrod = {LEAK}\n" + good_with(), "[vcenter] passwrod: unknown key",
+                       id="DEFAULT.passwrod")
+    yield pytest.param(good_with("vcenter", f"password {LEAK}"), "line 2", id="no-delimiter")
+    yield pytest.param(good_with("vcenter", f"password {LEAK}=x"), "[vcenter] password", id="space-in-key")
+    yield pytest.param(f"password = {LEAK}\n" + good_with(), "line 1", id="before-first-section")
+    yield pytest.param(good_with("vcenter", f"password = {LEAK}"), "'password' in section 'vcenter' already exists",
+                       id="duplicate")
+    yield pytest.param(good_with("vcenter", "password_env = VSPHERE_DR_TEST_PW").replace(SECRET, LEAK),
+                       "found password, password_env", id="two-sources")
+
+
+LEAKY = list(leaky_cases())
+
+
+def texts_of(exc: BaseException | None) -> Iterator[str]:
+    """str() of the exception and of every exception chained to it, shown in a traceback or not."""
+    if exc is not None:
+        yield str(exc)
+        yield from texts_of(exc.__cause__)
+        yield from texts_of(exc.__context__)
+
+
+def assert_hidden(*texts: str) -> None:
+    for text in texts:
+        assert LEAK.lower() not in text.lower()
+
+
+@pytest.mark.parametrize("name", ["password", "password_env", "spare_host_password_file", "API_TOKEN",
+                                  "secret_key", "Password2", "monkey"])
+def test_named_like_a_secret(name: str) -> None:
+    assert is_secret_key(name)
+
+
+@pytest.mark.parametrize("name", ["user", "host", "thumbprint", "keep", "vhost_backing"])
+def test_not_named_like_a_secret(name: str) -> None:
+    assert not is_secret_key(name)
+
+
+@pytest.mark.parametrize(("text", "expected"), LEAKY)
+def test_secret_not_in_the_error(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(write(tmp_path, text))
+    assert_hidden(*texts_of(caught.value))
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "expected"), LEAKY)
+def test_secret_not_on_the_command_line(tmp_path: Path, text: str, expected: str,
+                                        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        code = main(["--config", str(write(tmp_path, text)), "check-config"])
+    out, err = capsys.readouterr()
+    assert_hidden(out, err, caplog.text)
+    assert code == 2 and err.startswith("vsphere-dr: error: ") and expected in err
+
+
+@pytest.mark.parametrize(("text", "expected"), LEAKY)
+def test_secret_not_in_the_hot_reload_log(tmp_path: Path, text: str, expected: str,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    path = write(tmp_path, good_with())
+    admin = InventoryAdministrator(path)
+    write(tmp_path, text)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    with caplog.at_level(logging.DEBUG):
+        assert admin.refresh() is False
+    assert_hidden(caplog.text)
+    assert "settings edit rejected" in caplog.text and expected in caplog.text
+
+
+def test_unknown_key_hints_the_closest_known_one(tmp_path: Path) -> None:
+    assert "[vcenter] passwrod: unknown key (misspelt? closest known: password)" in error_of(
+        tmp_path, good_with("vcenter", f"passwrod = {LEAK}"))
+
+
+def test_password_file_not_text(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_bytes(LEAK.encode() + b"\xff\xfe")
+    message = error_of(tmp_path, vcenter(password=None, password_file="pw"))
+    assert "password_file" in message and "is not UTF-8 text" in message and "0xff" not in message
+
+
+def test_settings_file_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "settings.ini"
+    path.write_bytes(good_with("vcenter", f"passwrod = {LEAK}").encode() + b"\xff\n")
+    with pytest.raises(SettingsError, match="not UTF-8 text") as caught:
+        load_settings(path)
+    assert_hidden(*texts_of(caught.value))

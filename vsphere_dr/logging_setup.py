@@ -7,9 +7,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from vsphere_dr.settings import LoggingSettings, Settings
+from vsphere_dr.settings import MASK, LoggingSettings, Settings
 
-MASK = "***"
 MIN_MASKED = 4
 
 

@@ -1,19 +1,22 @@
 """settings.ini: parsing with configparser, validation with pydantic.
 
 Every value is checked when the file is read; a wrong one is reported with its section, key,
-value and the reason. Passwords are held as ``SecretStr`` and never shown: not in errors, not in
-``repr``, not in logs.
+value and the reason. A value that may be a secret is never shown: that of a key named like one
+is masked, that of an unknown key is left out (a misspelt password is still the password), and a
+line that does not parse is named by its number, not quoted. Passwords are held as ``SecretStr``,
+which ``repr`` does not show either.
 """
 
 from __future__ import annotations
 
 import configparser
+import difflib
 import os
 import re
 from collections.abc import Collection
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
@@ -33,10 +36,16 @@ from pydantic import (
 from vsphere_dr.errors import SettingsError
 from vsphere_dr.health_config import HealthModelConfig, HealthModelError
 
-SECRET_KEYS = frozenset({"password"})
+MASK = "***"
+# A key whose name contains one of these is named like a secret: its value is never shown.
+SECRET_WORDS = ("password", "secret", "token", "key")
 # Keys whose relative paths are taken relative to the settings file, not the working directory.
 PATH_KEYS = {("vcenter", "password_file"), ("journal", "path"), ("logging", "file"),
              ("inventory", "spare_host_password_file"), ("health", "model_path")}
+
+
+def is_secret_key(name: str) -> bool:
+    return any(word in name.lower() for word in SECRET_WORDS)
 
 
 def _split_list(value: Any) -> Any:
@@ -89,10 +98,18 @@ def resolve_secret(plain: SecretStr | None, env: str | None, file: Path | None, 
             raise ValueError(f"password_env names the environment variable {env}, which is not set")
         return SecretStr(os.environ[env])
     assert file is not None
+    return _read_secret_file(file)
+
+
+def _read_secret_file(file: Path) -> SecretStr:
     try:
         return SecretStr(file.read_text(encoding="utf-8").strip())
     except OSError as exc:
-        raise ValueError(f"password_file {file} cannot be read: {exc.strerror}") from None
+        problem = f"cannot be read: {exc.strerror}"
+    except UnicodeDecodeError:
+        problem = "is not UTF-8 text"
+    # Raised outside the except clauses so as not to chain a UnicodeDecodeError: it holds the file's bytes.
+    raise ValueError(f"password_file {file} {problem}")
 
 
 class VCenterSettings(Section):
@@ -323,22 +340,52 @@ def load_settings(path: Path, pausable: Collection[str] | None = None) -> Settin
     try:
         return Settings.model_validate(raw, context={"pausable": pausable})
     except ValidationError as exc:
-        problems = [_describe(error, raw) for error in exc.errors(include_input=False)]
-        raise SettingsError(f"{path}: invalid settings:\n  " + "\n  ".join(problems)) from None
+        errors = exc.errors(include_input=False)
+    # Raised outside the except clause: the ValidationError quotes every input, the values of
+    # unknown keys too, and would stay attached to the SettingsError as its __context__.
+    problems = [_describe(error, raw) for error in errors]
+    raise SettingsError(f"{path}: invalid settings:\n  " + "\n  ".join(problems))
 
 
 def _read_ini(path: Path) -> dict[str, dict[str, str]]:
     parser = configparser.ConfigParser(interpolation=None)
+    problem = _parse(parser, path)
+    if problem is not None:
+        raise SettingsError(f"{path}: {problem}")
+    base = path.resolve().parent
+    return {name: {key: _anchor(name, key, value, base) for key, value in parser[name].items()}
+            for name in parser.sections()}
+
+
+def _parse(parser: configparser.ConfigParser, path: Path) -> str | None:
+    """Read the file into ``parser``; return what is wrong with it, or None.
+
+    Returned rather than raised so that the parser's error, which quotes the offending line, is
+    not chained to the SettingsError.
+    """
     try:
         with path.open(encoding="utf-8") as handle:
             parser.read_file(handle)
     except OSError as exc:
-        raise SettingsError(f"{path}: cannot read settings file: {exc.strerror}") from None
+        return f"cannot read settings file: {exc.strerror}"
+    except UnicodeDecodeError:
+        return "not a valid ini file: not UTF-8 text"
     except configparser.Error as exc:
-        raise SettingsError(f"{path}: not a valid ini file: {exc.message}") from None
-    base = path.resolve().parent
-    return {name: {key: _anchor(name, key, value, base) for key, value in parser[name].items()}
-            for name in parser.sections()}
+        return f"not a valid ini file: {_ini_problem(exc)}"
+    return None
+
+
+def _ini_problem(exc: configparser.Error) -> str:
+    """What is wrong and on which line, never the line itself: it may be ``password S3cret``."""
+    if isinstance(exc, (configparser.DuplicateSectionError, configparser.DuplicateOptionError)):
+        return exc.message  # names the section and key, not the value
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"line {exc.lineno}: a key before the first [section] header"
+    numbers = [str(lineno) for lineno, _ in getattr(exc, "errors", [])]
+    if not numbers:
+        return type(exc).__name__
+    where = f"line{'s' if len(numbers) > 1 else ''} {', '.join(numbers)}"
+    return f"{where}: neither a [section] header nor a 'key = value'"
 
 
 def _anchor(section: str, key: str, value: str, base: Path) -> str:
@@ -350,9 +397,9 @@ def _anchor(section: str, key: str, value: str, base: Path) -> str:
 
 def _describe(error: Any, raw: dict[str, dict[str, str]]) -> str:
     loc = [str(part) for part in error["loc"]]
-    message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        message = "unknown section" if len(loc) == 1 else "unknown key (misspelt?)"
+        return _unknown(loc)
+    message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "missing section" if len(loc) == 1 else "required key is missing"
     if len(loc) < 2:
@@ -361,5 +408,32 @@ def _describe(error: Any, raw: dict[str, dict[str, str]]) -> str:
     value = raw.get(section, {}).get(key)
     if value is None:
         return f"[{section}] {key}: {message}"
-    shown = "***" if key in SECRET_KEYS else repr(value)
+    shown = MASK if is_secret_key(key) else repr(value)
     return f"[{section}] {key} = {shown}: {message}"
+
+
+def _unknown(loc: list[str]) -> str:
+    """An unknown section or key, with the closest known name; never its value."""
+    if len(loc) == 1:
+        return f"[{_shown_name(loc[0])}] unknown section (misspelt?{_closest(loc[0], list(Settings.model_fields))})"
+    section, key = loc[0], loc[1]
+    return f"[{section}] {_shown_name(key)}: unknown key (misspelt?{_closest(key, _keys_of(section))})"
+
+
+def _shown_name(name: str) -> str:
+    """The name up to its first space: the line ``password S3c=ret`` is read as the key ``password s3c``."""
+    words = name.split(maxsplit=1)
+    return f"{words[0]} ..." if len(words) > 1 else name
+
+
+def _closest(name: str, known: list[str]) -> str:
+    match = difflib.get_close_matches(name, known, n=1)
+    return f" closest known: {match[0]}" if match else ""
+
+
+def _keys_of(section: str) -> list[str]:
+    """The keys a section takes ([admin_vcenter] is an optional VCenterSettings)."""
+    field = Settings.model_fields.get(section)
+    kinds = (field.annotation, *get_args(field.annotation)) if field else ()
+    models = [kind for kind in kinds if isinstance(kind, type) and issubclass(kind, Section)]
+    return list(models[0].model_fields) if models else []

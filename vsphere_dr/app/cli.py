@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 EPILOG = """exit codes:
   0  success
   1  vCenter answered with a fault, or a module failed
-  2  settings.ini is missing or invalid (the message names section, key and value)
+  2  settings.ini is missing or invalid (the message names section, key and reason, never a secret)
   3  vCenter unreachable after the bounded retries, TLS not trusted, or login refused
 """
 
