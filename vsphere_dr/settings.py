@@ -40,7 +40,7 @@ MASK = "***"
 # A key whose name contains one of these is named like a secret: its value is never shown.
 SECRET_WORDS = ("password", "secret", "token", "key")
 # Keys whose relative paths are taken relative to the settings file, not the working directory.
-PATH_KEYS = {("vcenter", "password_file"), ("journal", "path"), ("logging", "file"),
+PATH_KEYS = {("vcenter", "password_file"), ("admin_vcenter", "password_file"), ("journal", "path"), ("logging", "file"),
              ("inventory", "spare_host_password_file"), ("health", "model_path")}
 
 
