@@ -56,7 +56,8 @@ def test_check_config_reaches_vcenter(sim: Simulator, write_settings) -> None:  
 def test_help_documents_exit_codes() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for line in ("0  success", "2  settings.ini is missing or invalid", "3  vCenter unreachable"):
+    for line in ("0  success", "2  settings.ini is missing or invalid", "3  vCenter unreachable",
+                 "4  run/once only: another vsphere-dr run or once holds the journal's lock"):
         assert line in result.stdout
 
 

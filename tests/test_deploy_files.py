@@ -75,6 +75,19 @@ def test_unit_does_not_restart_on_invalid_settings() -> None:
     assert str(cli.EXIT_SETTINGS) in unit()["Service"]["RestartPreventExitStatus"].split()
 
 
+def test_unit_restarts_a_run_refused_by_the_lock() -> None:
+    """Exit 4 means a `once` held the journal's lock: it ends soon, and `run` must come back after it."""
+    service = unit()["Service"]
+    assert service["Restart"] == "on-failure" and int(service["RestartSec"]) > 0
+    assert str(cli.EXIT_BUSY) not in service["RestartPreventExitStatus"].split()
+
+
+def test_crontab_names_every_exit_code() -> None:
+    comment = (DEPLOY / "crontab").read_text(encoding="utf-8").split("# Exit codes:")[1].split("\nSHELL=")[0]
+    codes = (cli.EXIT_OK, cli.EXIT_FAULT, cli.EXIT_SETTINGS, cli.EXIT_UNREACHABLE, cli.EXIT_BUSY)
+    assert all(re.search(rf"\b{code} ", comment) for code in codes), comment
+
+
 def test_every_crontab_command_parses_and_runs_one_module_under_flock() -> None:
     jobs = crontab_lines()
     assert jobs

@@ -55,6 +55,10 @@ class Lab:
     def once(self, *extra: str) -> int:
         return main(["--config", str(self.settings), "once", *extra])
 
+    def once_command(self) -> list[str]:
+        """`vsphere-dr once` as cron starts it: a process of its own."""
+        return [sys.executable, "-m", "vsphere_dr.app", "--config", str(self.settings), "once"]
+
     def journal(self) -> Journal:
         return Journal(self.dir / "journal.sqlite")
 
@@ -227,7 +231,7 @@ def test_flapping_vm_stops_being_recovered_after_max_restarts(lab: Lab) -> None:
 def test_controller_killed_mid_recovery_completes_with_exactly_one_copy(vcsim_binary: Path, tmp_path: Path) -> None:
     for lab in start_lab(vcsim_binary, tmp_path, extra_args=("-method-delay", "PowerOnVM_Task=1500")):
         chaos(lab.sim, "host_down", "esx-p1.lab.local")
-        command = [sys.executable, "-m", "vsphere_dr.app", "--config", str(lab.settings), "once"]
+        command = lab.once_command()
         first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_until(lambda: any(a.step == "placed" for a in _actions_raw(lab)), timeout=60, interval=0.05)
@@ -241,6 +245,27 @@ def test_controller_killed_mid_recovery_completes_with_exactly_one_copy(vcsim_bi
             (copy,) = lab.copies_of(name)
             assert lab.running_with_ip(ip) == [copy.name], name
         assert all(a.state == "done" for a in _actions_raw(lab))
+
+
+def test_concurrent_controllers_recover_each_vm_once(vcsim_binary: Path, tmp_path: Path) -> None:
+    """Issue 10: three `once` started together after a host failure made two running copies of a VM.
+
+    Clones are served late, so the first controller still holds the lock when the others reach it.
+    """
+    for lab in start_lab(vcsim_binary, tmp_path, extra_args=("-method-delay", "CloneVM_Task=1000")):
+        chaos(lab.sim, "host_down", "esx-p1.lab.local")
+        runs = [subprocess.Popen(lab.once_command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for _ in range(3)]
+        errors = [run.communicate(timeout=120)[1] for run in runs]
+        codes = [run.returncode for run in runs]
+        assert sorted(codes) == [0, 4, 4], errors
+        winner = runs[codes.index(0)].pid
+        assert all(f"pid {winner} on " in err for code, err in zip(codes, errors) if code == 4), errors
+        recoveries = [(vm, state) for _, vm, state in actions(lab)]
+        assert sorted(recoveries) == sorted((name, "done") for name in P1_VMS), "one recovery action per VM"
+        for name, ip in P1_VMS.items():
+            running = lab.running_with_ip(ip)
+            assert len(running) == 1 and running == [copy.name for copy in lab.copies_of(name)], (name, running)
 
 
 def _actions_raw(lab: Lab) -> list[Any]:

@@ -72,3 +72,15 @@ class AlarmsUnavailable(VCenterError):
 
 class ProbeError(VsphereDrError):
     """The configured probe cannot run on this machine (e.g. ICMP sockets are not permitted)."""
+
+
+class ControllerBusy(VsphereDrError):
+    """Another controller holds the lock of this journal, so this one must not act beside it.
+
+    ``holder`` describes it (pid, host, since, command), or is None if it has not said yet.
+    """
+
+    def __init__(self, lock: str, holder: str | None) -> None:
+        super().__init__(f"another vsphere-dr holds {lock}: "
+                         f"{holder or 'it has not written who it is yet'}")
+        self.holder = holder

@@ -16,13 +16,14 @@ from vsphere_dr.app.controller import Controller
 from vsphere_dr.app.daemon import Daemon, schedules, stop_on_signals
 from vsphere_dr.app.incidents import incidents_as_dicts, incidents_text
 from vsphere_dr.app.status import status_text
-from vsphere_dr.errors import AuthenticationError, SettingsError, VCenterUnreachable, VsphereDrError
+from vsphere_dr.controller_lock import held, lock_for_journal
+from vsphere_dr.errors import AuthenticationError, ControllerBusy, SettingsError, VCenterUnreachable, VsphereDrError
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.inventory_report import inventory_as_dict, inventory_as_text
 from vsphere_dr.logging_setup import apply_settings
 from vsphere_dr.settings import Settings
 
-EXIT_OK, EXIT_FAULT, EXIT_SETTINGS, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAULT, EXIT_SETTINGS, EXIT_UNREACHABLE, EXIT_BUSY = 0, 1, 2, 3, 4
 MODULES = ("inventory_administrator", "availability_administrator", "health_administrator",
            "ping_alarm_administrator", "snapshot_creator", "snapshot_creator_vhost")
 # What [scheduler] paused may list: every module but the one that picks up the edit that resumes them.
@@ -34,6 +35,8 @@ EPILOG = """exit codes:
   1  vCenter answered with a fault, or a module failed
   2  settings.ini is missing or invalid (the message names section, key and reason, never a secret)
   3  vCenter unreachable after the bounded retries, TLS not trusted, or login refused
+  4  run/once only: another vsphere-dr run or once holds the journal's lock; nothing was done
+     (normal when cron runs overlap; logged at WARNING with the holder's pid, host and since)
 """
 
 
@@ -128,11 +131,30 @@ def cmd_status(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS: dict[str, Callable[[InventoryAdministrator, argparse.Namespace], int]] = {
+Command = Callable[[InventoryAdministrator, argparse.Namespace], int]
+
+
+def exclusive(command: Command) -> Command:
+    """``command`` under the journal's controller lock, for the commands that act (`run`, `once`).
+
+    Taken before the Controller opens the journal or logs in, so that a refused process touches
+    neither; held until the command returns, i.e. until the process exits.
+    """
+
+    def locked(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
+        what = ["vsphere-dr", args.command] + (["--module", args.module] if args.command == "once" else [])
+        with held(lock_for_journal(_logged(admin).journal.path), " ".join(what)):
+            return command(admin, args)
+
+    return locked
+
+
+# Only `run` and `once` take the lock; the others only read, and never wait for it.
+COMMANDS: dict[str, Command] = {
     "inventory": cmd_inventory,
     "check-config": cmd_check_config,
-    "run": cmd_run,
-    "once": cmd_once,
+    "run": exclusive(cmd_run),
+    "once": exclusive(cmd_once),
     "status": cmd_status,
     "plan": cmd_plan,
     "incidents": cmd_incidents,
@@ -150,6 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc, EXIT_SETTINGS)
     except (VCenterUnreachable, AuthenticationError) as exc:
         return _fail(exc, EXIT_UNREACHABLE)
+    except ControllerBusy as exc:
+        # Not an error: overlapping cron runs meet here. Logged only (no stderr line for cron to mail).
+        log.warning("%s. This %s does nothing and exits %d (normal when cron runs overlap)", exc, args.command,
+                    EXIT_BUSY)
+        return EXIT_BUSY
     except VsphereDrError as exc:
         return _fail(exc, EXIT_FAULT)
 
