@@ -16,7 +16,6 @@ Prints one table per part and, last, `rto_100_s=<seconds for 100 VMs>`.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import tempfile
 import time
@@ -29,14 +28,8 @@ import requests  # noqa: E402
 from modules.inventory_administrator import InventoryAdministrator  # noqa: E402
 from vsphere_dr.app.controller import Controller  # noqa: E402
 from vsphere_dr.simulator import topology as topo  # noqa: E402
-from vsphere_dr.simulator.launcher import Simulator  # noqa: E402
+from vsphere_dr.simulator.launcher import Simulator, free_port  # noqa: E402
 from vsphere_dr.table import render_table  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_settings(directory: Path, sim: Simulator, probe_port: int) -> Path:

@@ -20,16 +20,9 @@ from pyVim.task import WaitForTask
 from pyVmomi import vim
 
 from tests.conftest import EXAMPLE_TOPOLOGY
-from vsphere_dr.simulator.launcher import Simulator
+from vsphere_dr.simulator.launcher import Simulator, free_port
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on at the moment (on 127.0.0.1, and almost surely on 127.x)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def example_topology_data() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vsphere_dr.app.cli import MODULES, PAUSABLE
+from vsphere_dr.app.module_registry import MODULES, PAUSABLE
 from vsphere_dr.errors import SettingsError
 from vsphere_dr.settings import load_settings
 

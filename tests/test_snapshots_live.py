@@ -17,7 +17,7 @@ import pytest
 from modules.inventory_administrator import InventoryAdministrator
 from tests.chaos import chaos
 from tests.sim_world import Client, example_topology_data, own_simulator, run_task, snapshot_names, write_topology
-from vsphere_dr.app.cli import PAUSABLE
+from vsphere_dr.app.module_registry import PAUSABLE
 from vsphere_dr.app.controller import Controller
 from vsphere_dr.journal import Journal
 from vsphere_dr.simulator.launcher import Simulator

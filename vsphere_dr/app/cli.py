@@ -13,8 +13,9 @@ from pathlib import Path
 from modules.inventory_administrator import InventoryAdministrator
 from vsphere_dr import health_eval
 from vsphere_dr.app.controller import Controller
-from vsphere_dr.app.daemon import Daemon, schedules, stop_on_signals
+from vsphere_dr.app.daemon import Daemon, stop_on_signals
 from vsphere_dr.app.incidents import incidents_as_dicts, incidents_text
+from vsphere_dr.app.module_registry import MODULES, PAUSABLE, schedules
 from vsphere_dr.app.status import status_text
 from vsphere_dr.controller_lock import held, lock_for_journal
 from vsphere_dr.errors import AuthenticationError, ControllerBusy, SettingsError, VCenterUnreachable, VsphereDrError
@@ -24,10 +25,6 @@ from vsphere_dr.logging_setup import apply_settings
 from vsphere_dr.settings import Settings
 
 EXIT_OK, EXIT_FAULT, EXIT_SETTINGS, EXIT_UNREACHABLE, EXIT_BUSY = 0, 1, 2, 3, 4
-MODULES = ("inventory_administrator", "availability_administrator", "health_administrator",
-           "ping_alarm_administrator", "snapshot_creator", "snapshot_creator_vhost")
-# What [scheduler] paused may list: every module but the one that picks up the edit that resumes them.
-PAUSABLE = tuple(name for name in MODULES if name != "inventory_administrator")
 log = logging.getLogger(__name__)
 
 EPILOG = """exit codes:
@@ -99,7 +96,9 @@ def cmd_once(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
         controller.close()
     if error is None:
         return EXIT_OK
-    raise error
+    if isinstance(error, VsphereDrError):
+        raise error
+    return _fail(f"{args.module} failed: {type(error).__name__}: {error}", EXIT_FAULT)
 
 
 def cmd_plan(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
@@ -187,7 +186,7 @@ def _logged(admin: InventoryAdministrator) -> Settings:
     return admin.settings
 
 
-def _fail(exc: Exception, code: int) -> int:
+def _fail(exc: Exception | str, code: int) -> int:
     print(f"vsphere-dr: error: {exc}", file=sys.stderr)
     return code
 

@@ -18,6 +18,7 @@ from modules.inventory_administrator import InventoryAdministrator
 from modules.ping_alarm_administrator import PingAlarmAdministrator
 from modules.snapshot_creator import SnapshotCreator
 from modules.snapshot_creator_vhost import SnapshotCreatorVhost
+from vsphere_dr.app.module_registry import MODULES
 from vsphere_dr.errors import VsphereDrError
 from vsphere_dr.executor import Executor
 from vsphere_dr.gateway import VCenterGateway
@@ -88,21 +89,29 @@ class Controller:
             SnapshotCreator(snapshot_gateway, self.journal, self.settings, self.stop),
             SnapshotCreatorVhost(self.admin_gateway, snapshot_gateway, self.journal, self.settings, self.stop),
         )}
+        if tuple(self.modules) != MODULES:
+            raise RuntimeError(f"the controller's modules {tuple(self.modules)} are not the registry's {MODULES}")
         self.inventory_admin.on_change(self._settings_changed)
 
     def settings(self) -> Settings:
         return self.inventory_admin.settings
 
-    def run_module(self, name: str) -> VsphereDrError | None:
-        """Run one module now and record the outcome in the journal; return the error, if any."""
+    def run_module(self, name: str) -> Exception | None:
+        """Run one module now and record the outcome in the journal; return the error, if any.
+
+        Anything a module raises ends its run as failed: a project error with its message, any
+        other exception (a defect) with its one-line text, the traceback at debug level.
+        """
         module = self.modules[name]
         self.journal.run_started(name)
         started = time.monotonic()
         try:
             summary = module.run().summary()
-        except VsphereDrError as exc:
-            log.error("%s failed: %s", name, exc)
-            self.journal.run_finished(name, "failed", str(exc))
+        except Exception as exc:
+            text = str(exc) if isinstance(exc, VsphereDrError) else f"{type(exc).__name__}: {exc}"
+            log.error("%s failed: %s", name, text)
+            log.debug("%s failed", name, exc_info=exc)
+            self.journal.run_finished(name, "failed", text)
             return exc
         log.info("%s done in %.1f s: %s", name, time.monotonic() - started, summary)
         self.journal.run_finished(name, "ok", summary)

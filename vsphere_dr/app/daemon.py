@@ -28,24 +28,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from vsphere_dr.app.controller import Controller
+from vsphere_dr.app.module_registry import Schedule, schedules
 from vsphere_dr.settings import Settings
 
 log = logging.getLogger(__name__)
-Schedule = tuple[float, str | None]  # (interval seconds, crontab expression or None)
-
-
-def schedules(settings: Settings) -> dict[str, Schedule]:
-    """Each module's schedule as settings.ini gives it."""
-    return {
-        "inventory_administrator": (settings.inventory.settings_check_seconds, None),
-        "availability_administrator": (settings.inventory.interval_seconds, None),
-        # The Ping/Alarm Administrator works inside every health sweep (it shares its session).
-        "health_administrator": (settings.monitoring.interval_seconds, None),
-        "snapshot_creator": (settings.snapshots.interval_seconds, settings.snapshots.cron),
-        "snapshot_creator_vhost": (settings.snapshots.vhost_interval_seconds, settings.snapshots.vhost_cron),
-    }
-
-
 def trigger_for(schedule: Schedule) -> BaseTrigger:
     interval, cron = schedule
     if cron:

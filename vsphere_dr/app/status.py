@@ -6,7 +6,8 @@ import time
 from collections.abc import Collection
 from datetime import datetime, timezone
 
-from vsphere_dr.app.daemon import Schedule, trigger_for
+from vsphere_dr.app.daemon import trigger_for
+from vsphere_dr.app.module_registry import Schedule
 from vsphere_dr.journal import Journal
 from vsphere_dr.table import render_table
 

@@ -11,6 +11,7 @@ import argparse
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +20,16 @@ from pathlib import Path
 from types import TracebackType
 
 DEFAULT_BINARY = Path(__file__).resolve().parents[2] / "build" / "vcsim"
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on at the moment (for a simulator's probe listeners,
+    or for a test that needs a closed port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 _URL = re.compile(r"^(?P<scheme>https?)://(?:[^@/]*@)?(?P<host>[0-9.]+):(?P<port>\d+)/sdk\s*$")
 
 

@@ -1,0 +1,69 @@
+"""The controller's bookkeeping of module runs, without vCenter: a module that raises anything is
+recorded failed with a one-line message, and `status` and `once` say so."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from modules.inventory_administrator import InventoryAdministrator
+from vsphere_dr.app import cli
+from vsphere_dr.app.controller import Controller
+from vsphere_dr.app.module_registry import MODULES, PAUSABLE, schedules
+from vsphere_dr.app.status import status_text
+from vsphere_dr.errors import VSphereFault
+
+
+class Broken:
+    name = "snapshot_creator"
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def run(self) -> None:
+        raise self.error
+
+
+@pytest.fixture
+def controller(write_settings) -> Controller:  # type: ignore[no-untyped-def]
+    ctl = Controller(InventoryAdministrator(write_settings(), PAUSABLE))
+    yield ctl
+    ctl.close()
+
+
+def test_the_controller_runs_exactly_the_registrys_modules(controller: Controller) -> None:
+    assert tuple(controller.modules) == MODULES
+    assert set(schedules(controller.settings())) == set(MODULES) - {"ping_alarm_administrator"}
+
+
+@pytest.mark.parametrize("error, text", [
+    (ZeroDivisionError("division by zero"), "ZeroDivisionError: division by zero"),
+    (VSphereFault("vCenter fault NoPermission while creating a snapshot", "NoPermission"),
+     "vCenter fault NoPermission while creating a snapshot"),
+])
+def test_a_module_that_raises_is_recorded_failed_not_running(controller: Controller, error: Exception, text: str,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    controller.modules["snapshot_creator"] = Broken(error)  # type: ignore[assignment]
+    with caplog.at_level(logging.ERROR):
+        assert controller.run_module("snapshot_creator") is error
+    run = controller.journal.runs()["snapshot_creator"]
+    assert (run.outcome, run.message) == ("failed", text)
+    assert "Traceback" not in caplog.text and f"snapshot_creator failed: {text}" in caplog.text
+    line = next(l for l in status_text(controller.journal, schedules(controller.settings())).splitlines()
+                if l.strip().startswith("snapshot_creator "))
+    assert "failed" in line
+
+
+def test_once_of_a_module_with_a_defect_exits_1_with_one_line(write_settings, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    path: Path = write_settings()
+
+    def broken_run(self: Controller, name: str) -> Exception:
+        return ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(Controller, "run_module", broken_run)
+    assert cli.main(["--config", str(path), "once", "--module", "snapshot_creator"]) == cli.EXIT_FAULT
+    err = capsys.readouterr().err
+    assert err.strip() == "vsphere-dr: error: snapshot_creator failed: ZeroDivisionError: division by zero"
