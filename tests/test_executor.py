@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from modules.health_administrator import HealthSweep
+from tests.fake_vcenter import FakeVCenter
 from tests.recovery_lab import CASES, COPY_NAME, NOW, Clock, action, journal, settings, tools
 from vsphere_dr.errors import VCenterUnreachable
-from vsphere_dr.executor import Executor
+from vsphere_dr.executor import Executor, Outcome
 from vsphere_dr.journal import Journal
 from vsphere_dr.plan import ActionKind
 from vsphere_dr.recoveries.base import NoParams
@@ -39,13 +40,18 @@ def next_sweep(executor: Executor, j: Journal, chosen: Settings | None = None) -
     sweep._continue_unfinished()
 
 
-def test_connection_reset_mid_action_is_continued_on_the_next_sweep(tmp_path: Path) -> None:
+def clone_cut_off(directory: Path) -> tuple[FakeVCenter, Journal, Executor, Outcome]:
+    """A clone_to_host whose connection to vCenter is reset while it clones."""
     vc, act = CLONE.build()
     clock = Clock()
-    j = journal(tmp_path, clock)
+    j = journal(directory, clock)
     executor = Executor(tools(vc, clock), j)
     vc.fail_next("clone_from_snapshot", lost_connection())
-    outcome = executor.execute(act, NOW)
+    return vc, j, executor, executor.execute(act, NOW)
+
+
+def test_connection_reset_mid_action_is_continued_on_the_next_sweep(tmp_path: Path) -> None:
+    vc, j, executor, outcome = clone_cut_off(tmp_path)
     assert outcome.state == "interrupted" and "lost the connection" in outcome.detail
     (row,) = j.unfinished_recoveries()
     assert (row.state, row.step) == ("running", "original_fenced"), "resumable from the step reached"
@@ -56,12 +62,7 @@ def test_connection_reset_mid_action_is_continued_on_the_next_sweep(tmp_path: Pa
 
 
 def test_recovery_disabled_leaves_unfinished_actions_alone(tmp_path: Path) -> None:
-    vc, act = CLONE.build()
-    clock = Clock()
-    j = journal(tmp_path, clock)
-    executor = Executor(tools(vc, clock), j)
-    vc.fail_next("clone_from_snapshot", lost_connection())
-    executor.execute(act, NOW)
+    vc, j, executor, _ = clone_cut_off(tmp_path)
     disabled = Settings.model_validate({**settings().model_dump(), "recovery": {"enabled": False}})
     next_sweep(executor, j, disabled)
     assert len(j.unfinished_recoveries()) == 1 and "clone_from_snapshot" not in vc.kinds_of_change()

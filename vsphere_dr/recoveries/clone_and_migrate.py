@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from vsphere_dr.recoveries.base import Recovery, Run, StepFailed
-from vsphere_dr.recoveries.clone_to_host import TARGET_USABLE, CloneParams, plan_target
+from vsphere_dr.recoveries.base import Run, StepFailed
+from vsphere_dr.recoveries.clone_to_host import TARGET_USABLE, CloneParams, CloneToHost, plan_target
 from vsphere_dr.recoveries.common import read_vm
-from vsphere_dr.recoveries.copies import HOST_STILL_DOWN, ORIGINAL_STILL_DOWN, CopyProgress, Location, copy_steps
+from vsphere_dr.recoveries.copies import HOST_STILL_DOWN, ORIGINAL_STILL_DOWN, Location, copy_steps
 
 
 def beside_original(run: Run[CloneParams, Any]) -> Location:
@@ -18,11 +18,8 @@ def beside_original(run: Run[CloneParams, Any]) -> Location:
     return original.host, original.resource_pool, original.datastores[0]
 
 
-class CloneAndMigrate(Recovery):
+class CloneAndMigrate(CloneToHost):
+    """As clone_to_host, but cloned where the original's files are, then moved."""
+
     kind = "clone_and_migrate"
-    counts_as_restart = True
-    creates_copy = True
-    params_type = CloneParams
-    progress_type = CopyProgress
-    commit_step = "powered_on"
     STEPS = (ORIGINAL_STILL_DOWN, HOST_STILL_DOWN, TARGET_USABLE) + copy_steps(beside_original, plan_target)
