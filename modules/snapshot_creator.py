@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from vsphere_dr.errors import VsphereDrError
-from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.journal import Journal
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
 from vsphere_dr.snapshot_rotation import snapshot_name, to_prune
+from vsphere_dr.vcenter import Gateway
 
 log = logging.getLogger(__name__)
 KIND = "snapshot"
@@ -42,7 +42,7 @@ class SnapshotCreator:
 
     name = "snapshot_creator"
 
-    def __init__(self, gateway: VCenterGateway, journal: Journal, settings: Callable[[], Settings],
+    def __init__(self, gateway: Gateway, journal: Journal, settings: Callable[[], Settings],
                  stop: threading.Event | None = None) -> None:
         self.gateway, self.journal, self.settings = gateway, journal, settings
         self.stop = stop or threading.Event()

@@ -12,16 +12,16 @@ import threading
 from collections.abc import Callable
 
 from modules.snapshot_creator import SnapshotCreator
-from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.journal import Journal
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
+from vsphere_dr.vcenter import Gateway
 
 
 class SnapshotCreatorVhost(SnapshotCreator):
     name = "snapshot_creator_vhost"
 
-    def __init__(self, admin: VCenterGateway, main: VCenterGateway, journal: Journal,
+    def __init__(self, admin: Gateway, main: Gateway, journal: Journal,
                  settings: Callable[[], Settings], stop: threading.Event | None = None) -> None:
         super().__init__(admin, journal, settings, stop)
         self.main = main

@@ -195,3 +195,16 @@ def test_vm_found_powered_off_that_never_ran_under_watch_is_left_off() -> None:
     w = replace(w, vms={"vm-1": replace(w.vms["vm-1"], seen_running=False)})
     plan = decide(w, POLICY)
     assert plan.actions == () and "never seen running" in plan.notes[0]
+
+
+def test_the_copy_name_comes_from_the_first_failed_probe_not_from_the_sweep() -> None:
+    """Two sweeps (or two processes) a minute apart plan the same copy name for the same failure,
+    so the second finds the first one's copy instead of making another."""
+    inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
+    names = []
+    for now in (NOW, NOW + 60):
+        w = world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120})
+        views = {m: replace(v, failing_since=NOW - 300) for m, v in w.vms.items()}
+        (action,) = decide(replace(w, now=now, vms=views), POLICY).actions
+        names.append(action.params.clone_name)
+    assert names == [clone_name("app-01", NOW - 300)] * 2

@@ -11,7 +11,7 @@ lost connection as ``VCenterUnreachable``; nothing else escapes.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from vsphere_dr.records import HostRuntime, Inventory, VmRecord
 
@@ -43,6 +43,7 @@ class HostOperations(Protocol):
     def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str) -> str: ...
 
 
+@runtime_checkable
 class Gateway(Protocol):
     vms: VmOperations
     hosts: HostOperations
