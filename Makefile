@@ -19,15 +19,25 @@ TOPOLOGY  := tools/vcsim/example-topology.json
 DEMO_LISTEN := 127.0.0.1:18989
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test cassettes bench vcsim vet venv system-deps clean
+.PHONY: demo test fast cassettes bench vcsim vet venv system-deps venv-deps go-deps clean
 
 # The inventory of the example lab, then a host failure: the plan and the recovery (tools/demo.py).
 demo: $(STAMP) build/vcsim
 	$(PY) -m vsphere_dr.simulator --topology $(TOPOLOGY) --listen $(DEMO_LISTEN) -- \
 		$(PY) tools/demo.py
 
+# The crash-safety core, measured: at least 90% of its lines run by the fast tests.
+CORE_COV := --cov=vsphere_dr.executor --cov=vsphere_dr.recoveries --cov=vsphere_dr.journal \
+	--cov=vsphere_dr.snapshot_rotation --cov-report=term --cov-fail-under=90
+
+# The fast tests first (no simulator: the fake vCenter in tests/), then those on the simulator.
 test: $(STAMP) build/vcsim
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not live" $(CORE_COV)
+	$(PY) -m pytest -m live
+
+# The fast tests alone: needs neither Go nor the simulator.
+fast: $(STAMP)
+	$(PY) -m pytest -m "not live" $(CORE_COV)
 
 # Re-record every cassette against a freshly started simulator.
 cassettes: $(STAMP) build/vcsim
@@ -40,12 +50,12 @@ bench: $(STAMP) build/vcsim
 vcsim: build/vcsim
 
 # Rebuilt only when a source file changed (make compares timestamps).
-build/vcsim: $(VCSIM_SRC) $(OVERLAY_SRC) $(SHADOW)/.stamp | system-deps
+build/vcsim: $(VCSIM_SRC) $(OVERLAY_SRC) $(SHADOW)/.stamp | go-deps
 	$(SIM_ENV) go build -o $@ ./tools/vcsim
 
 # The shadow GOPATH: every entry of govmomi's source linked as is, except the
 # simulator package, whose entries are linked one by one beside the added files.
-$(SHADOW)/.stamp: $(OVERLAY_SRC) Makefile | system-deps
+$(SHADOW)/.stamp: $(OVERLAY_SRC) Makefile | go-deps
 	rm -rf $(SHADOW)
 	mkdir -p $(SHADOW_GOVMOMI)/simulator
 	for e in $(GOVMOMI)/*; do [ "$${e##*/}" = simulator ] || ln -s $$e $(SHADOW_GOVMOMI)/; done
@@ -54,24 +64,33 @@ $(SHADOW)/.stamp: $(OVERLAY_SRC) Makefile | system-deps
 	touch $@
 
 # go vet and gofmt, as the simulator's sources must pass both.
-vet: $(SHADOW)/.stamp | system-deps
+vet: $(SHADOW)/.stamp | go-deps
 	$(SIM_ENV) go vet ./tools/vcsim
 	@out=$$(gofmt -l tools/vcsim); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml | system-deps
+$(STAMP): pyproject.toml | venv-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Go and govmomi's source build the simulator; python3-venv is what Debian needs for `-m venv`.
-system-deps:
-	@if ! command -v go >/dev/null || [ ! -d $(GOVMOMI)/simulator ] || ! $(PYTHON) -c 'import ensurepip' 2>/dev/null; then \
-		echo "installing Debian packages: golang-go golang-github-vmware-govmomi-dev python3-venv"; \
+system-deps: venv-deps go-deps
+
+# python3-venv is what Debian needs for `-m venv`.
+venv-deps:
+	@if ! $(PYTHON) -c 'import ensurepip' 2>/dev/null; then \
+		echo "installing Debian packages: python3-venv"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
+	fi
+
+# Go and govmomi's source build the simulator.
+go-deps:
+	@if ! command -v go >/dev/null || [ ! -d $(GOVMOMI)/simulator ]; then \
+		echo "installing Debian packages: golang-go golang-github-vmware-govmomi-dev"; \
 		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go golang-github-vmware-govmomi-dev python3-venv; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go golang-github-vmware-govmomi-dev; \
 	fi
 
 clean:
