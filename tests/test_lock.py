@@ -139,3 +139,20 @@ def test_once_releases_the_lock_when_it_ends(write_settings, journal: Path) -> N
     assert cli.main(["--config", str(settings), "once", "--module", "inventory_administrator"]) == 0
     assert lock_for_journal(journal).holder() is None
     assert cli.main(["--config", str(settings), "once", "--module", "inventory_administrator"]) == 0
+
+
+def test_wait_lock_takes_the_lock_once_the_holder_ends(write_settings, holding: Holding) -> None:  # type: ignore[no-untyped-def]
+    """A cron line that starts in the same minute as a health sweep waits for it, boundedly."""
+    process = subprocess.Popen([sys.executable, "-m", "vsphere_dr.app", "--config", str(write_settings()), "once",
+                                "--module", "inventory_administrator", "--wait-lock", "20"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    assert process.poll() is None, "it waits while the lock is held"
+    holding.stop()
+    assert process.wait(timeout=20) == 0
+
+
+def test_wait_lock_gives_up_after_its_bound(write_settings, holding: Holding) -> None:  # type: ignore[no-untyped-def]
+    result, seconds = vsphere_dr("--config", str(write_settings()), "once", "--module", "inventory_administrator",
+                                 "--wait-lock", "1.5")
+    assert result.returncode == 4 and 1.5 <= seconds < 1.5 + AT_ONCE + 1, result.stderr

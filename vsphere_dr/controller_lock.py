@@ -2,8 +2,8 @@
 
 Two controllers acting on the same journal and vCenter decide alike and both act: two `once`
 started together after a host failure cloned the same VM twice. Every process that acts (`run`,
-`once`) therefore takes this lock first and keeps it until it exits; a second one is refused at
-once with ``ControllerBusy`` naming the holder, and never waits.
+`once`) therefore takes this lock first and keeps it until it exits; a second one is refused
+with ``ControllerBusy`` naming the holder, at once or after a bounded wait (`once --wait-lock`).
 
 ``ControllerLock`` is the interface, so that a journal on PostgreSQL can hold an advisory lock
 instead. ``FileLock`` is the one for the SQLite journal: ``flock`` on ``<journal>.lock`` beside
@@ -18,7 +18,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -31,6 +31,7 @@ from vsphere_dr.errors import ControllerBusy
 # between finds nothing yet (or the record of a holder that died), and looks again for this long.
 RECORD_WAIT_SECONDS = 0.5
 RECORD_POLL_SECONDS = 0.02
+RETRY_SECONDS = 1.0  # between attempts of a bounded wait for the lock
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,20 @@ def lock_for_journal(journal: Path) -> ControllerLock:
 
 
 @contextmanager
-def held(lock: ControllerLock, command: str) -> Iterator[None]:
-    """Hold ``lock`` for the block; ControllerBusy at once if another process has it."""
-    lock.acquire(command)
+def held(lock: ControllerLock, command: str, wait: float = 0.0,
+         sleep: Callable[[float], None] = time.sleep) -> Iterator[None]:
+    """Hold ``lock`` for the block. If another process has it, try again for up to ``wait``
+    seconds (a cron line that starts in the same minute as a short health sweep), then raise
+    ControllerBusy: a second controller never waits unbounded."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            lock.acquire(command)
+            break
+        except ControllerBusy:
+            if time.monotonic() >= deadline:
+                raise
+            sleep(min(RETRY_SECONDS, max(0.0, deadline - time.monotonic())))
     try:
         yield
     finally:

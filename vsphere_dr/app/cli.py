@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     once = commands.add_parser("once", help="run one module once and exit (for cron); "
                                             "by default one health sweep: detect, decide, act")
     once.add_argument("--module", default="health_administrator", choices=MODULES)
+    once.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
+                      help="if another vsphere-dr holds the journal's lock, try again for up to SECONDS "
+                           "before exiting 4 (default 0: at once)")
     plan = commands.add_parser("plan", help="one health sweep as a dry run: each action and why; changes nothing")
     plan.add_argument("--json", action="store_true", help="print JSON instead of text")
     incidents = commands.add_parser("incidents", help="incidents from the journal, with RTO and RPO")
@@ -142,7 +145,7 @@ def exclusive(command: Command) -> Command:
 
     def locked(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
         what = ["vsphere-dr", args.command] + (["--module", args.module] if args.command == "once" else [])
-        with held(lock_for_journal(_logged(admin).journal.path), " ".join(what)):
+        with held(lock_for_journal(_logged(admin).journal.path), " ".join(what), getattr(args, "wait_lock", 0.0)):
             return command(admin, args)
 
     return locked
