@@ -226,9 +226,6 @@ def test_a_vm_under_recovery_is_left_alone_until_its_recovery_is_over(vc: FakeVC
     assert "db-01" in report.created
 
 
-@pytest.mark.xfail(strict=True, reason="a VM whose incident waits for a person (state needs_person) is not in "
-                   "vms_under_recovery(), so the Snapshot Creator goes on snapshotting the broken VM and rotates "
-                   "its last good snapshots out after `keep` rounds")
 def test_a_vm_waiting_for_a_person_keeps_its_last_good_snapshot(vc: FakeVCenter, j: Journal, clock: Clock) -> None:
     """db-01 hit the restart limit: it is down and its incident waits for a person. Snapshots of
     it as it is now must not push out the last good one the person will want to restore; the

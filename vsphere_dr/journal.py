@@ -231,8 +231,9 @@ class Journal:
         return [_action(r) for r in rows]
 
     def vms_under_recovery(self) -> set[str]:
-        """VMs with an open incident or an unfinished recovery action: other modules leave them be."""
-        opened = {r["vm"] for r in self._rows("SELECT vm FROM incidents WHERE state = 'open'")}
+        """VMs with an unresolved incident (open, or waiting for a person) or an unfinished recovery:
+        other modules leave them be (a snapshot of a broken VM would rotate its last good one out)."""
+        opened = {r["vm"] for r in self._rows("SELECT vm FROM incidents WHERE state IN ('open', 'needs_person')")}
         return opened | {row.vm for row in self.unfinished_recoveries()}
 
     def unfinished_recoveries(self) -> list[ActionRow]:
@@ -249,7 +250,7 @@ class Journal:
         busy: set[str] = set()
         replaced: dict[str, str] = {}
         revive_started: dict[str, float] = {}
-        for row in self._rows("SELECT kind, vm, state, result, created_at FROM actions"):
+        for row in self._rows("SELECT kind, vm, state, result, created_at FROM actions ORDER BY id"):
             kind = recovery(row["kind"])
             if kind is None:
                 continue
