@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,51 @@ def test_a_copy_powered_on_by_a_dead_controller_is_finished_when_the_host_return
     assert outcome is not None and outcome.state == "done", outcome
     assert "power_on" not in vc.kinds_of_change(), "the copy was running already"
     assert j.recovery_history(clock(), 3600).replaced == {"vm-1": copy.moref}
+
+
+def test_a_clone_vcenter_finished_after_the_controller_died_is_adopted_not_made_again(tmp_path: Path) -> None:
+    """Killed while CloneVM_Task ran: vCenter finished it, the journal never heard. The resumed
+    action finds the copy by its journaled name."""
+    case = next(c for c in CASES if c.name == "clone_to_host")
+    vc, act = case.build()
+    clock = Clock()
+    clone = vc.gateway.vms.clone_from_snapshot
+
+    def clone_then_die(*args: object) -> str:
+        clone(*args)  # type: ignore[arg-type]
+        raise Crash
+
+    vc.gateway.vms.clone_from_snapshot = clone_then_die  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        Executor(tools(vc, clock), journal(tmp_path, clock)).execute(act, clock())
+    vc.gateway.vms.clone_from_snapshot = clone  # type: ignore[method-assign]
+    outcome, _ = resume(vc, clock, tmp_path)
+    assert outcome is not None and outcome.state == "done"
+    assert vc.kinds_of_change().count("clone_from_snapshot") == 1
+    case.check_done(vc)
+
+
+@pytest.mark.parametrize("trouble, words", [("in_maintenance", "is in maintenance"), ("gone", "is gone"),
+                                            ("notResponding", "is notResponding")])
+def test_a_target_host_that_can_no_longer_take_the_copy_abandons_before_cloning(trouble: str, words: str,
+                                                                               tmp_path: Path) -> None:
+    case = next(c for c in CASES if c.name == "clone_to_host")
+    vc, clock = crash_after(case, "host_still_down", tmp_path)
+    if trouble == "in_maintenance":
+        vc.hosts["host-2"].in_maintenance = True
+    elif trouble == "gone":
+        del vc.hosts["host-2"]
+    else:
+        vc.hosts["host-2"].connection_state = trouble
+    outcome, _ = resume(vc, clock, tmp_path)
+    assert outcome is not None and outcome.state == "abandoned" and f"target host esx-2 {words}" in outcome.detail
+    assert "clone_from_snapshot" not in vc.kinds_of_change()
+
+
+def test_a_plan_without_a_pool_clones_into_the_target_clusters_root_pool(tmp_path: Path) -> None:
+    case = next(c for c in CASES if c.name == "clone_to_host")
+    vc, act = case.build()
+    act = replace(act, params=act.params.model_copy(update={"pool": None}))
+    clock = Clock()
+    assert Executor(tools(vc, clock), journal(tmp_path, clock)).execute(act, clock()).state == "done"
+    case.check_done(vc)
