@@ -82,24 +82,22 @@ class VCenterSession:
             except ssl.SSLCertVerificationError as exc:
                 raise VCenterUnreachable(
                     f"TLS certificate of vCenter at {self.where} is not trusted ({exc.verify_message}); "
-                    "install its CA, or pin it with [vcenter] thumbprint") from None
-            except vim.fault.InvalidLogin:
+                    "install its CA, or pin it with [vcenter] thumbprint") from exc
+            except vim.fault.InvalidLogin as fault:  # carries no password (tests check the chain)
                 raise AuthenticationError(
                     f"vCenter at {self.where} refused the login of user "
-                    f"{self._settings.user!r}: check [vcenter] user and password") from None
+                    f"{self._settings.user!r}: check [vcenter] user and password") from fault
             except vmodl.MethodFault as fault:
-                raise translate(fault, f"logging in to {self.where}") from None
-            except _NETWORK_ERRORS as exc:
-                reason = _reason(exc)
-            except Exception as exc:  # pyVmomi raises a bare Exception for "not a VIM server"
-                reason = str(exc)
+                raise translate(fault, f"logging in to {self.where}") from fault
+            except Exception as exc:  # network errors; pyVmomi raises a bare Exception for "not a VIM server"
+                last = exc
             if attempt < attempts:
                 pause = self._settings.retry_backoff_seconds * 2 ** (attempt - 1)
                 log.warning("vCenter at %s unreachable (attempt %d of %d): %s; retrying in %.1f s",
-                            self.where, attempt, attempts, reason, pause)
+                            self.where, attempt, attempts, _reason(last), pause)
                 self._sleep(pause)
         raise VCenterUnreachable(
-            f"cannot reach vCenter at {self.where} after {attempts} attempt(s): {reason}")
+            f"cannot reach vCenter at {self.where} after {attempts} attempt(s): {_reason(last)}") from last
 
     def _connect_once(self) -> vim.ServiceInstance:
         s = self._settings

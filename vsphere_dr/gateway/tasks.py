@@ -45,7 +45,7 @@ def wait_for_task(task: vim.Task, timeout: float, doing: str,
         if info["state"] == vim.TaskInfo.State.success:
             return info.get("result")
         if info["state"] == vim.TaskInfo.State.error:
-            raise translate(info["error"], doing)
+            raise translate(info["error"], doing) from info["error"]
         if time.monotonic() >= deadline:
             raise TaskTimeout(f"task {info['key']} ({doing}) still {info['state']} after {timeout:g} s; "
                               "it may still complete in vCenter")
