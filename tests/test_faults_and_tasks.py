@@ -90,6 +90,21 @@ def test_wait_raises_the_tasks_fault() -> None:
     assert caught.value.__cause__ is fault
 
 
+def test_wait_says_which_task_a_lost_connection_interrupted() -> None:
+    reset = ConnectionResetError(104, "Connection reset by peer")
+
+    def read(_task: object) -> dict[str, Any]:
+        raise errors.VCenterUnreachable("lost the connection to vCenter at https://vc:443 during "
+                                        "RetrievePropertiesEx: Connection reset by peer") from reset
+
+    with pytest.raises(errors.VCenterUnreachable) as caught:
+        wait_for_task(vim.Task("task-7"), timeout=5, doing="powering on web-01", read=read)
+    assert str(caught.value) == ("lost the connection to vCenter at https://vc:443 during RetrievePropertiesEx: "
+                                 "Connection reset by peer; task task-7 (powering on web-01) may still complete "
+                                 "in vCenter")
+    assert caught.value.__cause__ is reset
+
+
 def test_wait_times_out() -> None:
     with pytest.raises(errors.TaskTimeout, match=r"task task-1 \(cloning\) still running after 0.2 s"):
         wait_for_task(object(), timeout=0.2, doing="cloning", read=states({"key": "task-1", "state": "running"}))
