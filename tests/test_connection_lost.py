@@ -21,6 +21,7 @@ from tests.flaky_proxy import FlakyProxy, How
 from tests.sim_world import wait_until
 from vsphere_dr.errors import VCenterUnreachable
 from vsphere_dr.gateway import VCenterGateway
+from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.settings import VCenterSettings, load_settings
 from vsphere_dr.simulator.launcher import Simulator
 
@@ -113,6 +114,18 @@ def test_any_network_error_after_login(proxy: FlakyProxy, write_settings, monkey
             gateway.inventory()
     assert caught.value.__cause__ is error
     assert lost(caught, proxy, type(error)).startswith("CreateContainerView: ")
+
+
+def test_connection_lost_during_login_is_retried(proxy: FlakyProxy, write_settings) -> None:  # type: ignore[no-untyped-def]
+    pauses: list[float] = []
+    session = VCenterSession(settings_for(proxy, write_settings), sleep=pauses.append)
+    proxy.break_next("RetrieveServiceContent")  # pyVim turns this one into a HostConnectFault
+    try:
+        assert session.content().rootFolder._moId == "group-d1"
+    finally:
+        session.close()
+    assert pauses == [0.05]
+    assert proxy.operations.count("Login") == 1
 
 
 @pytest.fixture

@@ -95,6 +95,8 @@ class VCenterSession:
                 raise AuthenticationError(
                     f"vCenter at {self.where} refused the login of user "
                     f"{self._settings.user!r}: check [vcenter] user and password") from fault
+            except vim.fault.HostConnectFault as fault:  # pyVim's wrapping of a network error during login
+                last = fault.__context__ or fault
             except vmodl.MethodFault as fault:
                 raise translate(fault, f"logging in to {self.where}") from fault
             except Exception as exc:  # network errors; pyVmomi raises a bare Exception for "not a VIM server"
@@ -162,5 +164,5 @@ def _soap_call(info: Any, args: Any) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return text
+    """An OSError's text without its errno, a fault's message, else whatever the exception says."""
+    return getattr(exc, "strerror", None) or getattr(exc, "msg", None) or str(exc) or type(exc).__name__
