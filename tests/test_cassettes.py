@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pyVmomi import vim
 
 from tests.cassettes import CASSETTES, RECORDING, pyvmomi_vcr
 from tests.conftest import EXAMPLE_TOPOLOGY
@@ -56,10 +58,12 @@ def test_check_config_replays(settings_path: Path, capsys: pytest.CaptureFixture
 def test_bad_login_replays(address: tuple[str, int], write_settings, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     path = write_settings(*address, vcenter={"password": "Wrong-Password-42"})
     with pyvmomi_vcr().use_cassette("bad_login.yaml"):
-        with pytest.raises(AuthenticationError, match="refused the login of user 'admin'"):
+        with pytest.raises(AuthenticationError, match="refused the login of user 'admin'") as caught:
             VCenterGateway(load_settings(path).vcenter).inventory()
         assert cli.main(["--config", str(path), "inventory"]) == cli.EXIT_UNREACHABLE
     assert "Wrong-Password-42" not in capsys.readouterr().err
+    assert isinstance(caught.value.__cause__, vim.fault.InvalidLogin)  # kept, and it holds no password:
+    assert "Wrong-Password-42" not in "".join(traceback.format_exception(caught.value))
 
 
 def test_no_cassette_holds_a_password() -> None:

@@ -6,10 +6,12 @@ import hashlib
 import logging
 import socket
 import ssl
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pyVmomi import vim
 
 from tests.conftest import EXAMPLE_TOPOLOGY
 from vsphere_dr.app import cli
@@ -46,6 +48,7 @@ def test_unreachable_after_bounded_retries(write_settings, caplog: pytest.LogCap
         session.content()
     assert str(caught.value) == (f"cannot reach vCenter at http://127.0.0.1:{port} after 3 attempt(s): "
                                  "Connection refused")
+    assert isinstance(caught.value.__cause__, ConnectionRefusedError)  # the last attempt's
     assert pauses == [0.5, 1.0]  # exponential backoff between the three attempts, none after the last
     assert caplog.text.count("unreachable (attempt") == 2
 
@@ -63,7 +66,8 @@ def test_bad_credentials_are_refused_without_retrying(guarded_sim: Simulator, wr
     with pytest.raises(AuthenticationError) as caught:
         session.content()
     assert "refused the login of user 'admin'" in str(caught.value)
-    assert "Wrong-Password-42" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, vim.fault.InvalidLogin)
+    assert "Wrong-Password-42" not in "".join(traceback.format_exception(caught.value))  # nor in its cause
     assert pauses == []
 
 

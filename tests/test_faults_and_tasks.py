@@ -42,9 +42,10 @@ def test_fault_without_text_uses_its_localized_message_or_name() -> None:
     vmodl.fault.NotSupported(), vim.fault.NoPermission(privilegeId="Alarm.Create"),
 ])
 def test_alarm_faults_that_mean_no_alarms(fault: vmodl.MethodFault) -> None:
-    with pytest.raises(errors.AlarmsUnavailable, match="while finding alarms"):
+    with pytest.raises(errors.AlarmsUnavailable, match="while finding alarms") as caught:
         with alarm_faults("finding alarms"):
             raise fault
+    assert caught.value.__cause__ is fault
 
 
 def test_other_alarm_faults_stay_what_they_are() -> None:
@@ -58,9 +59,11 @@ def test_other_alarm_faults_stay_what_they_are() -> None:
 
 
 def test_faults_translated_block() -> None:
-    with pytest.raises(errors.DuplicateName):
+    fault = vim.fault.DuplicateName(msg="exists")
+    with pytest.raises(errors.DuplicateName) as caught:
         with faults_translated("creating an alarm"):
-            raise vim.fault.DuplicateName(msg="exists")
+            raise fault
+    assert caught.value.__cause__ is fault  # kept for the traceback
 
 
 def states(*infos: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -80,10 +83,26 @@ def test_wait_returns_the_result() -> None:
 
 
 def test_wait_raises_the_tasks_fault() -> None:
-    read = states({"key": "task-1", "state": "running"},
-                  {"key": "task-1", "state": "error", "error": vim.fault.InsufficientResourcesFault(msg="no memory")})
-    with pytest.raises(errors.VSphereFault, match="InsufficientResourcesFault while powering on web-01: no memory"):
+    fault = vim.fault.InsufficientResourcesFault(msg="no memory")
+    read = states({"key": "task-1", "state": "running"}, {"key": "task-1", "state": "error", "error": fault})
+    with pytest.raises(errors.VSphereFault, match="InsufficientResourcesFault while powering on web-01: no memory") as caught:
         wait_for_task(object(), timeout=5, doing="powering on web-01", read=read)
+    assert caught.value.__cause__ is fault
+
+
+def test_wait_says_which_task_a_lost_connection_interrupted() -> None:
+    reset = ConnectionResetError(104, "Connection reset by peer")
+
+    def read(_task: object) -> dict[str, Any]:
+        raise errors.VCenterUnreachable("lost the connection to vCenter at https://vc:443 during "
+                                        "RetrievePropertiesEx: Connection reset by peer") from reset
+
+    with pytest.raises(errors.VCenterUnreachable) as caught:
+        wait_for_task(vim.Task("task-7"), timeout=5, doing="powering on web-01", read=read)
+    assert str(caught.value) == ("lost the connection to vCenter at https://vc:443 during RetrievePropertiesEx: "
+                                 "Connection reset by peer; task task-7 (powering on web-01) may still complete "
+                                 "in vCenter")
+    assert caught.value.__cause__ is reset
 
 
 def test_wait_times_out() -> None:

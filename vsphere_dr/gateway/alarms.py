@@ -83,7 +83,7 @@ class AlarmOperations:
         except vmodl.MethodFault as fault:
             error = _translated(fault, f"creating the alarm of {vm.name}")
             if isinstance(error, (AlarmsUnavailable, SessionExpired)):
-                raise error from None
+                raise error from fault
             if not isinstance(error, ObjectNotFound):  # a VM deleted meanwhile needs no alarm
                 log.warning("no alarm for %s: %s", vm.name, error)
             return None
@@ -129,7 +129,7 @@ def alarm_faults(doing: str) -> Iterator[None]:
     try:
         yield
     except vmodl.MethodFault as fault:
-        raise _translated(fault, doing) from None
+        raise _translated(fault, doing) from fault
 
 
 def _translated(fault: vmodl.MethodFault, doing: str) -> VCenterError:

@@ -1,4 +1,8 @@
-"""One logged-in session with vCenter: TLS policy, bounded retries, re-login on expiry."""
+"""One logged-in session with vCenter: TLS policy, bounded retries, re-login on expiry.
+
+It is also the boundary of all SOAP traffic after login: a connection lost during any call
+becomes VCenterUnreachable (see ``_guard``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import http.client
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pyVim.connect import Disconnect, SmartConnect
@@ -40,10 +45,12 @@ class VCenterSession:
     def content(self) -> vim.ServiceInstanceContent:
         """The service content of the live session, connecting (with bounded retries) if needed.
 
-        Cached: every read of ``si.content`` would otherwise be a round trip of its own.
+        Cached: every read of ``si.content`` would otherwise be a round trip of its own. A lost
+        connection while reading it leaves the logged-in session for the next try.
         """
-        if self._si is None or self._content is None:
+        if self._si is None:
             self._si = self._connect_with_retries()
+        if self._content is None:
             self._content = self._si.RetrieveContent()
         return self._content
 
@@ -56,8 +63,9 @@ class VCenterSession:
     def call(self, fn: Callable[[vim.ServiceInstanceContent], T], doing: str) -> T:
         """Run ``fn`` against the service instance; after an expired session, log in and retry once.
 
-        Only for reads and for calls that are safe to repeat: a lost connection in the middle of a
-        task-starting call is reported, not retried, because the task may have started.
+        Only for reads and for calls that are safe to repeat. A lost connection (VCenterUnreachable,
+        raised by the stub wrapper) is reported, never retried: in the middle of a task-starting
+        call the task may have started.
         """
         try:
             return fn(self.content())
@@ -82,24 +90,24 @@ class VCenterSession:
             except ssl.SSLCertVerificationError as exc:
                 raise VCenterUnreachable(
                     f"TLS certificate of vCenter at {self.where} is not trusted ({exc.verify_message}); "
-                    "install its CA, or pin it with [vcenter] thumbprint") from None
-            except vim.fault.InvalidLogin:
+                    "install its CA, or pin it with [vcenter] thumbprint") from exc
+            except vim.fault.InvalidLogin as fault:  # carries no password (tests check the chain)
                 raise AuthenticationError(
                     f"vCenter at {self.where} refused the login of user "
-                    f"{self._settings.user!r}: check [vcenter] user and password") from None
+                    f"{self._settings.user!r}: check [vcenter] user and password") from fault
+            except vim.fault.HostConnectFault as fault:  # pyVim's wrapping of a network error during login
+                last = fault.__context__ or fault
             except vmodl.MethodFault as fault:
-                raise translate(fault, f"logging in to {self.where}") from None
-            except _NETWORK_ERRORS as exc:
-                reason = _reason(exc)
-            except Exception as exc:  # pyVmomi raises a bare Exception for "not a VIM server"
-                reason = str(exc)
+                raise translate(fault, f"logging in to {self.where}") from fault
+            except Exception as exc:  # network errors; pyVmomi raises a bare Exception for "not a VIM server"
+                last = exc
             if attempt < attempts:
                 pause = self._settings.retry_backoff_seconds * 2 ** (attempt - 1)
                 log.warning("vCenter at %s unreachable (attempt %d of %d): %s; retrying in %.1f s",
-                            self.where, attempt, attempts, reason, pause)
+                            self.where, attempt, attempts, _reason(last), pause)
                 self._sleep(pause)
         raise VCenterUnreachable(
-            f"cannot reach vCenter at {self.where} after {attempts} attempt(s): {reason}")
+            f"cannot reach vCenter at {self.where} after {attempts} attempt(s): {_reason(last)}") from last
 
     def _connect_once(self) -> vim.ServiceInstance:
         s = self._settings
@@ -113,21 +121,48 @@ class VCenterSession:
             options.update(sslContext=verifying_context())
         si = SmartConnect(host=s.host, port=s.port, user=s.user, pwd=s.secret.get_secret_value(),
                           httpConnectionTimeout=s.connect_timeout_seconds, **options)
-        self._count_round_trips(si)
+        self._guard(si._stub)
         return si
 
-    def _count_round_trips(self, si: vim.ServiceInstance) -> None:
-        """Count every SOAP call made through this session (the benchmark and tests read it)."""
-        stub = si._stub
-        invoke = stub.InvokeMethod
+    def _guard(self, stub: Any) -> None:
+        """Count every SOAP call made through this session (the benchmark and tests read it), and
+        turn a connection lost during one into VCenterUnreachable.
 
-        def counted(*args: Any, **kwargs: Any) -> Any:
+        After such an error pyVmomi's stub closes its pooled HTTP connections and opens a new one on
+        the next call, so the session (its cookie) stays usable: no need to log in again.
+        """
+        invoke, access = stub.InvokeMethod, stub.InvokeAccessor
+
+        def invoke_method(mo: Any, info: Any, args: Any, *rest: Any, **kwargs: Any) -> Any:
             self.round_trips += 1
-            return invoke(*args, **kwargs)
+            with self._connection_errors_reported(_soap_call(info, args), getattr(info, "isTask", False)):
+                return invoke(mo, info, args, *rest, **kwargs)
 
-        stub.InvokeMethod = counted
+        def invoke_accessor(mo: Any, info: Any) -> Any:
+            # pyVmomi reads a property as a "Fetch" through InvokeMethod; this holds for a stub that does not.
+            with self._connection_errors_reported(f"Fetch of {info.name}"):
+                return access(mo, info)
+
+        stub.InvokeMethod = invoke_method
+        stub.InvokeAccessor = invoke_accessor
+
+    @contextmanager
+    def _connection_errors_reported(self, calling: str, starts_task: bool = False) -> Iterator[None]:
+        try:
+            yield
+        except _NETWORK_ERRORS as exc:
+            note = "; the task may have started in vCenter" if starts_task else ""
+            raise VCenterUnreachable(f"lost the connection to vCenter at {self.where} during {calling}: "
+                                     f"{_reason(exc)}{note}") from exc
+
+
+def _soap_call(info: Any, args: Any) -> str:
+    """The SOAP method's name; for a property read (pyVmomi's Fetch), with the property's."""
+    if info.wsdlName == "Fetch" and args:
+        return f"Fetch of {args[0]}"
+    return str(info.wsdlName)
 
 
 def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return text
+    """An OSError's text without its errno, a fault's message, else whatever the exception says."""
+    return getattr(exc, "strerror", None) or getattr(exc, "msg", None) or str(exc) or type(exc).__name__

@@ -51,4 +51,4 @@ def faults_translated(doing: str) -> Iterator[None]:
     try:
         yield
     except vmodl.MethodFault as fault:
-        raise translate(fault, doing) from None
+        raise translate(fault, doing) from fault
