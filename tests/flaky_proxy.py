@@ -19,7 +19,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 How = Literal["reset", "close", "stall"]
@@ -38,6 +38,7 @@ class _Break:
     operation: str
     how: How
     after_forwarding: bool
+    times: int = 1  # how many requests for the operation in a row
 
 
 @dataclass
@@ -81,11 +82,11 @@ class FlakyProxy:
             for link in self._links:
                 link.close()
 
-    def break_next(self, operation: str, how: How = "reset", after_forwarding: bool = False) -> None:
-        """Break the connection carrying the next request for ``operation``."""
+    def break_next(self, operation: str, how: How = "reset", after_forwarding: bool = False, times: int = 1) -> None:
+        """Break the connection carrying the next request (or ``times`` requests) for ``operation``."""
         self.broken.clear()
         with self._lock:
-            self._armed = _Break(operation, how, after_forwarding)
+            self._armed = _Break(operation, how, after_forwarding, times)
 
     def _accept(self) -> None:
         while not self._stopping.is_set():
@@ -142,8 +143,8 @@ class FlakyProxy:
     def _take(self, operation: str) -> _Break | None:
         with self._lock:
             armed, matches = self._armed, self._armed is not None and self._armed.operation == operation
-            if matches:
-                self._armed = None
+            if matches and armed is not None:
+                self._armed = replace(armed, times=armed.times - 1) if armed.times > 1 else None
         return armed if matches else None
 
     def _break(self, link: _Link, how: How) -> None:

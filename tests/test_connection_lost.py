@@ -66,7 +66,7 @@ def test_connection_lost_during_a_read(proxy: FlakyProxy, write_settings, how: H
                                        reason: str) -> None:
     with VCenterGateway(settings_for(proxy, write_settings)) as gateway:
         vms = gateway.inventory().vms.keys()
-        proxy.break_next("RetrievePropertiesEx", how)
+        proxy.break_next("RetrievePropertiesEx", how, times=2)  # a read is repeated once
         with pytest.raises(VCenterUnreachable) as caught:
             gateway.inventory()
         assert lost(caught, proxy, cause) == f"RetrievePropertiesEx: {reason}"
@@ -74,9 +74,21 @@ def test_connection_lost_during_a_read(proxy: FlakyProxy, write_settings, how: H
     assert proxy.operations.count("Login") == 1
 
 
+def test_a_read_whose_connection_was_closed_while_idle_is_repeated_once(proxy: FlakyProxy,  # type: ignore[no-untyped-def]
+                                                                      write_settings) -> None:
+    """A pooled keep-alive connection vCenter closed between two sweeps: the read just works."""
+    with VCenterGateway(settings_for(proxy, write_settings)) as gateway:
+        vms = gateway.inventory().vms.keys()
+        before = gateway.round_trips
+        proxy.break_next("RetrievePropertiesEx", "close")
+        assert gateway.inventory().vms.keys() == vms
+        assert gateway.round_trips - before == 4, "CreateContainerView, the read and its repeat, DestroyView"
+    assert proxy.operations.count("Login") == 1
+
+
 def test_connection_lost_during_a_property_read(proxy: FlakyProxy, write_settings) -> None:  # type: ignore[no-untyped-def]
     with VCenterGateway(settings_for(proxy, write_settings)) as gateway:
-        proxy.break_next("Fetch")
+        proxy.break_next("Fetch", times=2)
         with pytest.raises(VCenterUnreachable) as caught:
             gateway.session.call(lambda content: content.rootFolder.name, "reading the root folder's name")
     assert lost(caught, proxy, ConnectionResetError) == f"Fetch of name: {RESET}"
@@ -138,7 +150,7 @@ def live_proxy(own: Simulator) -> Iterator[FlakyProxy]:
 def test_connection_lost_during_an_inventory_read_live(sim: Simulator, write_settings) -> None:  # type: ignore[no-untyped-def]
     with FlakyProxy(sim.host, sim.port) as proxy, VCenterGateway(settings_for(proxy, write_settings)) as gateway:
         vms = gateway.inventory().vms
-        proxy.break_next("RetrievePropertiesEx")
+        proxy.break_next("RetrievePropertiesEx", times=2)
         with pytest.raises(VCenterUnreachable) as caught:
             gateway.inventory()
         assert lost(caught, proxy, ConnectionResetError) == f"RetrievePropertiesEx: {RESET}"
@@ -158,7 +170,7 @@ def power_state(gateway: VCenterGateway, moref: str) -> str:
 def test_connection_lost_while_waiting_for_a_power_on(live_proxy: FlakyProxy, write_settings) -> None:  # type: ignore[no-untyped-def]
     with VCenterGateway(settings_for(live_proxy, write_settings)) as gateway:
         vm = powered_off_vm(gateway)
-        live_proxy.break_next("RetrievePropertiesEx")  # the first poll of the task's state
+        live_proxy.break_next("RetrievePropertiesEx", times=2)  # the first poll of the task's state, and its repeat
         with pytest.raises(VCenterUnreachable) as caught:
             gateway.vms.power_on(vm)
         assert lost(caught, live_proxy, ConnectionResetError).startswith(f"RetrievePropertiesEx: {RESET}; task task-")

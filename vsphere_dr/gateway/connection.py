@@ -25,6 +25,10 @@ from vsphere_dr.settings import VCenterSettings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _NETWORK_ERRORS = (OSError, http.client.HTTPException)
+# Reads that change nothing in vCenter: the only calls repeated after a lost connection.
+_SAFE_TO_REPEAT = frozenset({"RetrievePropertiesEx", "ContinueRetrievePropertiesEx", "RetrieveProperties",
+                             "RetrieveServiceContent", "Fetch", "CurrentTime", "QueryPerf",
+                             "QueryAvailablePerfMetric", "QueryPerfCounterByLevel", "ReadNextEvents"})
 
 
 class VCenterSession:
@@ -135,8 +139,18 @@ class VCenterSession:
 
         def invoke_method(mo: Any, info: Any, args: Any, *rest: Any, **kwargs: Any) -> Any:
             self.round_trips += 1
-            with self._connection_errors_reported(_soap_call(info, args), getattr(info, "isTask", False)):
-                return invoke(mo, info, args, *rest, **kwargs)
+            calling = _soap_call(info, args)
+            with self._connection_errors_reported(calling, getattr(info, "isTask", False)):
+                if info.wsdlName not in _SAFE_TO_REPEAT:
+                    return invoke(mo, info, args, *rest, **kwargs)
+                try:
+                    return invoke(mo, info, args, *rest, **kwargs)
+                except _NETWORK_ERRORS as exc:
+                    # Most often a pooled keep-alive connection vCenter closed while idle between
+                    # sweeps: a read is repeated once on a new connection, nothing else is.
+                    log.debug("connection lost during %s (%s): reading once more", calling, _reason(exc))
+                    self.round_trips += 1
+                    return invoke(mo, info, args, *rest, **kwargs)
 
         def invoke_accessor(mo: Any, info: Any) -> Any:
             # pyVmomi reads a property as a "Fetch" through InvokeMethod; this holds for a stub that does not.
