@@ -299,3 +299,30 @@ def test_incidents_lists_rto_and_rpo(lab: Lab, capsys: pytest.CaptureFixture[str
     assert main(["--config", str(lab.settings), "incidents"]) == 0
     assert "cache-01" in capsys.readouterr().out
 
+
+
+def test_connection_reset_mid_clone_is_continued_on_the_next_sweep_with_one_copy(lab: Lab) -> None:
+    """vCenter carries out the clone but its answer is lost (connection reset): the action stays
+    at the step it reached; the daemon's next sweep continues it and adopts the copy vCenter made."""
+    from modules.inventory_administrator import InventoryAdministrator
+    from tests.flaky_proxy import FlakyProxy
+    from vsphere_dr.app.controller import Controller
+    from vsphere_dr.app.module_registry import PAUSABLE
+
+    chaos(lab.sim, "host_down", "esx-p1.lab.local")
+    with FlakyProxy(lab.sim.host, lab.sim.port) as proxy:
+        text = lab.settings.read_text(encoding="utf-8").replace(f"port = {lab.sim.port}\n", f"port = {proxy.port}\n")
+        lab.settings.write_text(text, encoding="utf-8")
+        controller = Controller(InventoryAdministrator(lab.settings, PAUSABLE))  # one process, as `run`
+        try:
+            proxy.break_next("CloneVM_Task", after_forwarding=True)
+            assert controller.run_module("health_administrator") is None
+            cut_off = [a for a in controller.journal.actions() if a.state == "running"]
+            assert len(cut_off) == 1 and cut_off[0].step == "original_fenced", "left at the step it reached"
+            assert controller.run_module("health_administrator") is None
+        finally:
+            controller.close()
+    assert {a.state for a in _actions_raw(lab)} == {"done"}
+    for name, ip in P1_VMS.items():
+        (copy,) = lab.copies_of(name)
+        assert lab.running_with_ip(ip) == [copy.name], name
