@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from vsphere_dr.errors import VsphereDrError
 from vsphere_dr.journal import Journal
+from vsphere_dr.protection import protected_vms, skip_reason
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
 from vsphere_dr.snapshot_rotation import snapshot_name, to_prune
@@ -49,8 +50,7 @@ class SnapshotCreator:
 
     def targets(self, inv: Inventory) -> list[VmRecord]:
         """Monitored VMs that are not the backing VMs of nested vHosts."""
-        backing = set(self.settings().inventory.vhost_backing.values())
-        return [vm for vm in inv.monitored_vms() if vm.name not in backing]
+        return protected_vms(inv, self.settings())
 
     def run(self) -> SnapshotRunReport:
         inv = self.gateway.inventory()
@@ -62,7 +62,7 @@ class SnapshotCreator:
             if self.stop.is_set():
                 report.skipped[vm.name] = "controller stopping"
                 continue
-            reason = _skip_reason(vm, inv, busy)
+            reason = skip_reason(vm, inv, busy)
             if reason:
                 report.skipped[vm.name] = reason
                 continue
@@ -141,17 +141,6 @@ class SnapshotCreator:
                 self.journal.finish(action.id, {"reconciled": "snapshot found after restart"})
             else:
                 self.journal.fail(action.id, "controller stopped before the snapshot was created", "abandoned")
-
-
-def _skip_reason(vm: VmRecord, inv: Inventory, busy: set[str]) -> str:
-    if vm.moref in busy:
-        return "under recovery"
-    host = inv.hosts.get(vm.host or "")
-    if host is None or host.connection_state != "connected":
-        return "its host is not connected"
-    if vm.connection_state != "connected":
-        return f"VM is {vm.connection_state}"
-    return ""
 
 
 def _newest_time(vm: VmRecord | None) -> float | None:

@@ -13,7 +13,10 @@ What it fakes, as a real vCenter does it:
 - a VM answers its probe only while it is powered on, its host is connected and its guest is up;
   a power-on or reset boots the guest (unless the test marks it ``broken``);
 - powering on a nested host's backing VM brings that host back (``backs``);
-- adding a spare host takes one of ``spare_hosts`` into the given cluster.
+- adding a spare host takes one of ``spare_hosts`` into the given cluster;
+- a clone lands on the host and datastore asked for, powered off; a datastore the host does not
+  mount: ``InvalidDatastore``; deleting (Destroy) a VM that is not powered off: ``InvalidState``;
+- a VM's files path (``[datastore] name/name.vmx``), its annotation's replica mark, custom attributes.
 
 What it does not fake: sessions, round trips, task objects and their timing, alarms, events,
 performance counters, DRS, admission control. And where the bundled simulator is lenient today,
@@ -29,9 +32,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
-from vsphere_dr.errors import DuplicateName, InvalidState, ObjectNotFound
+from vsphere_dr.errors import DuplicateName, InvalidState, ObjectNotFound, VSphereFault
 from vsphere_dr.records import (ComputeResourceRecord, DatastoreRecord, HostRecord, HostRuntime, Inventory,
                                 SnapshotRecord, VmRecord)
+from vsphere_dr.replicas import parse_mark
 
 
 @dataclass
@@ -59,6 +63,7 @@ class FakeVm:
     snapshots: list[SnapshotRecord] = field(default_factory=list)
     annotation: str = ""
     memory_mb: int = 1024
+    custom: dict[str, str] = field(default_factory=dict)  # custom attributes by name
 
 
 @dataclass
@@ -183,7 +188,9 @@ class FakeVCenter:
         pool = self.resources[self.hosts[v.host].compute_resource].pool
         return VmRecord(v.moref, v.name, f"uuid-{v.moref}", v.ip, v.power_state, "connected", v.host, pool,
                         v.datastores, 1, v.memory_mb, False, v.annotation,
-                        "green" if self.answers(v) else "gray", "green", tuple(v.snapshots))
+                        "green" if self.answers(v) else "gray", "green", tuple(v.snapshots),
+                        files_path=f"[{self.datastores[v.datastores[0]]}] {v.name}/{v.name}.vmx" if v.datastores else None,
+                        replica=parse_mark(v.annotation))
 
 
 class _VmOps:
@@ -245,6 +252,8 @@ class _VmOps:
         source = self.vc.vm(vm)  # lenient as vcsim: a real vCenter refuses when the source's host is dead
         if any(v.name == name for v in self.vc.vms.values()):
             raise DuplicateName(f"vCenter fault DuplicateName: {name} exists", "DuplicateName")
+        if datastore not in self.vc.hosts[host].datastores:
+            raise VSphereFault(f"vCenter fault InvalidDatastore: {host} does not mount {datastore}", "InvalidDatastore")
         moref = self.vc.next_id("vm")
         self.vc.vms[moref] = FakeVm(moref, name, host, (datastore,), source.ip, "poweredOff", False,
                                     annotation=annotation, memory_mb=source.memory_mb)
@@ -262,6 +271,18 @@ class _VmOps:
         self.vc._maybe_fail("set_annotation")
         self.vc.vm(vm).annotation = text
         self.vc.record("set_annotation", vm)
+
+    def destroy(self, vm: str) -> None:
+        self.vc._maybe_fail("destroy")
+        if self.vc.vm(vm).power_state != "poweredOff":
+            raise InvalidState(f"vCenter fault InvalidPowerState: {vm} is powered on", "InvalidPowerState")
+        del self.vc.vms[vm]
+        self.vc.record("destroy", vm)
+
+    def set_custom_field(self, vm: str, name: str, value: str) -> None:
+        self.vc._maybe_fail("set_custom_field")
+        self.vc.vm(vm).custom[name] = value
+        self.vc.record("set_custom_field", vm, name)
 
     def _owner(self, snapshot: str) -> FakeVm:
         for vm in self.vc.vms.values():

@@ -84,3 +84,8 @@ class ControllerBusy(VsphereDrError):
         super().__init__(f"another vsphere-dr holds {lock}: "
                          f"{holder or 'it has not written who it is yet'}")
         self.holder = holder
+
+
+class RoundIncomplete(VsphereDrError):
+    """A module's round went through every VM but failed for some (the message names them): the
+    others got what they needed, and the run counts as failed."""

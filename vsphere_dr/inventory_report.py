@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vsphere_dr.records import Inventory, SnapshotRecord, VmRecord
+from vsphere_dr.replicas import replicas_of
 from vsphere_dr.table import render_table
 
 
@@ -24,30 +25,43 @@ def inventory_as_dict(inv: Inventory) -> dict[str, Any]:
 
 
 def _vm_dict(inv: Inventory, vm: VmRecord) -> dict[str, Any]:
-    snap = vm.newest_snapshot
+    snap, replica = vm.newest_snapshot, _newest_replica(inv, vm)
     return {"name": vm.name, "ip": vm.ip, "power_state": vm.power_state, "host": _host_name(inv, vm),
-            "newest_snapshot": {"name": snap.name, "created": snap.created.isoformat()} if snap else None}
+            "newest_snapshot": {"name": snap.name, "created": snap.created.isoformat()} if snap else None,
+            "newest_replica": {"name": replica.name, "host": _host_name(inv, replica),
+                               "taken": replica.replica.taken.isoformat()} if replica and replica.replica else None}
 
 
 def inventory_as_text(inv: Inventory) -> str:
     data = inventory_as_dict(inv)
     host_rows = [(h["name"], h["datacenter"], h["cluster"] or "(standalone)", h["address"], h["connection_state"],
                   "yes" if h["in_maintenance"] else "no", h["vms"]) for h in data["hosts"]]
-    vm_rows = [(vm.name, vm.ip, vm.power_state, _host_name(inv, vm) or "-", _snapshot_text(vm.newest_snapshot))
-               for vm in inv.monitored_vms()]
+    vm_rows = [(vm.name, vm.ip, vm.power_state, _host_name(inv, vm) or "-", _snapshot_text(vm.newest_snapshot),
+                _replica_text(inv, _newest_replica(inv, vm))) for vm in inv.monitored_vms()]
     skipped = len(data["not_monitored"])
     return "\n".join([
         f"Hosts ({len(host_rows)})",
         render_table(("NAME", "DATACENTER", "CLUSTER", "ADDRESS", "CONNECTION", "MAINTENANCE", "VMS"), host_rows),
         "",
         f"Monitored VMs ({len(vm_rows)}; {skipped} without an IP not monitored)",
-        render_table(("NAME", "IP", "POWER", "HOST", "NEWEST SNAPSHOT"), vm_rows),
+        render_table(("NAME", "IP", "POWER", "HOST", "NEWEST SNAPSHOT", "NEWEST REPLICA"), vm_rows),
     ])
 
 
 def _host_name(inv: Inventory, vm: VmRecord) -> str | None:
     host = inv.hosts.get(vm.host or "")
     return host.name if host else None
+
+
+def _newest_replica(inv: Inventory, vm: VmRecord) -> VmRecord | None:
+    found = replicas_of(inv, vm)
+    return found[-1] if found else None
+
+
+def _replica_text(inv: Inventory, replica: VmRecord | None) -> str:
+    if replica is None or replica.replica is None:
+        return "none"
+    return f"{replica.replica.taken:%Y-%m-%d %H:%M:%S %Z} on {_host_name(inv, replica)}"
 
 
 def _snapshot_text(snap: SnapshotRecord | None) -> str:

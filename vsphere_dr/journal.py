@@ -68,6 +68,13 @@ CREATE TABLE IF NOT EXISTS snapshot_status (
     last_error TEXT NOT NULL DEFAULT '',
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS replica_status (
+    vm TEXT PRIMARY KEY,
+    vm_name TEXT NOT NULL,
+    newest_at REAL,
+    last_error TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL
+);
 """
 
 UNFINISHED = ("intended", "running")
@@ -138,6 +145,8 @@ class RunRow:
 
 @dataclass(frozen=True)
 class SnapshotStatusRow:
+    """A VM's newest good snapshot (snapshot_status) or replica (replica_status), and the last error."""
+
     vm: str
     vm_name: str
     newest_at: float | None
@@ -326,14 +335,28 @@ class Journal:
         return {r["module"]: RunRow(**dict(r)) for r in self._rows("SELECT * FROM module_runs")}
 
     def record_snapshot_status(self, vm: str, vm_name: str, newest_at: float | None, error: str = "") -> None:
+        """A VM's newest good snapshot (its RPO) and the last snapshot error, if any."""
+        self._record_status("snapshot_status", vm, vm_name, newest_at, error)
+
+    def snapshot_status(self) -> list[SnapshotStatusRow]:
+        return self._status("snapshot_status")
+
+    def record_replica_status(self, vm: str, vm_name: str, newest_at: float | None, error: str = "") -> None:
+        """The time of a VM's newest good replica (its replica RPO) and the last replica error, if any."""
+        self._record_status("replica_status", vm, vm_name, newest_at, error)
+
+    def replica_status(self) -> list[SnapshotStatusRow]:
+        return self._status("replica_status")
+
+    def _record_status(self, table: str, vm: str, vm_name: str, newest_at: float | None, error: str) -> None:
         with self._write() as db:
-            db.execute("INSERT INTO snapshot_status (vm, vm_name, newest_at, last_error, updated_at)"
+            db.execute(f"INSERT INTO {table} (vm, vm_name, newest_at, last_error, updated_at)"
                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (vm) DO UPDATE SET vm_name = excluded.vm_name,"
                        " newest_at = excluded.newest_at, last_error = excluded.last_error,"
                        " updated_at = excluded.updated_at", (vm, vm_name, newest_at, error, self._clock()))
 
-    def snapshot_status(self) -> list[SnapshotStatusRow]:
-        return [SnapshotStatusRow(**dict(r)) for r in self._rows("SELECT * FROM snapshot_status ORDER BY vm_name")]
+    def _status(self, table: str) -> list[SnapshotStatusRow]:
+        return [SnapshotStatusRow(**dict(r)) for r in self._rows(f"SELECT * FROM {table} ORDER BY vm_name")]
 
 
 def _action(row: sqlite3.Row) -> ActionRow:

@@ -91,6 +91,16 @@ class HostRuntime:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaMark:
+    """What a replica's annotation says of it: whose replica it is, and from which snapshot."""
+
+    source_uuid: str  # instance UUID of the VM it replicates
+    source_name: str
+    snapshot_name: str
+    taken: datetime  # when that snapshot was taken: the replica's point in time (its RPO)
+
+
+@dataclass(frozen=True, slots=True)
 class VmRecord:
     moref: str
     name: str
@@ -109,6 +119,8 @@ class VmRecord:
     overall_status: str
     snapshots: tuple[SnapshotRecord, ...] = ()
     alarms: tuple[AlarmStateRecord, ...] = ()
+    files_path: str | None = None  # config.files.vmPathName, e.g. "[ds-prod] web-01/web-01.vmx"
+    replica: ReplicaMark | None = None  # set when this VM is a vsphere-dr replica of another
 
     @property
     def newest_snapshot(self) -> SnapshotRecord | None:
@@ -116,8 +128,16 @@ class VmRecord:
 
     @property
     def monitored(self) -> bool:
-        """The paper's rule: only VMs with an IP take part (and templates never run)."""
-        return bool(self.ip) and not self.template
+        """The paper's rule: only VMs with an IP take part (templates never run; a replica is a
+        copy kept powered off for a failover, not a VM of its own)."""
+        return bool(self.ip) and not self.template and self.replica is None
+
+    @property
+    def files_datastore(self) -> str | None:
+        """The datastore name of ``files_path`` (``ds-prod`` for ``[ds-prod] web-01/web-01.vmx``)."""
+        if not self.files_path or not self.files_path.startswith("["):
+            return None
+        return self.files_path[1:].split("]", 1)[0]
 
 
 def _frozen(items: Mapping[str, object]) -> Mapping[str, object]:

@@ -236,6 +236,28 @@ class RecoverySettings(Section):
     restart_priority: Annotated[dict[str, Priority], BeforeValidator(_split_pairs)] = {}
 
 
+class ReplicationSettings(Section):
+    """The paper's replication mode: a powered-off replica of every protected VM, cloned from its
+    newest vsphere-dr snapshot onto a host and datastore of the secondary site."""
+
+    enabled: bool = False
+    interval_seconds: Annotated[float, Field(ge=60)] = 14400.0
+    cron: Crontab = None  # replaces interval_seconds when set
+    keep: Annotated[int, Field(ge=1, le=16)] = 2
+    hosts: NameList = []  # target host names
+    cluster: OptionalStr = None  # or every host of this cluster
+    datastores: NameList = []  # target datastore names
+    suffix: Annotated[str, Field(min_length=2, max_length=40, pattern=r"^-[A-Za-z0-9._-]+$")] = "-replica"
+
+    @model_validator(mode="after")
+    def _target_named(self) -> ReplicationSettings:
+        if self.enabled and not (self.hosts or self.cluster):
+            raise ValueError("enabled replication needs target hosts or a cluster (hosts = ..., or cluster = ...)")
+        if self.enabled and not self.datastores:
+            raise ValueError("enabled replication needs target datastores (datastores = ...)")
+        return self
+
+
 class JournalSettings(Section):
     path: Path = Path("var/vsphere-dr.sqlite")
 
@@ -324,6 +346,7 @@ class Settings(Section):
     snapshots: SnapshotSettings = SnapshotSettings()
     inventory: InventorySettings = InventorySettings()
     recovery: RecoverySettings = RecoverySettings()
+    replication: ReplicationSettings = ReplicationSettings()
     journal: JournalSettings = JournalSettings()
     logging: LoggingSettings = LoggingSettings()
     health: HealthSettings = HealthSettings()

@@ -16,6 +16,7 @@ from modules.availability_administrator import AvailabilityAdministrator
 from modules.health_administrator import HealthAdministrator, HealthSweep
 from modules.inventory_administrator import InventoryAdministrator
 from modules.ping_alarm_administrator import PingAlarmAdministrator
+from modules.replica_creator import ReplicaCreator
 from modules.snapshot_creator import SnapshotCreator
 from modules.snapshot_creator_vhost import SnapshotCreatorVhost
 from vsphere_dr.app.module_registry import MODULES
@@ -73,7 +74,8 @@ class Controller:
         self.admin_gateway = VCenterGateway(settings.admin_vcenter) if settings.admin_vcenter else self.gateway
         # Each module that runs in its own scheduler thread gets its own session.
         snapshot_gateway, health_gateway = VCenterGateway(settings.vcenter), VCenterGateway(settings.vcenter)
-        self.gateways = [self.gateway, snapshot_gateway, health_gateway] + (
+        replica_gateway = VCenterGateway(settings.vcenter)
+        self.gateways = [self.gateway, snapshot_gateway, health_gateway, replica_gateway] + (
             [self.admin_gateway] if settings.admin_vcenter else [])
         self.availability: AvailabilityAdministrator[HealthAdministrator] = AvailabilityAdministrator(
             self.gateway.inventory, HealthAdministrator.for_vm)
@@ -88,6 +90,7 @@ class Controller:
             ping_alarm,
             SnapshotCreator(snapshot_gateway, self.journal, self.settings, self.stop),
             SnapshotCreatorVhost(self.admin_gateway, snapshot_gateway, self.journal, self.settings, self.stop),
+            ReplicaCreator(replica_gateway, self.journal, self.settings, self.stop),
         )}
         if tuple(self.modules) != MODULES:
             raise RuntimeError(f"the controller's modules {tuple(self.modules)} are not the registry's {MODULES}")

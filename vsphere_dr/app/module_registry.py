@@ -28,6 +28,7 @@ ENTRIES = (
     ModuleEntry("ping_alarm_administrator", None),
     ModuleEntry("snapshot_creator", lambda s: (s.snapshots.interval_seconds, s.snapshots.cron)),
     ModuleEntry("snapshot_creator_vhost", lambda s: (s.snapshots.vhost_interval_seconds, s.snapshots.vhost_cron)),
+    ModuleEntry("replica_creator", lambda s: (s.replication.interval_seconds, s.replication.cron)),
 )
 MODULES = tuple(entry.name for entry in ENTRIES)
 PAUSABLE = tuple(entry.name for entry in ENTRIES if entry.pausable)

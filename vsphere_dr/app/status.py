@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from vsphere_dr.app.daemon import trigger_for
 from vsphere_dr.app.module_registry import Schedule
-from vsphere_dr.journal import Journal
+from vsphere_dr.journal import Journal, SnapshotStatusRow
 from vsphere_dr.table import render_table
 
 
@@ -26,15 +26,22 @@ def status_text(journal: Journal, schedules: dict[str, Schedule], paused: Collec
             "paused" if name in paused else _next_run(schedule, run.started_at if run else None, now),
             (run.message if run else "")[:70],
         ))
-    snapshot_rows = [(row.vm_name, when(row.newest_at), age(now - row.newest_at) if row.newest_at else "none",
-                      row.last_error[:70] or "-") for row in journal.snapshot_status()]
     return "\n".join([
         "Modules",
         render_table(("MODULE", "LAST RUN", "OUTCOME", "NEXT RUN (if `run` is going)", "MESSAGE"), module_rows),
         "",
         "Snapshots (RPO = age of the newest snapshot)",
-        render_table(("VM", "NEWEST SNAPSHOT", "RPO", "LAST ERROR"), snapshot_rows) if snapshot_rows else "  none yet",
+        _ages(("VM", "NEWEST SNAPSHOT", "RPO", "LAST ERROR"), journal.snapshot_status(), now),
+        "",
+        "Replicas (RPO = age of the snapshot the newest replica was made from)",
+        _ages(("VM", "NEWEST REPLICA", "RPO", "LAST ERROR"), journal.replica_status(), now),
     ])
+
+
+def _ages(headers: tuple[str, ...], rows: list[SnapshotStatusRow], now: float) -> str:
+    shown = [(row.vm_name, when(row.newest_at), age(now - row.newest_at) if row.newest_at else "none",
+              row.last_error[:70] or "-") for row in rows]
+    return render_table(headers, shown) if shown else "  none yet"
 
 
 def _next_run(schedule: Schedule, last: float | None, now: float) -> str:

@@ -19,6 +19,7 @@ from vsphere_dr.records import (
     SnapshotRecord,
     VmRecord,
 )
+from vsphere_dr.replicas import parse_mark
 
 WANTED: dict[type, tuple[str, ...]] = {
     vim.Folder: ("name", "parent"),
@@ -35,7 +36,7 @@ WANTED: dict[type, tuple[str, ...]] = {
         "name", "config.instanceUuid", "guest.ipAddress", "runtime.powerState", "runtime.connectionState",
         "runtime.host", "resourcePool", "datastore", "config.hardware.numCPU", "config.hardware.memoryMB",
         "config.template", "config.annotation", "summary.quickStats.guestHeartbeatStatus",
-        "overallStatus", "snapshot", "triggeredAlarmState",
+        "overallStatus", "snapshot", "triggeredAlarmState", "config.files.vmPathName",
     ),
 }
 
@@ -169,6 +170,7 @@ def _vm(ref: str, p: PropertyMap) -> VmRecord:
         heartbeat=str(p.get("summary.quickStats.guestHeartbeatStatus", "gray")),
         overall_status=str(p.get("overallStatus", "gray")),
         snapshots=_snapshots(p.get("snapshot")), alarms=_alarms(p.get("triggeredAlarmState")),
+        files_path=p.get("config.files.vmPathName") or None, replica=parse_mark(p.get("config.annotation") or ""),
     )
 
 

@@ -11,7 +11,9 @@ from typing import Any
 
 from pyVmomi import vim
 
+from vsphere_dr.errors import NotSupported
 from vsphere_dr.gateway.connection import VCenterSession
+from vsphere_dr.gateway.faults import faults_translated
 from vsphere_dr.gateway.tasks import run_task
 
 
@@ -77,6 +79,27 @@ class VmOperations:
         if datastore is not None:
             spec.datastore = self._session.managed(vim.Datastore, datastore)
         self._run(lambda: self._vm(vm).RelocateVM_Task(spec), f"relocating {vm} to {host}")
+
+    def destroy(self, vm: str) -> None:
+        """Delete a powered-off VM and its files (Destroy_Task): only ever a replica of vsphere-dr's."""
+        self._run(lambda: self._vm(vm).Destroy_Task(), f"deleting {vm}")
+
+    def set_custom_field(self, vm: str, name: str, value: str) -> None:
+        """Set the custom attribute ``name`` of ``vm`` (defined for VMs if missing). NotSupported where
+        vCenter has no CustomFieldsManager (some hosts managed directly)."""
+        doing = f"setting custom attribute {name} of {vm}"
+
+        def set_field(content: vim.ServiceInstanceContent) -> None:
+            manager = content.customFieldsManager
+            if manager is None:
+                raise NotSupported(f"{doing}: this vCenter has no custom attributes", "NotSupported")
+            with faults_translated(doing):
+                key = next((f.key for f in manager.field or () if f.name == name), None)
+                if key is None:
+                    key = manager.AddCustomFieldDef(name=name, moType=vim.VirtualMachine).key
+                manager.SetField(entity=self._vm(vm), key=key, value=value)
+
+        self._session.call(set_field, doing)
 
     def set_annotation(self, vm: str, text: str) -> None:
         self._run(lambda: self._vm(vm).ReconfigVM_Task(vim.vm.ConfigSpec(annotation=text)),

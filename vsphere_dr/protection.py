@@ -1,0 +1,24 @@
+"""Which VMs vsphere-dr protects with snapshots and replicas, and when one is left out this round."""
+
+from __future__ import annotations
+
+from vsphere_dr.records import Inventory, VmRecord
+from vsphere_dr.settings import Settings
+
+
+def protected_vms(inv: Inventory, settings: Settings) -> list[VmRecord]:
+    """The monitored VMs, but the backing VMs of nested vHosts (they have a module of their own)."""
+    backing = set(settings.inventory.vhost_backing.values())
+    return [vm for vm in inv.monitored_vms() if vm.name not in backing]
+
+
+def skip_reason(vm: VmRecord, inv: Inventory, busy: set[str]) -> str | None:
+    """Why a VM gets no snapshot or replica this round (None: it does). ``busy``: VMs under recovery."""
+    if vm.moref in busy:
+        return "under recovery"
+    host = inv.hosts.get(vm.host or "")
+    if host is None or host.connection_state != "connected":
+        return "its host is not connected"
+    if vm.connection_state != "connected":
+        return f"VM is {vm.connection_state}"
+    return None
