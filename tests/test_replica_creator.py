@@ -8,7 +8,7 @@ nothing and shows the round failed; a replica never becomes a monitored VM of it
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,13 @@ import pytest
 from modules.replica_creator import FIELD, KIND, ReplicaCreator
 from modules.snapshot_creator import SnapshotCreator
 from tests.fake_vcenter import FakeVCenter
-from tests.recovery_lab import Clock, journal
+from tests.recovery_lab import SNAPSHOT_TIME, Clock, journal, lab
 from vsphere_dr.errors import RoundIncomplete, SettingsError, VSphereFault
 from vsphere_dr.journal import Journal
 from vsphere_dr.replicas import mark_text, parse_mark, replica_name, replicas_of, to_prune
 from vsphere_dr.settings import Settings
 
-T0 = datetime(2027, 1, 15, 7, 0, tzinfo=timezone.utc)
+T0 = SNAPSHOT_TIME  # web-01's snapshot in the lab
 
 
 def settings(**replication: Any) -> Settings:
@@ -36,16 +36,9 @@ def settings(**replication: Any) -> Settings:
 def vc() -> FakeVCenter:
     """web-01 on esx-1 and app-01 on esx-3 (its own local datastore), each with one vsphere-dr
     snapshot; esx-1 and esx-2 share ds-shared."""
-    vc = FakeVCenter()
-    vc.add_resource("domain-c1", "cluster-1")
-    vc.add_resource("domain-s3", "esx-3", is_cluster=False)
-    vc.add_host("host-1", "esx-1", "domain-c1", ("ds-shared",))
-    vc.add_host("host-2", "esx-2", "domain-c1", ("ds-shared",))
-    vc.add_host("host-3", "esx-3", "domain-s3", ("ds-local3",))
-    vc.add_vm("vm-1", "web-01", "host-1", "10.0.0.1")
+    vc = lab()
     vc.add_vm("vm-3", "app-01", "host-3", "10.0.0.3")
-    for vm in ("vm-1", "vm-3"):
-        snapshot(vc, vm, T0)
+    snapshot(vc, "vm-3", T0)
     return vc
 
 
