@@ -208,3 +208,15 @@ def test_the_copy_name_comes_from_the_first_failed_probe_not_from_the_sweep() ->
         (action,) = decide(replace(w, now=now, vms=views), POLICY).actions
         names.append(action.params.clone_name)
     assert names == [clone_name("app-01", NOW - 300)] * 2
+
+
+def test_a_failed_host_in_a_cluster_whose_vsphere_ha_restarts_vms_is_left_to_ha() -> None:
+    inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
+    cluster = inv.compute_resources["c1"]
+    inv = replace(inv, compute_resources={"c1": replace(cluster, ha_restarts_vms=True)})
+    w = world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120})
+    (action,) = decide(w, POLICY).actions
+    assert action.kind == ActionKind.LEFT_TO_HA and not action.kind.changes_vcenter
+    assert "vSphere HA" in action.reason and "with_vsphere_ha = observe" in action.reason
+    (acting,) = decide(w, replace(POLICY, with_vsphere_ha="act")).actions
+    assert acting.kind == ActionKind.CLONE_TO_HOST

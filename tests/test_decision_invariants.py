@@ -33,6 +33,9 @@ def worlds(draw: st.DrawFn) -> World:
               snapshot=draw(st.booleans()), store=draw(st.sampled_from(["ds-a", "ds-b"])))
            for n in range(1, draw(st.integers(1, 6)) + 1)]
     inv = inventory(hosts, vms)
+    ha = draw(st.sets(st.sampled_from(["c1", "c2"])))
+    inv = replace(inv, compute_resources={m: replace(r, ha_restarts_vms=m in ha)
+                                          for m, r in inv.compute_resources.items()})
     down = {v.moref: draw(st.sampled_from(list(VmCondition))) for v in vms}
     down = {m: c for m, c in down.items() if c != VmCondition.RESPONDING}
     silent = {h.moref: draw(st.floats(0, 1000)) for h in hosts if draw(st.booleans())}
@@ -97,3 +100,15 @@ def test_targets_are_live_hosts_with_room_counted_across_the_plan(w: World) -> N
     for moref, mb in placed.items():
         h = w.inventory.hosts[moref]
         assert mb <= h.memory_mb_total - h.memory_mb_used
+
+
+@settings(max_examples=300, deadline=None)
+@given(worlds(), st.sampled_from(["observe", "act"]))
+def test_never_race_vsphere_ha_into_two_copies(w: World, with_ha: str) -> None:
+    """Where vSphere HA restarts a failed host's VMs, vsphere-dr makes no copy of them (unless told to act)."""
+    assert w.inventory is not None
+    plan = decide(w, replace(POLICY, with_vsphere_ha=with_ha))
+    for action in plan.actions:
+        if action.kind.creates_copy and with_ha == "observe":
+            origin = w.inventory.hosts[w.inventory.vms[action.target].host or ""]
+            assert not w.inventory.compute_resources[origin.compute_resource or ""].ha_restarts_vms

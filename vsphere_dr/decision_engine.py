@@ -57,6 +57,7 @@ class Policy:
     priorities: tuple[tuple[str, str], ...] = ()  # (name pattern, high|medium|low), first match wins
     spare_hosts: tuple[str, ...] = ()
     ill_response: str = "incident"  # incident, reset or recover
+    with_vsphere_ha: str = _default(RecoverySettings, "with_vsphere_ha")  # observe or act
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -65,7 +66,8 @@ class Policy:
                    max_restarts=settings.recovery.max_restarts,
                    host_boot_timeout=settings.recovery.host_boot_timeout_seconds,
                    priorities=tuple(settings.recovery.restart_priority.items()),
-                   spare_hosts=tuple(settings.inventory.spare_hosts), ill_response=settings.health.response)
+                   spare_hosts=tuple(settings.inventory.spare_hosts), ill_response=settings.health.response,
+                   with_vsphere_ha=settings.recovery.with_vsphere_ha)
 
     def priority(self, vm_name: str) -> int:
         return next((PRIORITIES[p] for pattern, p in self.priorities if fnmatch.fnmatchcase(vm_name, pattern)),
@@ -206,6 +208,12 @@ class _Decider:
     def _on_failed_host(self, vm: VmRecord, host: HostRecord, host_why: str) -> None:
         if vm.power_state != "poweredOn":
             self.notes.append(f"{vm.name}: was {vm.power_state} before {host_why}: left as it was")
+            return
+        cluster = self.inv.compute_resources.get(host.compute_resource or "")
+        if cluster is not None and cluster.ha_restarts_vms and self.policy.with_vsphere_ha == "observe":
+            self._add(ActionKind.LEFT_TO_HA, vm, "vSphere HA",
+                      f"{host_why}; cluster {cluster.name} has vSphere HA with host monitoring on: HA restarts "
+                      "it, vsphere-dr only observes ([recovery] with_vsphere_ha = observe)", (host_why,))
             return
         backing = self.world.backing.get(host.moref)
         if backing is not None and not self._revive_given_up(host):

@@ -29,6 +29,7 @@ class ActionKind(StrEnum):
     KEEP_ORIGINAL_OFF = "keep_original_off"  # a replaced original came back running: power it off
     NEEDS_PERSON = "needs_person"  # too many recoveries, or nothing safe left to try
     REPORT_ILL = "report_ill"  # an ill but reachable VM: incident and log line only
+    LEFT_TO_HA = "left_to_ha"  # a failed host's VM in a cluster whose vSphere HA restarts it
 
     @property
     def recovery(self) -> type[Recovery]:

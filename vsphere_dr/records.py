@@ -50,6 +50,7 @@ class ComputeResourceRecord:
     is_cluster: bool
     hosts: tuple[str, ...]
     resource_pool: str | None
+    ha_restarts_vms: bool = False  # vSphere HA on, with host monitoring: HA restarts a failed host's VMs
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,6 +234,8 @@ class RecoverySettings(Section):
     # How long a recovered VM has to answer its probe before the recovery counts as failed.
     confirm_timeout_seconds: Seconds = 300.0
     restart_priority: Annotated[dict[str, Priority], BeforeValidator(_split_pairs)] = {}
+    # A failed host in a cluster whose vSphere HA restarts VMs: observe (HA acts, we report) or act.
+    with_vsphere_ha: Literal["observe", "act"] = "observe"
 
 
 class ReplicationSettings(Section):

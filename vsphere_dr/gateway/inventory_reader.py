@@ -25,6 +25,7 @@ WANTED: dict[type, tuple[str, ...]] = {
     vim.Folder: ("name", "parent"),
     vim.Datacenter: ("name", "parent"),
     vim.ComputeResource: ("name", "parent", "host", "resourcePool"),
+    vim.ClusterComputeResource: ("configurationEx.dasConfig.enabled", "configurationEx.dasConfig.hostMonitoring"),
     vim.Datastore: ("name", "summary.accessible", "summary.capacity", "summary.freeSpace", "host"),
     vim.HostSystem: (
         "name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "runtime.powerState",
@@ -118,6 +119,8 @@ def _compute_resource(ref: str, p: PropertyMap, kind: type, datacenter: str) -> 
     return ComputeResourceRecord(
         moref=ref, name=p["name"], datacenter=datacenter, is_cluster=issubclass(kind, vim.ClusterComputeResource),
         hosts=_ids(p.get("host")), resource_pool=_id(pool) if pool is not None else None,
+        ha_restarts_vms=bool(p.get("configurationEx.dasConfig.enabled"))
+        and p.get("configurationEx.dasConfig.hostMonitoring", "enabled") == "enabled",
     )
 
 

@@ -12,6 +12,7 @@ from vsphere_dr.recoveries.base import Recovery
 from vsphere_dr.recoveries.clone_and_migrate import CloneAndMigrate
 from vsphere_dr.recoveries.clone_to_host import CloneToHost
 from vsphere_dr.recoveries.keep_original_off import KeepOriginalOff
+from vsphere_dr.recoveries.left_to_ha import LeftToHa
 from vsphere_dr.recoveries.needs_person import NeedsPerson
 from vsphere_dr.recoveries.power_on import PowerOn
 from vsphere_dr.recoveries.recover_on_spare_host import RecoverOnSpareHost
@@ -21,7 +22,7 @@ from vsphere_dr.recoveries.restart_from_snapshot import RestartFromSnapshot
 from vsphere_dr.recoveries.revive_host import ReviveHost
 
 KINDS: tuple[type[Recovery], ...] = (RestartFromSnapshot, PowerOn, Reset, ReviveHost, CloneToHost, CloneAndMigrate,
-                                     RecoverOnSpareHost, KeepOriginalOff, NeedsPerson, ReportIll)
+                                     RecoverOnSpareHost, KeepOriginalOff, NeedsPerson, ReportIll, LeftToHa)
 REGISTRY: dict[str, type[Recovery]] = {kind.kind: kind for kind in KINDS}
 
 
