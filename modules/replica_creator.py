@@ -112,7 +112,7 @@ class ReplicaCreator:
         self.journal.progress(action, "created", {"replica": replica})
         self._mark(vm, replica)
         found = self.gateway.vm_records([replica]).get(replica)
-        problem = _problem(found, target)
+        problem = _problem(found, target, inv)
         if found is None or problem is not None:
             self._failed(vm, action, f"replica {name} {problem}", report)
             return
@@ -182,7 +182,7 @@ def resolve_targets(inv: Inventory, s: ReplicationSettings) -> Targets:
     return Targets(tuple(chosen), tuple(stores[name] for name in s.datastores))
 
 
-def _problem(found: VmRecord | None, target: Target) -> str | None:
+def _problem(found: VmRecord | None, target: Target, inv: Inventory) -> str | None:
     """What is wrong with a new replica, if anything: it must exist, be powered off, be on the
     intended host and have its files on the intended datastore."""
     if found is None:
@@ -190,7 +190,8 @@ def _problem(found: VmRecord | None, target: Target) -> str | None:
     if found.power_state != "poweredOff":
         return f"is {found.power_state}, not poweredOff"
     if found.host != target.host.moref:
-        return f"landed on {found.host}, not on {target.host.name}"
+        landed = inv.hosts.get(found.host or "")
+        return f"landed on {landed.name if landed else found.host}, not on {target.host.name}"
     if found.files_datastore != target.datastore.name or target.datastore.moref not in found.datastores:
         return f"has its files on {found.files_path or found.datastores}, not on {target.datastore.name}"
     return None
