@@ -80,8 +80,9 @@ func (f *fileModel) runs(vm *simulator.VirtualMachine) bool {
 }
 
 // cutPower stops the processes of a host that lost power: its VMs and its
-// orphans. Their locks expire after lease.
-func (f *fileModel) cutPower(host string, leaseFor time.Duration) {
+// orphans. Their locks expire after lease. Returns the addresses of the
+// orphans that stopped.
+func (f *fileModel) cutPower(host string, leaseFor time.Duration) (silenced []string) {
 	now := time.Now()
 	for _, vm := range allVMs() {
 		if h := hostOf(vm); h != nil && h.Name == host && f.runs(vm) {
@@ -93,11 +94,13 @@ func (f *fileModel) cutPower(host string, leaseFor time.Duration) {
 	for _, o := range f.orphans {
 		if o.host == host {
 			f.leases[o.path] = lease{host: host, expires: now.Add(leaseFor)}
+			silenced = append(silenced, o.ip)
 			continue
 		}
 		kept = append(kept, o)
 	}
 	f.orphans = kept
+	return silenced
 }
 
 // powerBack is a host's power coming back: it boots without its VMs, which

@@ -113,13 +113,14 @@ func (l *lab) noticed(name string, h *hostHealth) bool {
 // injectPowerLoss runs host_down (down) and host_up on a host.
 func (l *lab) injectPowerLoss(name string, down bool) {
 	var restarted []*simulator.VirtualMachine
+	var silenced []string // addresses of orphans that stopped
 	l.mu.Lock()
 	h := l.health(name)
 	switch {
 	case down && !h.injected:
 		h.injected, h.injectedAt = true, time.Now()
 		if !l.legacy {
-			l.files.cutPower(name, l.world.Topology.lockLease())
+			silenced = l.files.cutPower(name, l.world.Topology.lockLease())
 		}
 	case !down && h.injected:
 		h.injected = false
@@ -128,6 +129,9 @@ func (l *lab) injectPowerLoss(name string, down bool) {
 		}
 	}
 	l.refreshHost(name)
+	for _, ip := range silenced {
+		l.syncAddress(ip)
+	}
 	l.settle()
 	l.mu.Unlock()
 	// The host booted without its VMs: vCenter reads them powered off once

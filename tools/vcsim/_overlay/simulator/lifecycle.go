@@ -12,7 +12,6 @@ package simulator
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"fmt"
 	"net/http"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+	"github.com/vmware/govmomi/vim25/xml"
 )
 
 // VMQuestionHandler implements VirtualMachine.AnswerVM. The vcsim main sets
