@@ -5,6 +5,7 @@ isolated host's VMs run on. The simulator runs faithful (no -legacy-host-failure
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -168,3 +169,17 @@ def test_legacy_flag_keeps_the_old_semantics(vcsim_binary: Path, topology: Path)
         run_task(web.ReconfigVM_Task(vim.vm.ConfigSpec(annotation="allowed")))
         chaos(sim, "host_up", P1)
         assert web.runtime.powerState == "poweredOn" and answers(WEB_01_IP, probe_port(topology))
+
+
+def test_timing_keys_of_the_topology(vcsim_binary: Path, tmp_path: Path) -> None:
+    bad = write_topology(tmp_path, example_topology_data() | {"lock_lease_seconds": -1,
+                                                              "not_responding_after_seconds": 4000}, "bad.json")
+    result = subprocess.run([str(vcsim_binary), "-topology", str(bad)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "lock_lease_seconds must be between 0 and 3600, got -1" in result.stderr
+    assert "not_responding_after_seconds must be between 0 and 3600, got 4000" in result.stderr
+    data = {k: v for k, v in example_topology_data().items() if k not in ("lock_lease_seconds",
+                                                                        "not_responding_after_seconds")}
+    with own_simulator(vcsim_binary, write_topology(tmp_path, data)) as sim:
+        served = requests.get(f"{sim.scheme}://{sim.host}:{sim.port}/topology", timeout=10).json()
+    assert (served["lock_lease_seconds"], served["not_responding_after_seconds"]) == (16, 60)  # VMFS, vpxd
