@@ -87,7 +87,8 @@ def rto(vms: int, workdir: Path) -> float:
     directory = workdir / f"rto-{vms}"
     directory.mkdir()
     path, port = lab(directory, "lab", hosts=4, vms_per_host=vms)
-    with Simulator(path) as sim:
+    # legacy: clone-at-failure, replaced by issue 11 step 3
+    with Simulator(path, legacy_host_failure=True) as sim:
         controller = Controller(InventoryAdministrator(write_settings(directory, sim, port)))
         try:
             controller.health.plan()

@@ -83,15 +83,22 @@ class Lab:
 
 
 def start_lab(vcsim_binary: Path, tmp_path: Path, data: dict[str, Any] | None = None,
-              extra_args: tuple[str, ...] = ()) -> Iterator[Lab]:
+              extra_args: tuple[str, ...] = (), legacy_host_failure: bool = False) -> Iterator[Lab]:
     topology = write_topology(tmp_path, data or example_topology_data())
-    with own_simulator(vcsim_binary, topology, extra_args) as sim, client(sim) as vc:
+    with own_simulator(vcsim_binary, topology, extra_args, legacy_host_failure) as sim, client(sim) as vc:
         yield Lab(sim, vc, topology, tmp_path)
 
 
 @pytest.fixture
 def lab(vcsim_binary: Path, tmp_path: Path) -> Iterator[Lab]:
     yield from start_lab(vcsim_binary, tmp_path)
+
+
+@pytest.fixture
+def legacy_lab(vcsim_binary: Path, tmp_path: Path) -> Iterator[Lab]:
+    """A lab whose simulator lets the VMs of a failed host be cloned (-legacy-host-failure)."""
+    # legacy: clone-at-failure, replaced by issue 11 step 3
+    yield from start_lab(vcsim_binary, tmp_path, legacy_host_failure=True)
 
 
 def actions(lab: Lab) -> list[tuple[str, str, str]]:
@@ -140,7 +147,9 @@ def test_nested_host_comes_back_from_its_backing_snapshot(lab: Lab) -> None:
     assert not lab.copies_of("dev-03")
 
 
-def test_host_down_for_good_vms_run_elsewhere_in_the_cluster_originals_marked_and_off(lab: Lab) -> None:
+def test_host_down_for_good_vms_run_elsewhere_in_the_cluster_originals_marked_and_off(legacy_lab: Lab) -> None:
+    # legacy: clone-at-failure, replaced by issue 11 step 3
+    lab = legacy_lab
     chaos(lab.sim, "host_down", "esx-p1.lab.local")
     assert lab.once() == 0
     for name, ip in P1_VMS.items():
@@ -156,7 +165,9 @@ def test_host_down_for_good_vms_run_elsewhere_in_the_cluster_originals_marked_an
     assert all(lab.vc.vm(name).runtime.powerState == "poweredOff" for name in P1_VMS)
 
 
-def test_no_host_with_the_datastore_clone_and_cold_migrate(lab: Lab) -> None:
+def test_no_host_with_the_datastore_clone_and_cold_migrate(legacy_lab: Lab) -> None:
+    # legacy: clone-at-failure, replaced by issue 11 step 3
+    lab = legacy_lab
     chaos(lab.sim, "host_down", "esx-e1.lab.local")
     assert lab.once() == 0
     for name, ip in EDGE_VMS.items():
@@ -179,7 +190,8 @@ def one_host_lab() -> dict[str, Any]:
 def test_no_live_host_a_spare_host_is_added_and_runs_the_vm(vcsim_binary: Path, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPARE_PASSWORD", "spare-secret")
-    for lab in start_lab(vcsim_binary, tmp_path, one_host_lab()):
+    # legacy: clone-at-failure, replaced by issue 11 step 3
+    for lab in start_lab(vcsim_binary, tmp_path, one_host_lab(), legacy_host_failure=True):
         lab.configure(inventory={"vhost_backing": "", "spare_hosts": "esx-spare.lab.local",
                                  "spare_host_password_env": "SPARE_PASSWORD"})
         chaos(lab.sim, "host_down", "esx-1.lab.local")
@@ -229,7 +241,9 @@ def test_flapping_vm_stops_being_recovered_after_max_restarts(lab: Lab) -> None:
 
 
 def test_controller_killed_mid_recovery_completes_with_exactly_one_copy(vcsim_binary: Path, tmp_path: Path) -> None:
-    for lab in start_lab(vcsim_binary, tmp_path, extra_args=("-method-delay", "PowerOnVM_Task=1500")):
+    # legacy: clone-at-failure, replaced by issue 11 step 3
+    for lab in start_lab(vcsim_binary, tmp_path, extra_args=("-method-delay", "PowerOnVM_Task=1500"),
+                         legacy_host_failure=True):
         chaos(lab.sim, "host_down", "esx-p1.lab.local")
         command = lab.once_command()
         first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -252,7 +266,9 @@ def test_concurrent_controllers_recover_each_vm_once(vcsim_binary: Path, tmp_pat
 
     Clones are served late, so the first controller still holds the lock when the others reach it.
     """
-    for lab in start_lab(vcsim_binary, tmp_path, extra_args=("-method-delay", "CloneVM_Task=1000")):
+    # legacy: clone-at-failure, replaced by issue 11 step 3
+    for lab in start_lab(vcsim_binary, tmp_path, extra_args=("-method-delay", "CloneVM_Task=1000"),
+                         legacy_host_failure=True):
         chaos(lab.sim, "host_down", "esx-p1.lab.local")
         runs = [subprocess.Popen(lab.once_command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 for _ in range(3)]
@@ -301,9 +317,11 @@ def test_incidents_lists_rto_and_rpo(lab: Lab, capsys: pytest.CaptureFixture[str
 
 
 
-def test_connection_reset_mid_clone_is_continued_on_the_next_sweep_with_one_copy(lab: Lab) -> None:
+def test_connection_reset_mid_clone_is_continued_on_the_next_sweep_with_one_copy(legacy_lab: Lab) -> None:
     """vCenter carries out the clone but its answer is lost (connection reset): the action stays
     at the step it reached; the daemon's next sweep continues it and adopts the copy vCenter made."""
+    # legacy: clone-at-failure, replaced by issue 11 step 3
+    lab = legacy_lab
     from modules.inventory_administrator import InventoryAdministrator
     from tests.flaky_proxy import FlakyProxy
     from vsphere_dr.app.controller import Controller

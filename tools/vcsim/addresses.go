@@ -109,7 +109,7 @@ func (l *lab) addressAlive(ip string) bool {
 			return true
 		}
 	}
-	return false
+	return l.orphanAlive(ip)
 }
 
 // syncAddress opens or closes the probe listener of an address ("" is

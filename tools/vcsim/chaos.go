@@ -23,6 +23,8 @@ type chaosRequest struct {
 	Target string `json:"target"`
 	// Fault is the vim type name of the fault task_fault injects.
 	Fault string `json:"fault,omitempty"`
+	// VMNetwork (host_isolate only): false cuts the VMs' network too.
+	VMNetwork *bool `json:"vm_network,omitempty"`
 }
 
 // chaosError is an answer other than 200, with the HTTP status to send.
@@ -39,7 +41,7 @@ func chaosErrorf(status int, format string, args ...interface{}) error {
 
 // hostActions and vmActions are the faults /chaos injects, by target kind.
 var (
-	hostActions = map[string]bool{"host_down": true, "host_up": true}
+	hostActions = map[string]bool{"host_down": true, "host_up": true, "host_isolate": true, "host_rejoin": true}
 	vmActions   = map[string]guestCondition{"vm_crash": guestCrashed, "vm_hang": guestHung, "vm_recover": guestRunning}
 	taskActions = map[string]bool{"task_fault": true, "task_ok": true}
 )
@@ -80,7 +82,12 @@ func chaos(w *World, body io.Reader) (interface{}, error) {
 		if !l.knownHost(req.Target) {
 			return nil, targetError(w, req, "host")
 		}
-		l.injectHostFailure(req.Target, req.Action == "host_down")
+		switch req.Action {
+		case "host_down", "host_up":
+			l.injectPowerLoss(req.Target, req.Action == "host_down")
+		default:
+			l.injectIsolation(req.Target, req.Action == "host_isolate", req.VMNetwork == nil || *req.VMNetwork)
+		}
 		return l.hostState(req.Target), nil
 	}
 	vm, err := chaosVM(w, req)
@@ -108,6 +115,9 @@ func decodeChaos(body io.Reader) (chaosRequest, error) {
 	}
 	if _, ok := vmActions[req.Action]; !ok && !hostActions[req.Action] && !taskActions[req.Action] {
 		return req, chaosErrorf(http.StatusBadRequest, "unknown action %q (want one of %s)", req.Action, actionNames())
+	}
+	if req.VMNetwork != nil && req.Action != "host_isolate" {
+		return req, chaosErrorf(http.StatusBadRequest, "%q takes no \"vm_network\" (only host_isolate does)", req.Action)
 	}
 	return req, taskFault(req)
 }

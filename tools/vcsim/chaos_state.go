@@ -17,8 +17,8 @@ type hostAnswer struct {
 	// Alive tells whether the host's address answers probes.
 	Alive bool `json:"alive"`
 	// DownReasons says why a host is down: "host_down" (injected),
-	// "backing_vm_not_running", "booting" (its backing VM runs, the nested
-	// host is not up yet).
+	// "isolated" (host_isolate), "backing_vm_not_running", "booting" (its
+	// backing VM runs, the nested host is not up yet).
 	DownReasons []string `json:"down_reasons"`
 	BackingVM   string   `json:"backing_vm,omitempty"`
 	VMs         []vmJSON `json:"vms"`
@@ -34,6 +34,10 @@ type vmJSON struct {
 	Guest           string `json:"guest"` // "running", "crashed" or "hung"
 	Address         string `json:"address,omitempty"`
 	Alive           bool   `json:"alive"` // its address answers probes
+	// Running tells whether the VM's process runs (and holds its files'
+	// lock): vCenter's power state may say otherwise for a host that lost
+	// power.
+	Running bool `json:"running"`
 	// TaskFault is the fault every task on the VM fails with (task_fault).
 	TaskFault string `json:"task_fault,omitempty"`
 }
@@ -72,6 +76,9 @@ func downReasons(h *hostHealth) []string {
 	if h.injected {
 		reasons = append(reasons, "host_down")
 	}
+	if h.isolated {
+		reasons = append(reasons, "isolated")
+	}
 	if b := h.backing; b != nil && b.seen {
 		if !b.alive {
 			reasons = append(reasons, "backing_vm_not_running")
@@ -99,6 +106,7 @@ func (l *lab) describeVM(vm *simulator.VirtualMachine) vmJSON {
 		Guest:           l.guest(vm.Self).String(),
 		Address:         guestIP(vm),
 		Alive:           guestIP(vm) != "" && l.vmAlive(vm),
+		Running:         l.files.runs(vm),
 		TaskFault:       l.taskFaults[vm.Self],
 	}
 	if host := hostOf(vm); host != nil {

@@ -38,6 +38,7 @@ func (h *labHook) PutObject(obj mo.Reference) {
 	case *simulator.Task:
 		setTaskEntity(&o.Info)
 		h.lab.failIfInjected(o)
+		h.lab.guardTask(o)
 	}
 }
 

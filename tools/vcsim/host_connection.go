@@ -26,6 +26,7 @@ func (l *lab) ReconnectHost(ctx *simulator.Context, host *simulator.HostSystem, 
 		}
 		l.setHostConnection(ctx, host, hostConnected)
 		l.refreshVMsOn(host)
+		l.refreshDatastores()
 		l.settle()
 		return nil, nil
 	})
@@ -42,6 +43,7 @@ func (l *lab) DisconnectHost(ctx *simulator.Context, host *simulator.HostSystem,
 		defer l.mu.Unlock()
 		l.setHostConnection(ctx, host, hostDisconnected)
 		l.refreshVMsOn(host)
+		l.refreshDatastores()
 		l.settle()
 		return nil, nil
 	})

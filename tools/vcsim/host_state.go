@@ -12,36 +12,28 @@ const (
 	hostNotResponding = types.HostSystemConnectionStateNotResponding
 )
 
-// injectHostFailure marks a host down (chaos host_down) or clears that mark
-// (host_up), and updates everything that follows. A nested host stays down
-// after host_up while its backing VM is not running.
-func (l *lab) injectHostFailure(name string, down bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.health(name).injected = down
-	l.refreshHost(name)
-	l.settle()
-}
-
 // refreshHost brings vCenter's view of a host in line with the model: a host
-// that failed stops responding, one that recovered is connected again (vCenter
-// reconnects a host that answers again by itself), and a host that a user
-// disconnected stays disconnected either way. Its VMs, and the probe
-// listeners of the host and its VMs, follow. Call with mu held.
+// that failed stops responding once vCenter notices (see host_power.go), one
+// that recovered is connected again (vCenter reconnects a host that answers
+// again by itself), and a host that a user disconnected stays disconnected
+// either way. Its VMs, the datastores it mounts, and the probe listeners of
+// the host and its VMs, follow. Call with mu held.
 func (l *lab) refreshHost(name string) {
 	if host := findHost(l.world, name); host != nil {
 		want := host.Runtime.ConnectionState
 		failed := l.hostFailed(name)
 		switch {
-		case failed && want == hostConnected:
+		case failed && want == hostConnected && l.noticed(name, l.health(name)):
 			want = hostNotResponding
 		case !failed && want == hostNotResponding:
 			want = hostConnected
 		}
 		l.setHostConnection(nil, host, want)
 		l.refreshVMsOn(host)
+		l.refreshDatastores()
 	}
 	l.syncAddress(l.addrs.hostIP[name])
+	l.files.syncOrphans(l)
 }
 
 // refreshVMsOn refreshes the VMs of a host and their probe listeners. Call

@@ -27,21 +27,27 @@ type lab struct {
 	// taskFaults: VMs whose tasks fail, with the fault's type name
 	taskFaults map[types.ManagedObjectReference]string
 	addrs      *addressBook
-	probes     *probeListeners // nil with -probes=false
-	backing    []*backing      // nested hosts
-	admin      *adminMonitor   // nil without -admin-url
+	probes     *probeListeners                                   // nil with -probes=false
+	backing    []*backing                                        // nested hosts
+	admin      *adminMonitor                                     // nil without -admin-url
+	files      *fileModel                                        // processes, locks and registrations (host_power.go, file_locks.go)
+	pending    map[types.ManagedObjectReference]*pendingQuestion // power-ons waiting for AnswerVM
+	// legacy is -legacy-host-failure: VMs of a failed host may still be
+	// operated on, and host_down pauses them instead of cutting their power.
+	legacy bool
 }
 
 // hostHealth is why a host is down, if it is.
 type hostHealth struct {
 	injected bool     // host_down, and no host_up since
 	backing  *backing // the VM that runs this nested host; nil for a physical host
+	silence           // when it went silent, isolation (host_power.go)
 }
 
 // failed tells whether the host is down: it neither answers vCenter nor its
 // probes.
 func (h *hostHealth) failed() bool {
-	return h.injected || (h.backing != nil && h.backing.down())
+	return h.injected || h.isolated || (h.backing != nil && h.backing.down())
 }
 
 // newLab creates the failure model of a freshly built world, in which nothing
@@ -54,6 +60,7 @@ func newLab(world *World, probes *probeListeners) *lab {
 		taskFaults: map[types.ManagedObjectReference]string{},
 		addrs:      newAddressBook(world.Topology),
 		probes:     probes,
+		files:      newFileModel(),
 	}
 	l.backing = newBackings(world.Topology, l.health)
 	return l
@@ -84,7 +91,9 @@ func (l *lab) start(alarms *alarmManager) {
 	for _, vm := range allVMs() {
 		l.addrs.setVM(vm.Self, guestIP(vm))
 		l.refreshVM(vm)
+		l.ranOn(vm)
 	}
+	l.refreshDatastores()
 	l.settle() // nested hosts whose VM is powered off start down
 	l.syncAllAddresses()
 	l.mu.Unlock()

@@ -20,6 +20,34 @@ func (l *lab) taskSucceeded(info types.TaskInfo) {
 		}
 	case "VirtualMachineSnapshot.revertToSnapshot", "VirtualMachine.revertSnapshot":
 		powerOffAfterRevert(*info.Entity) // the VM: see setTaskEntity
+	case "Folder.registerVm":
+		if vm, ok := info.Result.(types.ManagedObjectReference); ok {
+			l.restoreFromFiles(vm)
+		}
+	}
+	l.followFiles(info)
+}
+
+// followFiles records where a VM's files last ran: where it was powered on,
+// cloned to or moved by vCenter (see registration.go). A registration (whose
+// inner task is a Folder.createVm) does not move them.
+func (l *lab) followFiles(info types.TaskInfo) {
+	ref := *info.Entity
+	switch info.DescriptionId {
+	case "VirtualMachine.powerOn", "VirtualMachine.relocateVm":
+	case "VirtualMachine.cloneVm":
+		clone, ok := info.Result.(types.ManagedObjectReference)
+		if !ok {
+			return
+		}
+		ref = clone
+	default:
+		return
+	}
+	if vm, ok := simulator.Map.Get(ref).(*simulator.VirtualMachine); ok {
+		l.mu.Lock()
+		l.ranOn(vm)
+		l.mu.Unlock()
 	}
 }
 

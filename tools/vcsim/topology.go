@@ -16,9 +16,15 @@ import (
 type Topology struct {
 	// ProbePort is the TCP port on which every host and VM address answers
 	// probes while it is alive (see probes.go); a host or VM may override it.
-	ProbePort   int          `json:"probe_port"`
-	Datacenters []Datacenter `json:"datacenters"`
-	SpareHosts  []SpareHost  `json:"spare_hosts"`
+	ProbePort int `json:"probe_port"`
+	// LockLeaseSeconds is how long the file locks of a host that lost power
+	// outlive it (VMFS: about 16 s); NotRespondingAfterSeconds is how long
+	// vCenter takes to show a silent host notResponding (vpxd: about 60 s).
+	// See host_power.go. Absent means the default; 0 is allowed.
+	LockLeaseSeconds          *int         `json:"lock_lease_seconds"`
+	NotRespondingAfterSeconds *int         `json:"not_responding_after_seconds"`
+	Datacenters               []Datacenter `json:"datacenters"`
+	SpareHosts                []SpareHost  `json:"spare_hosts"`
 }
 
 // defaultProbePort is the probe port of a topology that names none.
@@ -172,6 +178,8 @@ func (t *Topology) normalize() {
 	if t.ProbePort == 0 {
 		t.ProbePort = defaultProbePort
 	}
+	t.LockLeaseSeconds = withDefault(t.LockLeaseSeconds, defaultLockLeaseSeconds)
+	t.NotRespondingAfterSeconds = withDefault(t.NotRespondingAfterSeconds, defaultNotRespondingAfterSeconds)
 	if t.Datacenters == nil {
 		t.Datacenters = []Datacenter{}
 	}

@@ -32,6 +32,8 @@ func (t *Topology) validate() error {
 		v.addf("no datacenters")
 	}
 	v.probePort(t.ProbePort, "the topology")
+	v.seconds("lock_lease_seconds", t.LockLeaseSeconds)
+	v.seconds("not_responding_after_seconds", t.NotRespondingAfterSeconds)
 	for i := range t.Datacenters {
 		v.datacenterObjects(&t.Datacenters[i])
 	}

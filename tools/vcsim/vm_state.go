@@ -114,14 +114,14 @@ func toolsChanges(vm *simulator.VirtualMachine, beat types.ManagedEntityStatus) 
 }
 
 // vmAlive tells whether a VM's guest runs and is reachable: powered on, not
-// crashed (a hung guest still answers) and on a host that has not failed.
+// crashed (a hung guest still answers), its host did not lose power under it,
+// and the host's VM network works (see host_power.go).
 // Call with mu held.
 func (l *lab) vmAlive(vm *simulator.VirtualMachine) bool {
-	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn || l.guest(vm.Self) == guestCrashed {
+	if !l.files.runs(vm) || l.guest(vm.Self) == guestCrashed {
 		return false
 	}
-	host := hostOf(vm)
-	return host == nil || !l.hostFailed(host.Name)
+	return l.guestNetworkUp(hostOf(vm))
 }
 
 // vmChanged follows a change of a VM's power state, guest address or host.
@@ -132,6 +132,7 @@ func (l *lab) vmChanged(vm *simulator.VirtualMachine) {
 	defer l.mu.Unlock()
 	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
 		delete(l.guests, vm.Self)
+		delete(l.files.lost, vm.Self)
 	}
 	old := l.addrs.vmIP[vm.Self]
 	l.addrs.setVM(vm.Self, guestIP(vm))
@@ -141,12 +142,17 @@ func (l *lab) vmChanged(vm *simulator.VirtualMachine) {
 	l.settle()
 }
 
-// vmRemoved forgets a destroyed VM.
+// vmRemoved forgets a VM removed from the inventory (destroyed or
+// unregistered); its files remember it (see fileModel.vmLeft).
 func (l *lab) vmRemoved(ref types.ManagedObjectReference) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if vm, ok := simulator.Map.Get(ref).(*simulator.VirtualMachine); ok {
+		l.files.vmLeft(vm)
+	}
 	delete(l.guests, ref)
 	delete(l.taskFaults, ref)
+	delete(l.pending, ref)
 	old := l.addrs.vmIP[ref]
 	l.addrs.setVM(ref, "")
 	l.syncAddress(old)
