@@ -22,9 +22,8 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: demo test fast cassettes bench vcsim vet venv system-deps venv-deps go-deps clean
 
 # The inventory of the example lab, then a host failure: the plan and the recovery (tools/demo.py).
-# legacy: clone-at-failure, replaced by issue 11 step 3 (--legacy-host-failure)
 demo: $(STAMP) build/vcsim
-	$(PY) -m vsphere_dr.simulator --topology $(TOPOLOGY) --listen $(DEMO_LISTEN) --legacy-host-failure -- \
+	$(PY) -m vsphere_dr.simulator --topology $(TOPOLOGY) --listen $(DEMO_LISTEN) -- \
 		$(PY) tools/demo.py
 
 # The crash-safety core, measured: at least 90% of its lines run by the fast tests.

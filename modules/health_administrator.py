@@ -125,8 +125,8 @@ class HealthSweep:
         classes = self.ping_alarm.classify(inv, answered, since)
         probes = self._probe_history(inv, answered, answers, now, dry_run)
         ill = self._ill(inv, monitored, now, dry_run)
-        views = {moref: VmView(classes[moref], probes[moref].failures, probes[moref].failing_since,
-                               probes[moref].last_healthy is not None, ill=moref in ill) for moref in answered}
+        views = {moref: VmView(classes[moref], probes[moref].failures, probes[moref].last_healthy is not None,
+                               ill=moref in ill) for moref in answered}
         if not dry_run:
             self._close_answered_incidents({m: ok and m not in ill for m, ok in answered.items()}, now)
         history = self.journal.recovery_history(now, settings.recovery.restart_window_seconds)

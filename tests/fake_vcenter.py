@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
-from vsphere_dr.errors import DuplicateName, InvalidState, ObjectNotFound, VSphereFault
+from vsphere_dr.errors import DuplicateName, FilesLocked, InvalidState, ObjectNotFound, VSphereFault
 from vsphere_dr.records import (ComputeResourceRecord, DatastoreRecord, HostRecord, HostRuntime, Inventory,
                                 SnapshotRecord, VmRecord)
 from vsphere_dr.replicas import parse_mark
@@ -48,6 +48,13 @@ class FakeHost:
     in_maintenance: bool = False
     memory_mb_total: int = 65536
     address: str = ""
+    isolated: bool = False  # management network lost: its VMs run on and hold their files' locks
+    vm_network: bool = True  # while isolated: its VMs still answer on their own network
+
+    @property
+    def alive(self) -> bool:
+        """Its VMs' processes run (and lock their files): connected, or isolated rather than dead."""
+        return self.connection_state == "connected" or self.isolated
 
 
 @dataclass
@@ -64,6 +71,13 @@ class FakeVm:
     annotation: str = ""
     memory_mb: int = 1024
     custom: dict[str, str] = field(default_factory=dict)  # custom attributes by name
+    uuid: str = ""  # instance UUID ("uuid-<moref>" unless given)
+    path: str = ""  # its .vmx ("[datastore] name/name.vmx" unless given)
+    moved_question: bool = False  # registered from files that last ran elsewhere: moved or copied?
+
+    def __post_init__(self) -> None:
+        self.uuid = self.uuid or f"uuid-{self.moref}"
+        self.path = self.path or (f"[{self.datastores[0]}] {self.name}/{self.name}.vmx" if self.datastores else "")
 
 
 @dataclass
@@ -83,6 +97,9 @@ class FakeVCenter:
         self.vms: dict[str, FakeVm] = {}
         self.spare_hosts: dict[str, FakeHost] = {}  # by name: hosts vCenter does not manage yet
         self.backs: dict[str, str] = {}  # backing VM moref -> the nested host it runs
+        self.removed_hosts: dict[str, FakeHost] = {}
+        self.files: dict[str, FakeVm] = {}  # .vmx path -> what a removed VM left on its datastore
+        self.orphans: list[FakeVm] = []  # VMs of a removed host that still ran there (isolated)
         self.changes: list[tuple[str, ...]] = []
         self._faults: dict[str, Exception] = {}
         self._ids = 100
@@ -132,7 +149,13 @@ class FakeVCenter:
         self._faults[operation] = error
 
     def probe(self, address: str) -> bool:
-        return any(vm.ip == address and self.answers(vm) for vm in self.vms.values())
+        return any(vm.ip == address and self.answers(vm) for vm in [*self.vms.values(), *self.orphans])
+
+    def locked(self, path: str, by_other_than: str) -> bool:
+        """The files at ``path`` are locked by a running VM other than ``by_other_than``."""
+        running = [v for v in self.vms.values() if v.moref != by_other_than and v.path == path
+                   and v.power_state == "poweredOn" and self.hosts[v.host].alive]
+        return bool(running) or any(v.path == path for v in self.orphans)
 
     def running_with_ip(self, ip: str) -> list[str]:
         return sorted(vm.name for vm in self.vms.values() if vm.ip == ip and vm.power_state == "poweredOn")
@@ -167,7 +190,9 @@ class FakeVCenter:
             raise error
 
     def answers(self, vm: FakeVm) -> bool:
-        return vm.power_state == "poweredOn" and vm.guest_up and self.hosts[vm.host].connection_state == "connected"
+        host = self.hosts.get(vm.host) or self.removed_hosts[vm.host]
+        reachable = host.connection_state == "connected" or (host.isolated and host.vm_network)
+        return vm.power_state == "poweredOn" and vm.guest_up and reachable
 
     def _resource(self, r: FakeResource) -> ComputeResourceRecord:
         hosts = tuple(h.moref for h in self.hosts.values() if h.compute_resource == r.moref)
@@ -186,11 +211,10 @@ class FakeVCenter:
 
     def _vm(self, v: FakeVm) -> VmRecord:
         pool = self.resources[self.hosts[v.host].compute_resource].pool
-        return VmRecord(v.moref, v.name, f"uuid-{v.moref}", v.ip, v.power_state, "connected", v.host, pool,
+        return VmRecord(v.moref, v.name, v.uuid, v.ip, v.power_state, "connected", v.host, pool,
                         v.datastores, 1, v.memory_mb, False, v.annotation,
                         "green" if self.answers(v) else "gray", "green", tuple(v.snapshots),
-                        files_path=f"[{self.datastores[v.datastores[0]]}] {v.name}/{v.name}.vmx" if v.datastores else None,
-                        replica=parse_mark(v.annotation))
+                        files_path=v.path or None, replica=parse_mark(v.annotation), folder="group-v1")
 
 
 class _VmOps:
@@ -220,11 +244,17 @@ class _VmOps:
         vm.guest_up = memory and not vm.broken
         self.vc.record("revert_to_snapshot", snapshot)
 
-    def power_on(self, vm: str) -> None:
+    def power_on(self, vm: str, moved: bool = False) -> None:
         self.vc._maybe_fail("power_on")
         target = self.vc.live_vm(vm, "powering on")
         if target.power_state == "poweredOn":
             raise InvalidState(f"vCenter fault InvalidPowerState: {vm} is powered on", "InvalidPowerState")
+        if self.vc.locked(target.path, vm):
+            raise FilesLocked(f"vCenter fault GenericVmConfigFault while powering on {vm}: Failed to lock the "
+                              "file", "GenericVmConfigFault")
+        if target.moved_question and not moved:
+            raise VSphereFault(f"{vm} waits for an answer: moved or copied?", "VmQuestion")
+        target.moved_question = False
         target.power_state, target.guest_up = "poweredOn", not target.broken
         if vm in self.vc.backs:
             self.vc.hosts[self.vc.backs[vm]].connection_state = "connected"
@@ -272,6 +302,24 @@ class _VmOps:
         self.vc.vm(vm).annotation = text
         self.vc.record("set_annotation", vm)
 
+    def register(self, path: str, name: str, folder: str, pool: str, host: str) -> str:
+        self.vc._maybe_fail("register")
+        if any(v.path == path for v in self.vc.vms.values()):
+            raise VSphereFault(f"vCenter fault AlreadyExists: {path} is registered", "AlreadyExists")
+        if self.vc.hosts[host].connection_state != "connected":
+            raise InvalidState(f"vCenter fault InvalidHostState: {host} is not connected", "InvalidHostState")
+        store = path[1:].split("]", 1)[0]
+        if store not in self.vc.hosts[host].datastores:
+            raise VSphereFault(f"vCenter fault InvalidDatastore: {host} does not mount {store}", "InvalidDatastore")
+        left = self.vc.files.pop(path, None)
+        if left is None:
+            raise ObjectNotFound(f"vCenter fault NotFound: {path}", "NotFound")
+        moref = self.vc.next_id("vm")
+        self.vc.vms[moref] = replace(left, moref=moref, name=name, host=host, power_state="poweredOff",
+                                     guest_up=False, moved_question=True, snapshots=list(left.snapshots))
+        self.vc.record("register", path, host)
+        return moref
+
     def destroy(self, vm: str) -> None:
         self.vc._maybe_fail("destroy")
         if self.vc.vm(vm).power_state != "poweredOff":
@@ -294,6 +342,21 @@ class _VmOps:
 class _HostOps:
     def __init__(self, vc: FakeVCenter) -> None:
         self.vc = vc
+
+    def remove(self, host: str, standalone_resource: str | None) -> None:
+        self.vc._maybe_fail("remove")
+        gone = self.vc.hosts.get(host)
+        if gone is None:
+            raise ObjectNotFound(f"vCenter fault ManagedObjectNotFound: {host}", "ManagedObjectNotFound")
+        if gone.connection_state == "connected" and not gone.in_maintenance:
+            raise InvalidState(f"vCenter fault InvalidState: {host} is connected and not in maintenance", "InvalidState")
+        for vm in [v for v in self.vc.vms.values() if v.host == host]:
+            del self.vc.vms[vm.moref]
+            self.vc.files[vm.path] = vm
+            if gone.isolated and vm.power_state == "poweredOn":
+                self.vc.orphans.append(vm)
+        self.vc.removed_hosts[host] = self.vc.hosts.pop(host)
+        self.vc.record("remove_host", host)
 
     def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str) -> str:
         self.vc._maybe_fail("add_host")

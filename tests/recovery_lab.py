@@ -17,13 +17,17 @@ from tests.fake_vcenter import FakeVCenter
 from vsphere_dr.journal import Journal
 from vsphere_dr.plan import Action, ActionKind
 from vsphere_dr.recoveries.base import Params, Tools
-from vsphere_dr.recoveries.clone_to_host import CloneParams
+from vsphere_dr.recoveries.add_spare_host import SpareHostParams
 from vsphere_dr.recoveries.keep_original_off import KeepOffParams
 from vsphere_dr.recoveries.power_on import PowerOnParams
-from vsphere_dr.recoveries.recover_on_spare_host import SpareParams
+from vsphere_dr.recoveries.register_elsewhere import RegisterAndStartParams
+from vsphere_dr.recoveries.registration import RegisterParams, Registration
+from vsphere_dr.recoveries.remove_failed_host import RemoveHostParams
 from vsphere_dr.recoveries.reset import ResetParams
 from vsphere_dr.recoveries.restart_from_snapshot import RestartParams
 from vsphere_dr.recoveries.revive_host import ReviveParams
+from vsphere_dr.recoveries.start_replica import StartReplicaParams
+from vsphere_dr.replicas import mark_text, parse_mark
 from vsphere_dr.settings import Settings
 
 NOW = 1_800_000_000.0
@@ -153,13 +157,7 @@ def _revived(vc: FakeVCenter) -> None:
     assert vc.hosts["host-3"].connection_state == "connected" and vc.vms["vm-9"].power_state == "poweredOn"
 
 
-COPY_NAME = "web-01-dr270115073000"
-
-
-def _copy_params(**extra: object) -> dict[str, object]:
-    return dict(snapshot="snap-1", snapshot_name="vsphere-dr-20270115T070000Z",
-                snapshot_created=SNAPSHOT_TIME.timestamp(), clone_name=COPY_NAME, failed_host="host-1",
-                failed_host_name="esx-1", **extra)
+COPY_NAME = "web-01-replica-20270115T070000Z"
 
 
 def _host_1_dead(vc: FakeVCenter) -> FakeVCenter:
@@ -167,40 +165,93 @@ def _host_1_dead(vc: FakeVCenter) -> FakeVCenter:
     return vc
 
 
-def _clone_to_host() -> tuple[FakeVCenter, Action]:
-    vc = _host_1_dead(lab())
-    return vc, action(ActionKind.CLONE_TO_HOST, CloneParams(
-        host="host-2", host_name="esx-2", pool="resgroup-domain-c1", **_copy_params(datastore="ds-shared")))
+def registration(vc: FakeVCenter, vm: str = "vm-1") -> Registration:
+    """What the decision engine journals of a failed host's VM before the host is removed."""
+    record = vc.inventory().vms[vm]
+    host = vc.hosts[record.host or ""]
+    return Registration(vm=vm, host=host.moref, host_name=host.name, name=record.name, uuid=record.uuid,
+                        path=record.files_path or "", folder=record.folder or "", pool=record.resource_pool,
+                        power_state=record.power_state, ip=record.ip, datastores=record.datastores,
+                        memory_mb=record.memory_mb, cpus=record.cpus)
 
 
-def _clone_and_migrate() -> tuple[FakeVCenter, Action]:
+def _remove_host() -> tuple[FakeVCenter, Action]:
     vc = _host_1_dead(lab())
+    return vc, action(ActionKind.REMOVE_FAILED_HOST, RemoveHostParams(
+        host_name="esx-1", standalone_resource=None, vms=(registration(vc),)), target="host-1", name="esx-1")
+
+
+def _removed(vc: FakeVCenter) -> None:
+    assert "host-1" not in vc.hosts and "vm-1" not in vc.vms and IP in {v.ip for v in vc.files.values()}
+
+
+def _removed_with_web_01(power: str = "poweredOn") -> tuple[FakeVCenter, Registration]:
+    vc = lab()
+    vc.vms["vm-1"].power_state = power
+    reg = registration(vc)
+    _host_1_dead(vc).gateway.hosts.remove("host-1", None)
+    vc.changes.clear()
+    return vc, reg
+
+
+def _register_params(reg: Registration) -> dict[str, object]:
+    return dict(registration=reg, failed_host="host-1", failed_host_name="esx-1", host="host-2", host_name="esx-2",
+                pool="resgroup-domain-c1")
+
+
+def _register() -> tuple[FakeVCenter, Action]:
+    vc, reg = _removed_with_web_01()
+    return vc, action(ActionKind.REGISTER_ELSEWHERE, RegisterAndStartParams(**_register_params(reg)))
+
+
+def _reregister() -> tuple[FakeVCenter, Action]:
+    vc, reg = _removed_with_web_01("poweredOff")
+    return vc, action(ActionKind.REREGISTER_AS_WAS, RegisterParams(**_register_params(reg)))
+
+
+def _esx_2_in_maintenance(vc: FakeVCenter) -> None:
     vc.hosts["host-2"].in_maintenance = True
-    return vc, action(ActionKind.CLONE_AND_MIGRATE, CloneParams(
-        host="host-3", host_name="esx-3", pool="resgroup-domain-s3", **_copy_params(datastore="ds-local3")))
 
 
-def _spare_host() -> tuple[FakeVCenter, Action]:
+def _registered(power: str) -> Callable[[FakeVCenter], None]:
+    def check(vc: FakeVCenter) -> None:
+        (vm,) = [v for v in vc.vms.values() if v.name == "web-01"]
+        assert (vm.host, vm.power_state, vm.uuid) == ("host-2", power, "uuid-vm-1"), "the same VM, not a copy"
+        assert answering(vc) == (["web-01"] if power == "poweredOn" else [])
+
+    return check
+
+
+def _replica() -> tuple[FakeVCenter, Action]:
     vc = _host_1_dead(lab())
-    vc.hosts["host-2"].in_maintenance = vc.hosts["host-3"].in_maintenance = True
-    vc.spare_hosts["esx-spare"] = vc.add_host("host-9", "esx-spare", "domain-c1", ("ds-shared",))
-    del vc.hosts["host-9"]  # not in vCenter until added
-    return vc, action(ActionKind.RECOVER_ON_SPARE_HOST, SpareParams(
-        spare_host="esx-spare", compute_resource="domain-c1", datacenter="dc", **_copy_params(datastore="ds-shared")))
+    source = vc.inventory().vms["vm-1"]
+    vc.add_vm("vm-7", COPY_NAME, "host-3", IP, power_state="poweredOff", guest_up=False,
+              annotation=mark_text(source, "vsphere-dr-20270115T070000Z", SNAPSHOT_TIME))
+    return vc, action(ActionKind.START_REPLICA, StartReplicaParams(
+        replica="vm-7", replica_name=COPY_NAME, failed_host="host-1", failed_host_name="esx-1",
+        snapshot_name="vsphere-dr-20270115T070000Z", snapshot_created=SNAPSHOT_TIME.timestamp()))
 
 
 def _host_1_back(vc: FakeVCenter) -> None:
     vc.hosts["host-1"].connection_state = "connected"
 
 
-def _copy_runs_on(host: str, datastore: str) -> Callable[[FakeVCenter], None]:
-    def check(vc: FakeVCenter) -> None:
-        (copy,) = [vm for vm in vc.vms.values() if vm.name == COPY_NAME]
-        assert answering(vc) == [COPY_NAME], "exactly one running copy answers"
-        assert (copy.host, copy.datastores) == (host, (datastore,))
-        assert vc.vms["vm-1"].annotation.startswith("vsphere-dr: replaced by"), "the original is marked"
+def _replica_runs(vc: FakeVCenter) -> None:
+    assert answering(vc) == [COPY_NAME], "exactly one running copy answers"
+    assert parse_mark(vc.vms["vm-7"].annotation) is None, "no longer a replica: the protected VM now"
 
-    return check
+
+def _spare() -> tuple[FakeVCenter, Action]:
+    vc = _host_1_dead(lab())
+    vc.spare_hosts["esx-spare"] = vc.add_host("host-9", "esx-spare", "domain-c1", ("ds-shared",))
+    del vc.hosts["host-9"]  # not in vCenter until added
+    return vc, action(ActionKind.ADD_SPARE_HOST, SpareHostParams(
+        spare_host="esx-spare", compute_resource="domain-c1", datacenter="dc", failed_host="host-1",
+        failed_host_name="esx-1"))
+
+
+def _spare_added(vc: FakeVCenter) -> None:
+    assert vc.hosts["host-9"].connection_state == "connected" and vc.hosts["host-9"].compute_resource == "domain-c1"
 
 
 def _keep_off() -> tuple[FakeVCenter, Action]:
@@ -224,8 +275,10 @@ CASES = (
     Case("reset", _reset_hung, _person_started, _web_answers_on_esx1),
     Case("reset_ill", _reset_ill, _person_stopped, _web_answers_on_esx1),
     Case("revive_host", _revive, _host_3_back, _revived),
-    Case("clone_to_host", _clone_to_host, _host_1_back, _copy_runs_on("host-2", "ds-shared")),
-    Case("clone_and_migrate", _clone_and_migrate, _host_1_back, _copy_runs_on("host-3", "ds-local3")),
-    Case("recover_on_spare_host", _spare_host, _host_1_back, _copy_runs_on("host-9", "ds-shared")),
+    Case("remove_failed_host", _remove_host, _host_1_back, _removed),
+    Case("register_elsewhere", _register, _esx_2_in_maintenance, _registered("poweredOn")),
+    Case("reregister_as_was", _reregister, _esx_2_in_maintenance, _registered("poweredOff")),
+    Case("start_replica", _replica, _host_1_back, _replica_runs),
+    Case("add_spare_host", _spare, _host_1_back, _spare_added),
     Case("keep_original_off", _keep_off, _copy_deleted, _original_off),
 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tests.world_builder import NOW, failed_host, host, inventory, vm, world
-from vsphere_dr.decision_engine import Policy, clone_name, decide
+from tests.world_builder import NOW, SNAP_TIME, failed_host, host, inventory, replica, vm, world
+from vsphere_dr.decision_engine import Policy, decide
 from vsphere_dr.plan import ActionKind
 from vsphere_dr.signals import VmCondition
 from vsphere_dr.world import BackingVm, History
@@ -59,12 +59,18 @@ def test_vm_without_snapshot_is_reset_or_powered_on() -> None:
     assert sorted(kinds(plan)) == [("power_on", "app-02"), ("reset", "app-01")]
 
 
-def test_host_down_for_good_clones_onto_another_host_of_the_cluster() -> None:
-    inv = inventory([failed_host(host(1)), host(2), host(3, cluster="c2")], [vm(1, 1)])
-    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY)
-    (action,) = plan.actions
-    assert action.kind == ActionKind.CLONE_TO_HOST and action.params.host == "host-2"
-    assert action.params.datastore == "ds-shared" and action.params.clone_name.startswith("app-01-dr")
+def test_host_down_for_good_on_shared_storage_is_removed_and_its_vms_registered_on_another_host() -> None:
+    person_off = vm(2, 1, power="poweredOff")
+    inv = inventory([failed_host(host(1)), host(2), host(3, cluster="c2")], [vm(1, 1), person_off])
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN, "vm-2": VmCondition.STOPPED_BY_PERSON},
+                        {"host-1": 120}), POLICY)
+    removal, *registrations = plan.actions
+    assert removal.kind == ActionKind.REMOVE_FAILED_HOST and removal.target == "host-1"
+    assert [r.path for r in removal.params.vms] == ["[ds-shared] app-01/app-01.vmx", "[ds-shared] app-02/app-02.vmx"]
+    assert sorted(kinds(plan)[1:]) == [("register_elsewhere", "app-01"), ("reregister_as_was", "app-02")]
+    assert all(a.params.host == "host-2" for a in registrations), "same cluster first"
+    start = next(a for a in registrations if a.kind == ActionKind.REGISTER_ELSEWHERE)
+    assert start.params.mode == "as_is" and start.params.registration.uuid == "uuid-1"
 
 
 def test_host_down_within_isolation_timeout_waits() -> None:
@@ -100,28 +106,36 @@ def test_nested_host_is_revived_first_once_for_all_its_vms() -> None:
     assert "revert nested-esx1 to 'baseline'" in action.reason
 
 
-def test_revive_that_did_not_bring_the_host_back_falls_back_to_clones() -> None:
+def test_revive_that_did_not_bring_the_host_back_falls_back_to_registration() -> None:
     inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
     backing = {"host-1": BackingVm("host-1", "vm-90", "nested-esx1", "poweredOn", "snap-90", "baseline")}
     history = History(revive_started={"host-1": NOW - 60})
     plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 900}, history=history, backing=backing),
                   POLICY)
-    assert kinds(plan) == [("clone_to_host", "app-01")]
+    assert kinds(plan) == [("remove_failed_host", "esx1"), ("register_elsewhere", "app-01")]
 
 
-def test_no_host_with_its_datastore_clone_and_cold_migrate() -> None:
+def test_files_on_the_dead_hosts_local_storage_start_the_newest_replica() -> None:
+    web = vm(1, 1, store="ds-local")
     inv = inventory([failed_host(host(1, stores=("ds-local",))), host(2, stores=("ds-other",))],
-                    [vm(1, 1, store="ds-local")])
+                    [web, replica(web, 7, 2)])
     plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY)
     (action,) = plan.actions
-    assert action.kind == ActionKind.CLONE_AND_MIGRATE and action.params.datastore == "ds-other"
+    assert action.kind == ActionKind.START_REPLICA and action.params.replica == "vm-7"
+    assert action.params.snapshot_created == SNAP_TIME.timestamp(), "the RPO is the replica's age"
+
+
+def test_an_isolated_hosts_vms_answering_keep_the_host_from_being_removed() -> None:
+    inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1), vm(2, 1)])
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), replace(POLICY, spare_hosts=()))
+    assert ActionKind.REMOVE_FAILED_HOST not in [a.kind for a in plan.actions], "app-02 still answers"
 
 
 def test_no_live_host_adds_a_spare_host() -> None:
     inv = inventory([failed_host(host(1)), host(2, maintenance=True)], [vm(1, 1)])
     plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY)
     (action,) = plan.actions
-    assert action.kind == ActionKind.RECOVER_ON_SPARE_HOST and action.params.spare_host == "esx-spare"
+    assert action.kind == ActionKind.ADD_SPARE_HOST and action.params.spare_host == "esx-spare"
 
 
 def test_no_live_host_and_no_spare_needs_a_person() -> None:
@@ -134,7 +148,7 @@ def test_admission_check_spreads_vms_over_hosts_with_room() -> None:
     big = [vm(i, 1, memory_mb=30000) for i in range(1, 4)]
     inv = inventory([failed_host(host(1)), host(2, free_mb=62000), host(3, free_mb=40000)], big)
     plan = decide(world(inv, {v.moref: VmCondition.UNKNOWN for v in big}, {"host-1": 120}), POLICY)
-    targets = [a.params.host for a in plan.actions]
+    targets = [a.params.host for a in plan.actions if a.kind == ActionKind.REGISTER_ELSEWHERE]
     assert sorted(targets) == ["host-2", "host-2", "host-3"]
 
 
@@ -154,7 +168,7 @@ def test_restart_priority_orders_the_work() -> None:
     vms = [vm(1, 1), replace(vm(2, 1), name="db-01"), vm(3, 1)]
     inv = inventory([failed_host(host(1)), host(2)], vms)
     plan = decide(world(inv, {v.moref: VmCondition.UNKNOWN for v in vms}, {"host-1": 120}), POLICY)
-    assert [a.name for a in plan.actions] == ["db-01", "app-03", "app-01"]
+    assert [a.name for a in plan.actions] == ["esx1", "db-01", "app-03", "app-01"], "the host's removal first"
 
 
 def test_replaced_original_running_again_is_powered_off_first() -> None:
@@ -176,16 +190,11 @@ def test_ill_but_reachable_vm_gets_an_incident_never_a_clone() -> None:
         assert kinds(plan) == [(expected, "app-01")]
 
 
-def test_clone_name_drops_an_earlier_copy_suffix() -> None:
-    first = clone_name("web-01", NOW)
-    assert first.startswith("web-01-dr") and clone_name(first, NOW + 60).count("-dr") == 1
-
-
 def test_plan_lines_say_what_and_why() -> None:
     inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
     text = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY).text()
-    assert text.startswith("1. clone_to_host app-01: host esx1 is notResponding and silent to probes for 120 s")
-    assert "onto esx2" in text
+    assert text.startswith("1. remove_failed_host esx1: host esx1 is notResponding and silent to probes for 120 s")
+    assert "2. register_elsewhere app-01:" in text and "register its files on esx2" in text
 
 
 
@@ -197,17 +206,18 @@ def test_vm_found_powered_off_that_never_ran_under_watch_is_left_off() -> None:
     assert plan.actions == () and "never seen running" in plan.notes[0]
 
 
-def test_the_copy_name_comes_from_the_first_failed_probe_not_from_the_sweep() -> None:
-    """Two sweeps (or two processes) a minute apart plan the same copy name for the same failure,
-    so the second finds the first one's copy instead of making another."""
-    inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
-    names = []
-    for now in (NOW, NOW + 60):
-        w = world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120})
-        views = {m: replace(v, failing_since=NOW - 300) for m, v in w.vms.items()}
-        (action,) = decide(replace(w, now=now, vms=views), POLICY).actions
-        names.append(action.params.clone_name)
-    assert names == [clone_name("app-01", NOW - 300)] * 2
+def test_vms_removed_with_their_host_are_registered_by_a_later_sweep_from_the_journal() -> None:
+    """The controller died after removing the host: the VMs are gone from vCenter, the journal has them."""
+    from vsphere_dr.recoveries.registration import Registration
+    reg = Registration(vm="vm-1", host="host-1", host_name="esx1", name="app-01", uuid="uuid-1",
+                       path="[ds-shared] app-01/app-01.vmx", folder="group-v1", pool="pool-c1",
+                       power_state="poweredOn", ip="10.1.0.1", datastores=("ds-shared",))
+    inv = inventory([host(2)], [])
+    plan = decide(world(inv, history=History(removed={"vm-1": reg})), POLICY)
+    (action,) = plan.actions
+    assert action.kind == ActionKind.REGISTER_ELSEWHERE and action.params.host == "host-2"
+    busy = decide(world(inv, history=History(removed={"vm-1": reg}, busy=frozenset({"vm-1"}))), POLICY)
+    assert busy.actions == ()
 
 
 def test_a_failed_host_in_a_cluster_whose_vsphere_ha_restarts_vms_is_left_to_ha() -> None:
@@ -218,5 +228,5 @@ def test_a_failed_host_in_a_cluster_whose_vsphere_ha_restarts_vms_is_left_to_ha(
     (action,) = decide(w, POLICY).actions
     assert action.kind == ActionKind.LEFT_TO_HA and not action.kind.changes_vcenter
     assert "vSphere HA" in action.reason and "with_vsphere_ha = observe" in action.reason
-    (acting,) = decide(w, replace(POLICY, with_vsphere_ha="act")).actions
-    assert acting.kind == ActionKind.CLONE_TO_HOST
+    acting = decide(w, replace(POLICY, with_vsphere_ha="act")).actions
+    assert acting[0].kind == ActionKind.REMOVE_FAILED_HOST

@@ -93,7 +93,7 @@ def test_targets_are_live_hosts_with_room_counted_across_the_plan(w: World) -> N
     plan = decide(w, POLICY)
     placed: dict[str, int] = {}
     for action in plan.actions:
-        if action.kind in (ActionKind.CLONE_TO_HOST, ActionKind.CLONE_AND_MIGRATE):
+        if action.kind == ActionKind.REGISTER_ELSEWHERE:
             target = w.inventory.hosts[action.params.host]
             assert target.usable
             placed[target.moref] = placed.get(target.moref, 0) + w.inventory.vms[action.target].memory_mb
@@ -112,3 +112,22 @@ def test_never_race_vsphere_ha_into_two_copies(w: World, with_ha: str) -> None:
         if action.kind.creates_copy and with_ha == "observe":
             origin = w.inventory.hosts[w.inventory.vms[action.target].host or ""]
             assert not w.inventory.compute_resources[origin.compute_resource or ""].ha_restarts_vms
+
+
+@settings(max_examples=300, deadline=None)
+@given(worlds())
+def test_a_host_is_removed_only_when_failed_and_none_of_its_vms_answers(w: World) -> None:
+    """Removing a host takes its VMs out of vCenter: never for a host that may only be isolated,
+    and never without a registration planned for every one of its VMs."""
+    assert w.inventory is not None
+    plan = decide(w, POLICY)
+    for action in plan.actions:
+        if action.kind != ActionKind.REMOVE_FAILED_HOST:
+            continue
+        state, _ = host_state(w.inventory.hosts[action.target], w.hosts.get(action.target), w.now, POLICY)
+        assert state == HostState.FAILED
+        on_it = {vm.moref for vm in w.inventory.vms.values() if vm.host == action.target}
+        assert not any(w.vms[m].classification.condition == VmCondition.RESPONDING for m in on_it if m in w.vms)
+        registered = {a.target for a in plan.actions
+                      if a.kind in (ActionKind.REGISTER_ELSEWHERE, ActionKind.REREGISTER_AS_WAS)}
+        assert on_it <= registered, "nothing disappears from the inventory"

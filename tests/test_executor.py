@@ -19,7 +19,8 @@ from vsphere_dr.plan import ActionKind
 from vsphere_dr.recoveries.base import NoParams
 from vsphere_dr.settings import Settings
 
-CLONE = next(c for c in CASES if c.name == "clone_to_host")
+REGISTER = next(c for c in CASES if c.name == "register_elsewhere")
+REPLICA = next(c for c in CASES if c.name == "start_replica")
 RESTART = next(c for c in CASES if c.name == "restart_from_snapshot")
 
 
@@ -40,47 +41,40 @@ def next_sweep(executor: Executor, j: Journal, chosen: Settings | None = None) -
     sweep._continue_unfinished()
 
 
-def clone_cut_off(directory: Path) -> tuple[FakeVCenter, Journal, Executor, Outcome]:
-    """A clone_to_host whose connection to vCenter is reset while it clones."""
-    vc, act = CLONE.build()
+def register_cut_off(directory: Path) -> tuple[FakeVCenter, Journal, Executor, Outcome]:
+    """A register_elsewhere whose connection to vCenter is reset while it registers the VM."""
+    vc, act = REGISTER.build()
     clock = Clock()
     j = journal(directory, clock)
     executor = Executor(tools(vc, clock), j)
-    vc.fail_next("clone_from_snapshot", lost_connection())
+    vc.fail_next("register", lost_connection())
     return vc, j, executor, executor.execute(act, NOW)
 
 
 def test_connection_reset_mid_action_is_continued_on_the_next_sweep(tmp_path: Path) -> None:
-    vc, j, executor, outcome = clone_cut_off(tmp_path)
+    vc, j, executor, outcome = register_cut_off(tmp_path)
     assert outcome.state == "interrupted" and "lost the connection" in outcome.detail
     (row,) = j.unfinished_recoveries()
-    assert (row.state, row.step) == ("running", "original_fenced"), "resumable from the step reached"
+    assert (row.state, row.step) == ("running", "target_usable"), "resumable from the step reached"
     next_sweep(executor, j)
     assert j.unfinished_actions() == [] and j.action(row.id).state == "done"
-    CLONE.check_done(vc)
-    assert [c for c in vc.kinds_of_change() if c == "clone_from_snapshot"] == ["clone_from_snapshot"]
+    REGISTER.check_done(vc)
+    assert vc.kinds_of_change().count("register") == 1
 
 
 def test_recovery_disabled_leaves_unfinished_actions_alone(tmp_path: Path) -> None:
-    vc, j, executor, _ = clone_cut_off(tmp_path)
+    vc, j, executor, _ = register_cut_off(tmp_path)
     disabled = Settings.model_validate({**settings().model_dump(), "recovery": {"enabled": False}})
     next_sweep(executor, j, disabled)
-    assert len(j.unfinished_recoveries()) == 1 and "clone_from_snapshot" not in vc.kinds_of_change()
+    assert len(j.unfinished_recoveries()) == 1 and "register" not in vc.kinds_of_change()
 
 
-def test_a_copy_that_never_answers_fails_the_action_and_keeps_the_incident_open(tmp_path: Path) -> None:
-    vc, act = CLONE.build()
-    vc.vms["vm-1"].broken = True  # the snapshot itself does not boot
+def test_a_vm_that_never_answers_fails_the_action_and_keeps_the_incident_open(tmp_path: Path) -> None:
+    vc, act = REGISTER.build()
+    for left in vc.files.values():
+        left.broken = True  # its guest does not boot from what the crash left on disk
     clock = Clock()
     j = journal(tmp_path, clock)
-    orig_clone = vc.gateway.vms.clone_from_snapshot
-
-    def clone_broken(*args: Any) -> str:
-        moref = orig_clone(*args)
-        vc.vms[moref].broken = True
-        return moref
-
-    vc.gateway.vms.clone_from_snapshot = clone_broken  # type: ignore[method-assign]
     outcome = Executor(tools(vc, clock), j).execute(act, NOW)
     assert outcome.state == "failed" and "did not answer its probe within 30 s" in outcome.detail
     (row,) = j.actions()
@@ -124,13 +118,13 @@ def test_done_closes_the_incident_with_rto_and_rpo(tmp_path: Path) -> None:
     assert incident.state == "recovered" and incident.rto_seconds == 40 and incident.rpo_seconds == 3600
 
 
-def test_a_copy_is_recorded_so_the_original_is_kept_off(tmp_path: Path) -> None:
-    vc, act = CLONE.build()
+def test_a_started_replica_is_recorded_so_the_original_is_kept_off(tmp_path: Path) -> None:
+    vc, act = REPLICA.build()
     clock = Clock()
     j = journal(tmp_path, clock)
     outcome = Executor(tools(vc, clock), j).execute(act, NOW)
     (copy,) = [vm.moref for vm in vc.vms.values() if vm.name == COPY_NAME]
-    assert outcome.detail == f"clone_to_host as {copy} done; answers at 10.0.0.1"
+    assert outcome.detail == f"start_replica as {copy} done; answers at 10.0.0.1"
     assert j.recovery_history(clock(), 3600).replaced == {"vm-1": copy}
     assert j.recovery_history(clock(), 3600).recoveries == {"vm-1": 1}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_an_action_is_recorded_as_intended_before_anything_is_done(j: Journal) -
 
 
 def test_progress_records_the_step_reached_and_merges_the_results_step_by_step(j: Journal, clock: Clock) -> None:
-    action = j.intend("clone_to_host", "vm-1", "web-01", {}, "host down")
+    action = j.intend("start_replica", "vm-1", "web-01", {}, "host down")
     clock.sleep(5)
     j.progress(action, "cloned", {"copy": "vm-5"})
     clock.sleep(5)
@@ -88,7 +89,7 @@ def test_finish_keeps_the_last_step_and_the_results(j: Journal, clock: Clock) ->
 
 @pytest.mark.parametrize("state", ["failed", "abandoned"])
 def test_a_failed_or_abandoned_action_keeps_its_error_step_and_results(j: Journal, state: str) -> None:
-    action = j.intend("clone_to_host", "vm-1", "web-01", {}, "host down")
+    action = j.intend("start_replica", "vm-1", "web-01", {}, "host down")
     j.progress(action, "cloned", {"copy": "vm-5"})
     j.fail(action, "step placed: no host left", state=state)
     row = j.action(action)
@@ -163,7 +164,7 @@ def test_actions_by_vm_and_since(j: Journal, clock: Clock) -> None:
 
 
 def test_what_a_killed_controller_wrote_is_there_for_the_next_one(j: Journal, clock: Clock) -> None:
-    action = j.intend("clone_to_host", "vm-1", "web-01", {"clone_name": COPY_NAME}, "host down", incident=1)
+    action = j.intend("start_replica", "vm-1", "web-01", {"replica_name": COPY_NAME}, "host down", incident=1)
     j.progress(action, "cloned", {"copy": "vm-5"})
     incident = j.open_incident("vm-1", "web-01", "host down", NOW - 60)
     j.save_probe_states({"vm-1": ProbeState(3, NOW - 60, NOW - 120)})
@@ -173,8 +174,8 @@ def test_what_a_killed_controller_wrote_is_there_for_the_next_one(j: Journal, cl
     restarted = reopen(j, clock)  # j is not closed: the process died
     try:
         (row,) = restarted.unfinished_recoveries()
-        assert (row.id, row.kind, row.step, row.result) == (action, "clone_to_host", "cloned", {"copy": "vm-5"})
-        assert row.params == {"clone_name": COPY_NAME} and row.incident == 1
+        assert (row.id, row.kind, row.step, row.result) == (action, "start_replica", "cloned", {"copy": "vm-5"})
+        assert row.params == {"replica_name": COPY_NAME} and row.incident == 1
         assert [i.id for i in restarted.unresolved_incidents()] == [incident]
         assert restarted.probe_states() == {"vm-1": ProbeState(3, NOW - 60, NOW - 120)}
         assert restarted.runs()["availability_administrator"].outcome == "running", "the run never finished"
@@ -366,13 +367,13 @@ def test_restarts_are_counted_within_the_window_only(j: Journal, clock: Clock) -
 
 
 def test_only_the_kinds_that_restart_a_vm_count_against_max_restarts(j: Journal, clock: Clock) -> None:
-    for kind in ("restart_from_snapshot", "power_on", "reset", "clone_to_host", "clone_and_migrate",
-                 "recover_on_spare_host"):
+    for kind in ("restart_from_snapshot", "power_on", "reset", "start_replica"):
         journaled(j, clock, NOW - 60, kind, "vm-1", "done")
     journaled(j, clock, NOW - 60, "revive_host", "host-3", "done")
     journaled(j, clock, NOW - 60, "keep_original_off", "vm-2", "done")
+    journaled(j, clock, NOW - 60, "add_spare_host", "vm-2", "done")
     journaled(j, clock, NOW - 60, "snapshot", "vm-3", "done")
-    assert j.recovery_history(NOW, HOUR).recoveries == {"vm-1": 6}
+    assert j.recovery_history(NOW, HOUR).recoveries == {"vm-1": 4}
 
 
 def test_an_abandoned_action_is_not_counted_it_changed_nothing(j: Journal, clock: Clock) -> None:
@@ -384,7 +385,7 @@ def test_an_abandoned_action_is_not_counted_it_changed_nothing(j: Journal, clock
 
 def test_busy_are_the_targets_of_unfinished_recoveries(j: Journal, clock: Clock) -> None:
     journaled(j, clock, NOW - 60, "reset", "vm-1", "intended")
-    journaled(j, clock, NOW - 60, "clone_to_host", "vm-2", "running")
+    journaled(j, clock, NOW - 60, "start_replica", "vm-2", "running")
     journaled(j, clock, NOW - 60, "revive_host", "host-3", "running")
     journaled(j, clock, NOW - 60, "power_on", "vm-4", "done")
     journaled(j, clock, NOW - 60, "reset", "vm-5", "failed")
@@ -394,12 +395,12 @@ def test_busy_are_the_targets_of_unfinished_recoveries(j: Journal, clock: Clock)
     assert history.recoveries == {"vm-1": 1, "vm-2": 1, "vm-4": 1, "vm-5": 1}, "an unfinished one counts"
 
 
-def test_replaced_comes_from_a_clones_journaled_copy(j: Journal, clock: Clock) -> None:
-    journaled(j, clock, NOW - 2 * HOUR, "clone_to_host", "vm-1", "done", {"copy": "vm-10"})
-    journaled(j, clock, NOW - 60, "recover_on_spare_host", "vm-2", "running", {"copy": "vm-20", "host": "host-9"})
-    journaled(j, clock, NOW - 60, "clone_and_migrate", "vm-3", "failed", {"copy": "vm-30"})
-    journaled(j, clock, NOW - 60, "clone_and_migrate", "vm-4", "abandoned", {"copy": "vm-40"})
-    journaled(j, clock, NOW - 60, "clone_to_host", "vm-5", "failed")  # no copy was made
+def test_replaced_comes_from_a_started_replicas_journaled_copy(j: Journal, clock: Clock) -> None:
+    journaled(j, clock, NOW - 2 * HOUR, "start_replica", "vm-1", "done", {"copy": "vm-10"})
+    journaled(j, clock, NOW - 60, "start_replica", "vm-2", "running", {"copy": "vm-20"})
+    journaled(j, clock, NOW - 60, "start_replica", "vm-3", "failed", {"copy": "vm-30"})
+    journaled(j, clock, NOW - 60, "start_replica", "vm-4", "abandoned", {"copy": "vm-40"})
+    journaled(j, clock, NOW - 60, "start_replica", "vm-5", "failed")  # nothing was started
     journaled(j, clock, NOW - 60, "restart_from_snapshot", "vm-6", "done", {"answered_at": NOW})
     history = j.recovery_history(NOW, HOUR)
     assert history.replaced == {"vm-1": "vm-10", "vm-2": "vm-20", "vm-3": "vm-30"}, \
@@ -409,7 +410,7 @@ def test_replaced_comes_from_a_clones_journaled_copy(j: Journal, clock: Clock) -
 
 def test_a_copy_the_executor_made_is_remembered_so_the_original_stays_off(tmp_path: Path, clock: Clock) -> None:
     """The key the real executor writes, not one a test chose: the copy's moref under "copy"."""
-    case = next(c for c in CASES if c.name == "clone_to_host")
+    case = next(c for c in CASES if c.name == "start_replica")
     vc, act = case.build()
     j = journal(tmp_path, clock)
     try:
@@ -458,3 +459,25 @@ def test_vms_under_recovery_have_an_open_incident_or_an_unfinished_recovery(j: J
     journaled(j, clock, NOW, "snapshot", "vm-4", "running")
     journaled(j, clock, NOW, "reset", "vm-5", "failed")
     assert j.vms_under_recovery() == {"vm-1", "vm-2"}
+
+
+def test_vms_removed_with_their_host_are_remembered_until_registered_again(tmp_path: Path, clock: Clock) -> None:
+    """After a failed host's removal the journal is the only place its VMs exist until each is
+    registered again: a controller killed in between finds them there."""
+    from tests.recovery_lab import registration
+    from vsphere_dr.executor import Executor
+
+    case = next(c for c in CASES if c.name == "remove_failed_host")
+    vc, act = case.build()
+    vc.add_vm("vm-2", "db-01", "host-1", None, power_state="poweredOff")
+    act = replace(act, params=act.params.model_copy(update={"vms": (registration(vc), registration(vc, "vm-2"))}))
+    j = journal(tmp_path, clock)
+    try:
+        assert Executor(tools(vc, clock), j).execute(act, clock()).state == "done"
+        assert set(j.recovery_history(clock(), HOUR).removed) == {"vm-1", "vm-2"}
+        params = next(c for c in CASES if c.name == "reregister_as_was").build()[1].params
+        second = params.model_copy(update={"registration": act.params.vms[1]})  # type: ignore[attr-defined]
+        j.finish(j.intend("reregister_as_was", "vm-2", "db-01", second.as_json(), "test"))
+        assert set(j.recovery_history(clock(), HOUR).removed) == {"vm-1"}
+    finally:
+        j.close()

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.fake_vcenter import FakeVCenter
-from tests.recovery_lab import CASES, COPY_NAME, SPARE_PASSWORD_ENV, Case, Clock, answering, journal, tools
+from tests.recovery_lab import CASES, SPARE_PASSWORD_ENV, Case, Clock, action, answering, journal, lab, registration, tools
 from vsphere_dr.executor import Executor, Outcome
 from vsphere_dr.journal import Journal
-from vsphere_dr.plan import Action
+from vsphere_dr.plan import Action, ActionKind
+from vsphere_dr.recoveries.register_elsewhere import RegisterAndStartParams
 
 
 class Crash(BaseException):
@@ -138,50 +138,49 @@ def test_restart_resumed_after_the_vm_answers_again_does_not_revert_it(tmp_path:
     assert "revert_to_snapshot" not in vc.kinds_of_change() and answering(vc) == ["web-01"]
 
 
-@pytest.mark.parametrize("kind", ["clone_to_host", "clone_and_migrate", "recover_on_spare_host"])
-def test_a_copy_powered_on_by_a_dead_controller_is_finished_when_the_host_returns(kind: str, tmp_path: Path) -> None:
+def case(name: str) -> Case:
+    return next(c for c in CASES if c.name == name)
+
+
+def test_a_replica_powered_on_by_a_dead_controller_is_finished_when_the_host_returns(tmp_path: Path) -> None:
     """vCenter carried out a power-on the killed controller had asked for; the failed host comes
-    back before the resume. The copy runs: the action is finished (never abandoned), so that the
-    journal records the copy and the next sweep keeps the original off."""
-    case = next(c for c in CASES if c.name == kind)
-    vc, clock = crash_after(case, "placed", tmp_path)
-    (copy,) = [vm for vm in vc.vms.values() if vm.name == COPY_NAME]
-    copy.power_state, copy.guest_up = "poweredOn", True
-    case.withdraw(vc)
+    back before the resume. The replica runs: the action is finished (never abandoned), so that
+    the journal records the copy and the next sweep keeps the original off."""
+    vc, clock = crash_after(case("start_replica"), "unmarked", tmp_path)
+    vc.vms["vm-7"].power_state, vc.vms["vm-7"].guest_up = "poweredOn", True
+    case("start_replica").withdraw(vc)
     outcome, j = resume(vc, clock, tmp_path)
     assert outcome is not None and outcome.state == "done", outcome
-    assert "power_on" not in vc.kinds_of_change(), "the copy was running already"
-    assert j.recovery_history(clock(), 3600).replaced == {"vm-1": copy.moref}
+    assert "power_on" not in vc.kinds_of_change(), "the replica was running already"
+    assert j.recovery_history(clock(), 3600).replaced == {"vm-1": "vm-7"}
 
 
-def test_a_clone_vcenter_finished_after_the_controller_died_is_adopted_not_made_again(tmp_path: Path) -> None:
-    """Killed while CloneVM_Task ran: vCenter finished it, the journal never heard. The resumed
-    action finds the copy by its journaled name."""
-    case = next(c for c in CASES if c.name == "clone_to_host")
-    vc, act = case.build()
+def test_a_registration_vcenter_finished_after_the_controller_died_is_adopted_not_made_again(tmp_path: Path) -> None:
+    """Killed while RegisterVM_Task ran: vCenter finished it, the journal never heard. The resumed
+    action finds the VM by its files' path."""
+    vc, act = case("register_elsewhere").build()
     clock = Clock()
-    clone = vc.gateway.vms.clone_from_snapshot
+    register = vc.gateway.vms.register
 
-    def clone_then_die(*args: object) -> str:
-        clone(*args)  # type: ignore[arg-type]
+    def register_then_die(*args: object) -> str:
+        register(*args)  # type: ignore[arg-type]
         raise Crash
 
-    vc.gateway.vms.clone_from_snapshot = clone_then_die  # type: ignore[method-assign]
+    vc.gateway.vms.register = register_then_die  # type: ignore[method-assign]
     with pytest.raises(Crash):
         Executor(tools(vc, clock), journal(tmp_path, clock)).execute(act, clock())
-    vc.gateway.vms.clone_from_snapshot = clone  # type: ignore[method-assign]
+    vc.gateway.vms.register = register  # type: ignore[method-assign]
     outcome, _ = resume(vc, clock, tmp_path)
     assert outcome is not None and outcome.state == "done"
-    assert vc.kinds_of_change().count("clone_from_snapshot") == 1
-    case.check_done(vc)
+    assert vc.kinds_of_change().count("register") == 1
+    case("register_elsewhere").check_done(vc)
 
 
-@pytest.mark.parametrize("trouble, words", [("in_maintenance", "is in maintenance"), ("gone", "is gone"),
-                                            ("notResponding", "is notResponding")])
-def test_a_target_host_that_can_no_longer_take_the_copy_abandons_before_cloning(trouble: str, words: str,
-                                                                               tmp_path: Path) -> None:
-    case = next(c for c in CASES if c.name == "clone_to_host")
-    vc, clock = crash_after(case, "host_still_down", tmp_path)
+@pytest.mark.parametrize("trouble, words", [("in_maintenance", "can no longer take it"), ("gone", "can no longer"),
+                                            ("notResponding", "can no longer take it")])
+def test_a_target_host_that_can_no_longer_take_the_vm_abandons_before_registering(trouble: str, words: str,
+                                                                                 tmp_path: Path) -> None:
+    vc, clock = crash_after(case("register_elsewhere"), "still_down", tmp_path)
     if trouble == "in_maintenance":
         vc.hosts["host-2"].in_maintenance = True
     elif trouble == "gone":
@@ -189,14 +188,38 @@ def test_a_target_host_that_can_no_longer_take_the_copy_abandons_before_cloning(
     else:
         vc.hosts["host-2"].connection_state = trouble
     outcome, _ = resume(vc, clock, tmp_path)
-    assert outcome is not None and outcome.state == "abandoned" and f"target host esx-2 {words}" in outcome.detail
-    assert "clone_from_snapshot" not in vc.kinds_of_change()
+    assert outcome is not None and outcome.state == "abandoned" and words in outcome.detail
+    assert "register" not in vc.kinds_of_change()
 
 
-def test_a_plan_without_a_pool_clones_into_the_target_clusters_root_pool(tmp_path: Path) -> None:
-    case = next(c for c in CASES if c.name == "clone_to_host")
-    vc, act = case.build()
-    act = replace(act, params=act.params.model_copy(update={"pool": None}))
+def test_files_locked_by_an_isolated_host_stop_the_recovery_for_a_person(tmp_path: Path) -> None:
+    """The host was isolated, not dead: it runs web-01 on and holds its files' lock. The
+    registration elsewhere cannot power on; vsphere-dr never forces it and never retries."""
+    vc = lab()
+    reg = registration(vc)
+    vc.hosts["host-1"].connection_state, vc.hosts["host-1"].isolated = "notResponding", True
+    vc.hosts["host-1"].vm_network = False
+    vc.gateway.hosts.remove("host-1", None)
+    act = action(ActionKind.REGISTER_ELSEWHERE, RegisterAndStartParams(
+        registration=reg, failed_host="host-1", failed_host_name="esx-1", host="host-2", host_name="esx-2",
+        pool="resgroup-domain-c1"))
     clock = Clock()
-    assert Executor(tools(vc, clock), journal(tmp_path, clock)).execute(act, clock()).state == "done"
-    case.check_done(vc)
+    j = journal(tmp_path, clock)
+    outcome = Executor(tools(vc, clock), j).execute(act, clock())
+    assert outcome.state == "failed" and "files are locked" in outcome.detail and "isolated, not failed" in outcome.detail
+    (incident,) = j.incidents()
+    assert incident.state == "needs_person"
+    assert [v.name for v in vc.vms.values() if v.power_state == "poweredOn" and v.name == "web-01"] == []
+    assert len(vc.orphans) == 1, "the one running copy is the isolated host's"
+
+
+def test_a_registration_powered_on_by_a_dead_controller_answers_for_itself_not_for_an_isolated_host(
+        tmp_path: Path) -> None:
+    """Killed after the registration, its power-on carried out by vCenter: the VM answering at its
+    address is this action's own registration, not a sign of isolation. The action finishes."""
+    vc, clock = crash_after(case("register_elsewhere"), "registered", tmp_path)
+    (vm,) = [v for v in vc.vms.values() if v.name == "web-01"]
+    vm.power_state, vm.guest_up, vm.moved_question = "poweredOn", True, False
+    outcome, _ = resume(vc, clock, tmp_path)
+    assert outcome is not None and outcome.state == "done", outcome
+    assert "power_on" not in vc.kinds_of_change()

@@ -74,31 +74,36 @@ class Lab:
     def host_of(self, name: str) -> str:
         return self.vc.vm(name).runtime.host.name
 
-    def copies_of(self, name: str) -> list[Any]:
+    def all_vms(self) -> list[Any]:
         view = self.vc.content.viewManager.CreateContainerView(self.vc.content.rootFolder, [vim.VirtualMachine], True)
         try:
-            return [vm for vm in view.view if vm.name.startswith(f"{name}-dr")]
+            return list(view.view)
+        finally:
+            view.DestroyView()
+
+    def registrations_of(self, name: str) -> int:
+        """How many VMs of that name vCenter has: exactly one, whatever was recovered."""
+        return sum(1 for vm in self.all_vms() if vm.name == name)
+
+    def has_host(self, name: str) -> bool:
+        view = self.vc.content.viewManager.CreateContainerView(self.vc.content.rootFolder, [vim.HostSystem], True)
+        try:
+            return any(h.name == name for h in view.view)
         finally:
             view.DestroyView()
 
 
 def start_lab(vcsim_binary: Path, tmp_path: Path, data: dict[str, Any] | None = None,
-              extra_args: tuple[str, ...] = (), legacy_host_failure: bool = False) -> Iterator[Lab]:
-    topology = write_topology(tmp_path, data or example_topology_data())
-    with own_simulator(vcsim_binary, topology, extra_args, legacy_host_failure) as sim, client(sim) as vc:
+              extra_args: tuple[str, ...] = ()) -> Iterator[Lab]:
+    """A lab whose dead hosts' file locks expire at once (the tests act at once, isolation_timeout 0)."""
+    topology = write_topology(tmp_path, {**(data or example_topology_data()), "lock_lease_seconds": 0})
+    with own_simulator(vcsim_binary, topology, extra_args) as sim, client(sim) as vc:
         yield Lab(sim, vc, topology, tmp_path)
 
 
 @pytest.fixture
 def lab(vcsim_binary: Path, tmp_path: Path) -> Iterator[Lab]:
     yield from start_lab(vcsim_binary, tmp_path)
-
-
-@pytest.fixture
-def legacy_lab(vcsim_binary: Path, tmp_path: Path) -> Iterator[Lab]:
-    """A lab whose simulator lets the VMs of a failed host be cloned (-legacy-host-failure)."""
-    # legacy: clone-at-failure, replaced by issue 11 step 3
-    yield from start_lab(vcsim_binary, tmp_path, legacy_host_failure=True)
 
 
 def actions(lab: Lab) -> list[tuple[str, str, str]]:
@@ -144,38 +149,44 @@ def test_nested_host_comes_back_from_its_backing_snapshot(lab: Lab) -> None:
     assert lab.vc.host("esx-d2.lab.local").runtime.connectionState == "connected"
     assert lab.running_with_ip("127.0.2.18") == ["dev-03"] and lab.host_of("dev-03") == "esx-d2.lab.local"
     assert ("revive_host", "esx-d2.lab.local", "done") in actions(lab)
-    assert not lab.copies_of("dev-03")
+    assert lab.registrations_of("dev-03") == 1
 
 
-def test_host_down_for_good_vms_run_elsewhere_in_the_cluster_originals_marked_and_off(legacy_lab: Lab) -> None:
-    # legacy: clone-at-failure, replaced by issue 11 step 3
-    lab = legacy_lab
+def test_host_down_on_shared_storage_each_vm_runs_once_elsewhere_same_identity_nothing_missing(lab: Lab) -> None:
+    run_task(lab.vc.vm("cache-01").PowerOffVM_Task())  # a person's power-off, before the failure
+    uuids = {name: lab.vc.vm(name).config.instanceUuid for name in [*P1_VMS, "scratch-01"]}
     chaos(lab.sim, "host_down", "esx-p1.lab.local")
     assert lab.once() == 0
+    assert not lab.has_host("esx-p1.lab.local"), "the failed host was removed from vCenter"
     for name, ip in P1_VMS.items():
-        (copy,) = lab.copies_of(name)
-        assert lab.running_with_ip(ip) == [copy.name], name
-        assert copy.runtime.host.name in ("esx-p2.lab.local", "esx-p3.lab.local")
-        assert answers(ip, lab.port)
-        assert "replaced by" in lab.vc.vm(name).config.annotation
-    assert not lab.copies_of("scratch-01"), "a VM without an IP is not monitored, so not recovered"
+        assert lab.vc.vm(name).config.instanceUuid == uuids[name], "the same VM, registered again"
+        assert lab.host_of(name) in ("esx-p2.lab.local", "esx-p3.lab.local"), name
+        if name == "cache-01":
+            assert lab.vc.vm(name).runtime.powerState == "poweredOff", "the person's powered-off VM stays off"
+        else:
+            assert lab.running_with_ip(ip) == [name] and answers(ip, lab.port), name
+    assert lab.vc.vm("scratch-01").runtime.powerState == "poweredOff", "nothing disappears from the inventory"
     chaos(lab.sim, "host_up", "esx-p1.lab.local")
     assert lab.once() == 0
-    assert all(len(lab.running_with_ip(ip)) == 1 for ip in P1_VMS.values()), "never two running copies"
-    assert all(lab.vc.vm(name).runtime.powerState == "poweredOff" for name in P1_VMS)
+    assert all(len(lab.running_with_ip(ip)) <= 1 for ip in P1_VMS.values()), "never two running copies"
+    assert all(lab.registrations_of(name) == 1 for name in P1_VMS), "nothing was duplicated"
 
 
-def test_no_host_with_the_datastore_clone_and_cold_migrate(legacy_lab: Lab) -> None:
-    # legacy: clone-at-failure, replaced by issue 11 step 3
-    lab = legacy_lab
-    chaos(lab.sim, "host_down", "esx-e1.lab.local")
-    assert lab.once() == 0
-    for name, ip in EDGE_VMS.items():
-        (copy,) = lab.copies_of(name)
-        assert lab.running_with_ip(ip) == [copy.name]
-        assert copy.runtime.host.name != "esx-e1.lab.local"
-        assert "ds-edge-local" not in [d.name for d in copy.datastore]
-    assert {kind for kind, _, _ in actions(lab)} == {"clone_and_migrate"}
+@pytest.mark.parametrize("vm_network", [True, False])
+def test_isolated_host_is_never_failed_over_into_a_second_copy(lab: Lab, vm_network: bool) -> None:
+    chaos(lab.sim, "host_isolate", "esx-p1.lab.local", vm_network=vm_network)
+    wait_until(lambda: lab.vc.host("esx-p1.lab.local").runtime.connectionState == "notResponding")
+    assert lab.once() == 0 and lab.once() == 0
+    vms = [vm for vm in lab.all_vms() if vm.name in P1_VMS]
+    assert not [vm.name for vm in vms if vm.runtime.powerState == "poweredOn"
+                and vm.runtime.host.name != "esx-p1.lab.local"], "no second running copy, ever"
+    if vm_network:
+        assert actions(lab) == [], "its VMs answer: isolated, not failed"
+    else:
+        assert not [a for a in actions(lab) if a[0] == "register_elsewhere" and a[2] == "done"]
+        waiting = [i for i in incidents(lab) if i.state == "needs_person"]
+        assert waiting and all("isolated, not failed" in i.note for i in waiting)
+    assert all(answers(ip, lab.port) == vm_network for ip in P1_VMS.values()), "they run on where they were"
 
 
 def one_host_lab() -> dict[str, Any]:
@@ -185,21 +196,6 @@ def one_host_lab() -> dict[str, Any]:
                                  "vms": [{"name": "solo-01", "ip": "127.0.5.11", "power": "poweredOn", "cpus": 1,
                                           "memory_mb": 1024, "datastore": "ds-1", "snapshots": ["baseline"]}]}]}]}],
             "spare_hosts": [{"name": "esx-spare.lab.local", "ip": "127.0.5.2", "cpu_mhz": 20000, "memory_mb": 65536}]}
-
-
-def test_no_live_host_a_spare_host_is_added_and_runs_the_vm(vcsim_binary: Path, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SPARE_PASSWORD", "spare-secret")
-    # legacy: clone-at-failure, replaced by issue 11 step 3
-    for lab in start_lab(vcsim_binary, tmp_path, one_host_lab(), legacy_host_failure=True):
-        lab.configure(inventory={"vhost_backing": "", "spare_hosts": "esx-spare.lab.local",
-                                 "spare_host_password_env": "SPARE_PASSWORD"})
-        chaos(lab.sim, "host_down", "esx-1.lab.local")
-        assert lab.once() == 0
-        (copy,) = lab.copies_of("solo-01")
-        assert copy.runtime.host.name == "esx-spare.lab.local"
-        assert lab.running_with_ip("127.0.5.11") == [copy.name]
-        assert actions(lab) == [("recover_on_spare_host", "solo-01", "done")]
 
 
 def test_host_silent_but_connected_in_vcenter_no_clone(vcsim_binary: Path, tmp_path: Path) -> None:
@@ -213,7 +209,7 @@ def test_host_silent_but_connected_in_vcenter_no_clone(vcsim_binary: Path, tmp_p
     for lab in start_lab(vcsim_binary, tmp_path, data):
         assert lab.once() == 0 and lab.once() == 0
         assert actions(lab) == []
-        assert not lab.copies_of("app-03") and lab.vc.vm("app-03").runtime.powerState == "poweredOn"
+        assert lab.registrations_of("app-03") == 1 and lab.vc.vm("app-03").runtime.powerState == "poweredOn"
 
 
 def test_vcenter_unreachable_no_action_and_a_clear_log_line(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
@@ -240,35 +236,33 @@ def test_flapping_vm_stops_being_recovered_after_max_restarts(lab: Lab) -> None:
     assert incidents(lab)[-1].state == "needs_person"
 
 
-def test_controller_killed_mid_recovery_completes_with_exactly_one_copy(vcsim_binary: Path, tmp_path: Path) -> None:
-    # legacy: clone-at-failure, replaced by issue 11 step 3
-    for lab in start_lab(vcsim_binary, tmp_path, extra_args=("-method-delay", "PowerOnVM_Task=1500"),
-                         legacy_host_failure=True):
+def test_controller_killed_mid_recovery_completes_with_each_vm_running_once(vcsim_binary: Path,
+                                                                           tmp_path: Path) -> None:
+    for lab in start_lab(vcsim_binary, tmp_path, extra_args=("-method-delay", "RegisterVM_Task=1500")):
         chaos(lab.sim, "host_down", "esx-p1.lab.local")
         command = lab.once_command()
         first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_until(lambda: any(a.step == "placed" for a in _actions_raw(lab)), timeout=60, interval=0.05)
+            wait_until(lambda: any(a.kind == "register_elsewhere" and a.step for a in _actions_raw(lab)),
+                       timeout=60, interval=0.05)
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait()
         unfinished = [a for a in _actions_raw(lab) if a.state in ("intended", "running")]
         assert unfinished, "the kill came in the middle of a recovery"
-        assert subprocess.run(command, timeout=120).returncode == 0
+        second = subprocess.run(command, timeout=120, capture_output=True, text=True)
+        assert second.returncode == 0, second.stderr
         for name, ip in P1_VMS.items():
-            (copy,) = lab.copies_of(name)
-            assert lab.running_with_ip(ip) == [copy.name], name
+            assert lab.running_with_ip(ip) == [name], (name, second.stderr)
         assert all(a.state == "done" for a in _actions_raw(lab))
 
 
 def test_concurrent_controllers_recover_each_vm_once(vcsim_binary: Path, tmp_path: Path) -> None:
     """Issue 10: three `once` started together after a host failure made two running copies of a VM.
 
-    Clones are served late, so the first controller still holds the lock when the others reach it.
+    Registrations are served late, so the first controller still holds the lock when the others reach it.
     """
-    # legacy: clone-at-failure, replaced by issue 11 step 3
-    for lab in start_lab(vcsim_binary, tmp_path, extra_args=("-method-delay", "CloneVM_Task=1000"),
-                         legacy_host_failure=True):
+    for lab in start_lab(vcsim_binary, tmp_path, extra_args=("-method-delay", "RegisterVM_Task=1000")):
         chaos(lab.sim, "host_down", "esx-p1.lab.local")
         runs = [subprocess.Popen(lab.once_command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 for _ in range(3)]
@@ -277,11 +271,10 @@ def test_concurrent_controllers_recover_each_vm_once(vcsim_binary: Path, tmp_pat
         assert sorted(codes) == [0, 4, 4], errors
         winner = runs[codes.index(0)].pid
         assert all(f"pid {winner} on " in err for code, err in zip(codes, errors) if code == 4), errors
-        recoveries = [(vm, state) for _, vm, state in actions(lab)]
-        assert sorted(recoveries) == sorted((name, "done") for name in P1_VMS), "one recovery action per VM"
+        started = sorted(vm for kind, vm, state in actions(lab) if kind == "register_elsewhere")
+        assert started == sorted(P1_VMS), "one recovery action per VM"
         for name, ip in P1_VMS.items():
-            running = lab.running_with_ip(ip)
-            assert len(running) == 1 and running == [copy.name for copy in lab.copies_of(name)], (name, running)
+            assert lab.running_with_ip(ip) == [name], name
 
 
 def _actions_raw(lab: Lab) -> list[Any]:
@@ -296,12 +289,14 @@ def test_plan_explains_each_action_and_changes_nothing(lab: Lab, capsys: pytest.
     chaos(lab.sim, "host_down", "esx-p1.lab.local")
     assert main(["--config", str(lab.settings), "plan"]) == 0
     text = capsys.readouterr().out
+    assert text.startswith("1. remove_failed_host esx-p1.lab.local: host esx-p1.lab.local is notResponding"), text
     for name in P1_VMS:
-        assert any(line.split(" ")[1:2] == ["clone_to_host"] and f" {name}: host esx-p1.lab.local is notResponding"
-                   in line for line in text.splitlines()), text
-    assert actions(lab) == [] and not lab.copies_of("web-01")
+        assert any(line.split(" ")[1:3] == ["register_elsewhere", f"{name}:"] for line in text.splitlines()), text
+    assert actions(lab) == [] and lab.vc.vm("web-01").runtime.host.name == "esx-p1.lab.local"
     assert main(["--config", str(lab.settings), "plan", "--json"]) == 0
-    assert {a["name"] for a in json.loads(capsys.readouterr().out)["actions"]} == set(P1_VMS)
+    planned = json.loads(capsys.readouterr().out)["actions"]
+    assert {a["name"] for a in planned if a["kind"] == "register_elsewhere"} == set(P1_VMS)
+    assert all(a["preconditions"] for a in planned), "each action says what the executor will check"
 
 
 def test_incidents_lists_rto_and_rpo(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
@@ -317,11 +312,10 @@ def test_incidents_lists_rto_and_rpo(lab: Lab, capsys: pytest.CaptureFixture[str
 
 
 
-def test_connection_reset_mid_clone_is_continued_on_the_next_sweep_with_one_copy(legacy_lab: Lab) -> None:
-    """vCenter carries out the clone but its answer is lost (connection reset): the action stays
-    at the step it reached; the daemon's next sweep continues it and adopts the copy vCenter made."""
-    # legacy: clone-at-failure, replaced by issue 11 step 3
-    lab = legacy_lab
+def test_connection_reset_mid_registration_is_continued_on_the_next_sweep(lab: Lab) -> None:
+    """vCenter carries out the registration but its answer is lost (connection reset): the action
+    stays at the step it reached; the daemon's next sweep continues it and adopts the VM vCenter
+    registered."""
     from modules.inventory_administrator import InventoryAdministrator
     from tests.flaky_proxy import FlakyProxy
     from vsphere_dr.app.controller import Controller
@@ -333,14 +327,13 @@ def test_connection_reset_mid_clone_is_continued_on_the_next_sweep_with_one_copy
         lab.settings.write_text(text, encoding="utf-8")
         controller = Controller(InventoryAdministrator(lab.settings, PAUSABLE))  # one process, as `run`
         try:
-            proxy.break_next("CloneVM_Task", after_forwarding=True)
+            proxy.break_next("RegisterVM_Task", after_forwarding=True)
             assert controller.run_module("health_administrator") is None
             cut_off = [a for a in controller.journal.actions() if a.state == "running"]
-            assert len(cut_off) == 1 and cut_off[0].step == "original_fenced", "left at the step it reached"
+            assert len(cut_off) == 1 and cut_off[0].step == "target_usable", "left at the step it reached"
             assert controller.run_module("health_administrator") is None
         finally:
             controller.close()
     assert {a.state for a in _actions_raw(lab)} == {"done"}
     for name, ip in P1_VMS.items():
-        (copy,) = lab.copies_of(name)
-        assert lab.running_with_ip(ip) == [copy.name], name
+        assert lab.running_with_ip(ip) == [name], name

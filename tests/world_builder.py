@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from vsphere_dr.records import (ComputeResourceRecord, DatastoreRecord, HostRecord, Inventory, SnapshotRecord,
-                                VmRecord)
+from vsphere_dr.records import (ComputeResourceRecord, DatastoreRecord, HostRecord, Inventory, ReplicaMark,
+                                SnapshotRecord, VmRecord)
 from vsphere_dr.signals import Classification, VmCondition
 from vsphere_dr.world import BackingVm, History, HostView, VmView, World
 
@@ -26,10 +26,18 @@ def host(n: int, cluster: str = "c1", stores: tuple[str, ...] = ("ds-shared",), 
 def vm(n: int, on_host: int, power: str = "poweredOn", snapshot: bool = True, store: str = "ds-shared",
        memory_mb: int = 2048) -> VmRecord:
     snaps = (SnapshotRecord(f"snap-{n}", "vsphere-dr-1", "", SNAP_TIME),) if snapshot else ()
-    return VmRecord(moref=f"vm-{n}", name=f"app-{n:02d}", uuid=None, ip=f"10.1.0.{n}", power_state=power,
+    return VmRecord(moref=f"vm-{n}", name=f"app-{n:02d}", uuid=f"uuid-{n}", ip=f"10.1.0.{n}", power_state=power,
                     connection_state="connected", host=f"host-{on_host}", resource_pool="pool-c1",
                     datastores=(store,), cpus=2, memory_mb=memory_mb, template=False, annotation="",
-                    heartbeat="green", overall_status="green", snapshots=snaps)
+                    heartbeat="green", overall_status="green", snapshots=snaps,
+                    files_path=f"[{store}] app-{n:02d}/app-{n:02d}.vmx", folder="group-v1")
+
+
+def replica(of: VmRecord, n: int, on_host: int, store: str = "ds-other") -> VmRecord:
+    """A powered-off replica of ``of``, made from its snapshot (vsphere_dr/replicas.py)."""
+    mark = ReplicaMark(of.uuid or "", of.name, "vsphere-dr-1", SNAP_TIME)
+    return replace(vm(n, on_host, power="poweredOff", snapshot=False, store=store),
+                   name=f"{of.name}-replica-1", ip=of.ip, replica=mark)
 
 
 def inventory(hosts: list[HostRecord], vms: list[VmRecord]) -> Inventory:

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""`make demo`, once the simulator runs (VCSIM_URL): the inventory, then a host failure and what
-vsphere-dr does about it: the plan (a dry run, with the reason of every action), one sweep that
-recovers, and the incidents with their RTO and RPO.
+"""`make demo`, once the simulator runs (VCSIM_URL): the inventory, then a host failure on shared
+storage and what vsphere-dr does about it: a sweep that waits out the isolation timeout, the plan
+(a dry run, with the reason of every action: the failed host removed from vCenter, each of its VMs
+registered again on a live host from its files), one sweep that recovers, and the incidents with
+their RTO and RPO.
 
 It uses settings.ini as shipped, with only the waits shortened so the demo takes seconds: a copy
 is written to a temporary directory (with its own journal), settings.ini itself is not changed.
@@ -13,6 +15,7 @@ import configparser
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import requests
@@ -22,7 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from vsphere_dr.app.cli import main as cli  # noqa: E402
 
-DEMO_TIMINGS = {"monitoring": {"failures_before_action": "1", "isolation_timeout_seconds": "0",
+# The isolation timeout stays above the simulated datastores' lock lease (16 s, as VMFS): a dead
+# host's locks have expired by the time it is declared failed, an isolated host's never do.
+ISOLATION_TIMEOUT = 18
+DEMO_TIMINGS = {"monitoring": {"failures_before_action": "1", "isolation_timeout_seconds": str(ISOLATION_TIMEOUT),
                                "probe_timeout_seconds": "0.5"},
                 "recovery": {"confirm_timeout_seconds": "30"}}
 FAILED_HOST = "esx-p1.lab.local"
@@ -55,7 +61,11 @@ def main() -> int:
         print(f"\n=== injecting a failure: host {FAILED_HOST} stops (POST {sim}/chaos host_down)", flush=True)
         requests.post(f"{sim}/chaos", json={"action": "host_down", "target": FAILED_HOST}, timeout=10,
                       verify=False).raise_for_status()
-        step("what vsphere-dr would do, and why (dry run)", "--config", config, "plan")
+        step("a health sweep sees it: the host is suspect, not yet failed", "--config", config, "once")
+        print(f"\n=== waiting {ISOLATION_TIMEOUT} s: the isolation timeout (by then a dead host's file locks have "
+              "expired; an isolated host's would not)", flush=True)
+        time.sleep(ISOLATION_TIMEOUT)
+        step("what vsphere-dr would do now, and why (dry run)", "--config", config, "plan")
         step("one health sweep: detect, decide, act", "--config", config, "once")
         step("incidents, with RTO and RPO", "--config", config, "incidents")
         step("the VMs now", "--config", config, "inventory")

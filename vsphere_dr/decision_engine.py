@@ -15,20 +15,23 @@ It follows the paper's workflow (section V) and adds the safety a vSphere operat
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from enum import StrEnum
 
-from vsphere_dr.placement import Ledger, choose_host, roomiest_datastore
+from vsphere_dr.placement import Ledger, choose_host
 from vsphere_dr.plan import Action, ActionKind, Plan
 from vsphere_dr.recoveries.base import NoParams, Params
-from vsphere_dr.recoveries.clone_to_host import CloneParams
 from vsphere_dr.recoveries.keep_original_off import KeepOffParams
 from vsphere_dr.recoveries.power_on import PowerOnParams
-from vsphere_dr.recoveries.recover_on_spare_host import SpareParams
+from vsphere_dr.recoveries.add_spare_host import SpareHostParams
+from vsphere_dr.recoveries.register_elsewhere import RegisterAndStartParams
+from vsphere_dr.recoveries.registration import RegisterParams, Registration
+from vsphere_dr.recoveries.remove_failed_host import RemoveHostParams
+from vsphere_dr.recoveries.start_replica import StartReplicaParams
+from vsphere_dr.replicas import replicas_of
 from vsphere_dr.recoveries.reset import ResetParams
 from vsphere_dr.recoveries.restart_from_snapshot import RestartParams
 from vsphere_dr.recoveries.revive_host import ReviveParams
@@ -39,7 +42,6 @@ from vsphere_dr.timefmt import utc_minutes
 from vsphere_dr.world import HostView, VmView, World
 
 PRIORITIES = {"high": 0, "medium": 1, "low": 2}
-CLONE_SUFFIX = re.compile(r"-dr\d{12}$")
 
 
 def _default(section: type[Any], key: str) -> Any:
@@ -58,6 +60,7 @@ class Policy:
     spare_hosts: tuple[str, ...] = ()
     ill_response: str = "incident"  # incident, reset or recover
     with_vsphere_ha: str = _default(RecoverySettings, "with_vsphere_ha")  # observe or act
+    registered_vm: str = _default(RecoverySettings, "registered_vm")  # as_is or revert
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -67,7 +70,8 @@ class Policy:
                    host_boot_timeout=settings.recovery.host_boot_timeout_seconds,
                    priorities=tuple(settings.recovery.restart_priority.items()),
                    spare_hosts=tuple(settings.inventory.spare_hosts), ill_response=settings.health.response,
-                   with_vsphere_ha=settings.recovery.with_vsphere_ha)
+                   with_vsphere_ha=settings.recovery.with_vsphere_ha,
+                   registered_vm=settings.recovery.registered_vm)
 
     def priority(self, vm_name: str) -> int:
         return next((PRIORITIES[p] for pattern, p in self.priorities if fnmatch.fnmatchcase(vm_name, pattern)),
@@ -121,13 +125,17 @@ class _Decider:
         self.actions: list[Action] = []
         self.notes: list[str] = []
         self.reviving: set[str] = set()  # hosts with a revive action in this plan
+        self.removing: set[str] = set()  # failed hosts whose removal this plan holds
+        self.adding: set[str] = set()  # spare hosts this plan adds
+        self.handled: set[str] = set()  # VMs of those hosts, planned with the removal
 
     def plan(self) -> Plan:
         self._keep_replaced_originals_off()
+        self._register_removed()
         for vm in self.inv.monitored_vms():
-            self._vm(vm)
-        ordered = sorted(self.actions, key=lambda a: (a.kind != ActionKind.KEEP_ORIGINAL_OFF, a.priority, a.name))
-        return Plan(tuple(ordered), tuple(self.notes))
+            if vm.moref not in self.handled:
+                self._vm(vm)
+        return Plan(tuple(sorted(self.actions, key=_order)), tuple(self.notes))
 
     # --- what each VM needs --------------------------------------------------------------
 
@@ -219,7 +227,7 @@ class _Decider:
         if backing is not None and not self._revive_given_up(host):
             self._revive(host, vm, host_why)
         elif self._within_restart_budget(vm, host_why):
-            self._clone(vm, host, host_why)
+            self._fail_over(vm, host, host_why)
 
     def _revive_given_up(self, host: HostRecord) -> bool:
         """A revive of ``host`` was tried since it went down, and it did not bring it back."""
@@ -242,46 +250,116 @@ class _Decider:
             ReviveParams(backing_vm=backing.vm, backing_name=backing.name, snapshot=backing.snapshot),
             self.policy.priority(vm.name)))
 
-    def _clone(self, vm: VmRecord, host: HostRecord, host_why: str) -> None:
-        snap = vm.newest_snapshot
-        source = f"snapshot {snap.name!r} ({utc_minutes(snap.created)})" if snap else \
-            "its disks as they are (no snapshot)"
-        view = self.world.vms[vm.moref]
-        common: dict[str, Any] = dict(_snapshot(snap) if snap else {}, failed_host=host.moref,
-                                      failed_host_name=host.name,
-                                      clone_name=clone_name(vm.name, view.failing_since or self.world.now))
-        signals = (host_why,)
-        target = choose_host(self.inv, vm, self.ledger, with_datastore=True)
-        if target is not None:
-            self._place(ActionKind.CLONE_TO_HOST, vm, target, "step 8: another vHost sees its datastore",
-                        f"{host_why}; clone from {source} onto {target.name}", signals,
-                        datastore=vm.datastores[0], **common)
+    def _fail_over(self, vm: VmRecord, host: HostRecord, host_why: str) -> None:
+        """The strategies in order: register its files on a live host, start its replica, add a
+        spare host (the next sweep registers or starts there), or a person decides."""
+        if self._removable(host) and self._remove_and_register(host, host_why):
             return
-        target = choose_host(self.inv, vm, self.ledger, with_datastore=False)
-        if target is not None:
-            store = roomiest_datastore(self.inv, target)
-            self._place(ActionKind.CLONE_AND_MIGRATE, vm, target,
-                        "step 8: another vHost alive without its datastore: clone and cold migration",
-                        f"{host_why}; no live host sees its datastore: clone from {source} and cold-migrate "
-                        f"to {target.name}", signals, datastore=store, **common)
+        replica = self._newest_usable_replica(vm)
+        if replica is not None and replica.replica is not None:
+            self._add(ActionKind.START_REPLICA, vm, "step 8: replication mode, the replica is started",
+                      f"{host_why}; its files are out of reach: start its replica {replica.name} "
+                      f"(snapshot of {utc_minutes(replica.replica.taken)})", (host_why,),
+                      StartReplicaParams(replica=replica.moref, replica_name=replica.name, failed_host=host.moref,
+                                         failed_host_name=host.name, snapshot_name=replica.replica.snapshot_name,
+                                         snapshot_created=replica.replica.taken.timestamp()))
             return
         spare = next((name for name in self.policy.spare_hosts if self.inv.host_by_name(name) is None), None)
-        if spare is None:
+        if spare is not None and spare not in self.adding:
+            self.adding.add(spare)
+            self._add(ActionKind.ADD_SPARE_HOST, vm, "step 9: no vHost left, a new vHost is added",
+                      f"{host_why}; no live host with room mounts its datastore and it has no replica on a live "
+                      f"host: add spare host {spare}, then register or start it there", (host_why,),
+                      SpareHostParams(spare_host=spare, compute_resource=host.compute_resource,
+                                      datacenter=host.datacenter, failed_host=host.moref, failed_host_name=host.name))
+        elif spare is None:
             self._add(ActionKind.NEEDS_PERSON, vm, "step 9: no vHost left",
-                      f"{host_why}; no live host has room and no spare host is left", signals)
-            return
-        self._add(ActionKind.RECOVER_ON_SPARE_HOST, vm, "step 9: no vHost left, a new vHost is added",
-                  f"{host_why}; no live host has room: add spare host {spare} and clone from {source} onto it",
-                  signals, SpareParams(spare_host=spare, compute_resource=host.compute_resource,
-                                       datacenter=host.datacenter,
-                                       datastore=vm.datastores[0] if vm.datastores else None, **common))
+                      f"{host_why}; no live host with room mounts its datastore, it has no replica on a live host "
+                      "and no spare host is left", (host_why,))
 
-    def _place(self, kind: ActionKind, vm: VmRecord, target: HostRecord, step: str, reason: str,
-               signals: tuple[str, ...], **params: Any) -> None:
-        self.ledger.place(target.moref, vm)
+    def _removable(self, host: HostRecord) -> bool:
+        """Its VMs can all be registered again elsewhere, and none of them answers (an isolated
+        host's VMs may; their files' locks fence the rest)."""
+        on_it = [vm for vm in self.inv.vms.values() if vm.host == host.moref]
+        answering = any(self.world.vms[vm.moref].classification.condition == VmCondition.RESPONDING
+                        for vm in on_it if vm.moref in self.world.vms)
+        return not answering and all(vm.files_path and vm.folder and choose_host(self.inv, vm, self.ledger, False)
+                                     for vm in on_it)
+
+    def _remove_and_register(self, host: HostRecord, host_why: str) -> bool:
+        """Plan the failed host's removal and every one of its VMs' registration elsewhere: started
+        if it ran and is to be recovered, as it was otherwise. False if some VM has nowhere to go."""
+        if host.moref in self.removing:
+            return True
+        on_it = sorted((vm for vm in self.inv.vms.values() if vm.host == host.moref), key=lambda v: v.name)
+        registrations = tuple(_registration(vm, host) for vm in on_it)
+        planned = [self._registration_action(vm, reg, host_why, self._to_start(vm, host_why))
+                   for vm, reg in zip(on_it, registrations)]
+        if any(action is None for action in planned):
+            return False
+        self.removing.add(host.moref)
+        resource = self.inv.compute_resources.get(host.compute_resource or "")
+        self.actions.append(Action(
+            ActionKind.REMOVE_FAILED_HOST, host.moref, host.name, "step 8: vHost dead, its VMs registered elsewhere",
+            f"{host_why}; remove it from vCenter with its {len(on_it)} VMs (their files stay) to register them on "
+            "live hosts", (host_why,),
+            RemoveHostParams(host_name=host.name, vms=registrations,
+                             standalone_resource=resource.moref if resource and not resource.is_cluster else None),
+            0))
+        self.actions.extend(a for a in planned if a is not None)
+        self.handled.update(vm.moref for vm in on_it)
+        return True
+
+    def _to_start(self, vm: VmRecord, host_why: str) -> bool:
+        """A VM of a removed host is started elsewhere if it ran, is watched, and nothing says not to."""
+        view = self.world.vms.get(vm.moref)
+        return (view is not None and vm.power_state == "poweredOn" and vm.moref not in self.world.history.busy
+                and view.classification.condition != VmCondition.STOPPED_BY_PERSON
+                and vm.moref not in self.world.history.needs_person and self._within_restart_budget(vm, host_why))
+
+    def _registration_action(self, vm: VmRecord, reg: Registration, host_why: str, start: bool) -> Action | None:
+        target = choose_host(self.inv, vm, self.ledger, need_room=start)
+        if target is None and start:
+            start, target = False, choose_host(self.inv, vm, self.ledger, need_room=False)
+        if target is None:
+            return None
         pool = self.inv.compute_resources[target.compute_resource].resource_pool if target.compute_resource else None
-        self._add(kind, vm, step, reason, signals, CloneParams(host=target.moref, host_name=target.name, pool=pool,
-                                                               **params))
+        common: dict[str, Any] = dict(registration=reg, failed_host=reg.host, failed_host_name=reg.host_name,
+                                      host=target.moref, host_name=target.name, pool=pool or "")
+        if not start:
+            return Action(ActionKind.REREGISTER_AS_WAS, vm.moref, vm.name, "nothing disappears",
+                          f"{host_why}; register it again on {target.name}, left powered off (it was "
+                          f"{vm.power_state} and is not to be started)",
+                          (host_why,), RegisterParams(**common), self.policy.priority(vm.name))
+        self.ledger.place(target.moref, vm)
+        snap = vm.newest_snapshot
+        mode = self.policy.registered_vm if snap is not None else "as_is"
+        how = f"revert to snapshot {snap.name!r} and power on" if mode == "revert" and snap else \
+            "power on from its disks as the crash left them"
+        return Action(ActionKind.REGISTER_ELSEWHERE, vm.moref, vm.name, "step 8: vHost dead, the VM registered elsewhere",
+                      f"{host_why}; register its files on {target.name}, {how}", (host_why,),
+                      # As it is, the disks lose nothing (RPO 0); reverted, the snapshot's age is the RPO.
+                      RegisterAndStartParams(mode=mode, **(_snapshot(snap) if snap and mode == "revert" else {}),
+                                             **common),
+                      self.policy.priority(vm.name))
+
+    def _newest_usable_replica(self, vm: VmRecord) -> VmRecord | None:
+        usable = [r for r in replicas_of(self.inv, vm) if r.power_state == "poweredOff"
+                  and (host := self.inv.hosts.get(r.host or "")) is not None and host.usable]
+        return usable[-1] if usable else None
+
+    def _register_removed(self) -> None:
+        """VMs the journal took out of vCenter with their failed host and has not registered again."""
+        for old, reg in sorted(self.world.history.removed.items()):
+            if old in self.world.history.busy:
+                continue
+            why = f"host {reg.host_name} was removed from vCenter"
+            start = reg.power_state == "poweredOn" and bool(reg.ip) and old not in self.world.history.needs_person
+            action = self._registration_action(_as_record(reg), reg, why, start)
+            if action is None:
+                self.notes.append(f"{reg.name}: removed with {reg.host_name}; no live host mounts its datastore yet")
+            else:
+                self.actions.append(action)
 
     # --- safety --------------------------------------------------------------------------
 
@@ -314,12 +392,24 @@ class _Decider:
                                    self.policy.priority(vm.name)))
 
 
-def clone_name(vm_name: str, first_failure: float) -> str:
-    """The copy's name: the VM's name and the time (UTC) of its first failed probe, without an
-    earlier copy's suffix. The probe history is journaled, so every sweep and every process
-    choose the same name for the same failure: a second attempt finds the first one's copy."""
-    stamp = datetime.fromtimestamp(first_failure, timezone.utc).strftime("%y%m%d%H%M%S")
-    return f"{CLONE_SUFFIX.sub('', vm_name)}-dr{stamp}"
+def _order(action: Action) -> tuple[int, int, str]:
+    """Originals kept off first, then host removals (their VMs' registrations need them), then by priority."""
+    first = {ActionKind.KEEP_ORIGINAL_OFF: 0, ActionKind.REMOVE_FAILED_HOST: 1}
+    return first.get(action.kind, 2), action.priority, action.name
+
+
+def _registration(vm: VmRecord, host: HostRecord) -> Registration:
+    return Registration(vm=vm.moref, host=host.moref, host_name=host.name, name=vm.name, uuid=vm.uuid,
+                        path=vm.files_path or "", folder=vm.folder or "", pool=vm.resource_pool,
+                        power_state=vm.power_state, ip=vm.ip, datastores=vm.datastores, memory_mb=vm.memory_mb,
+                        cpus=vm.cpus)
+
+
+def _as_record(reg: Registration) -> VmRecord:
+    """A removed VM as the engine needs it to place it: where its files are, how big it is."""
+    return VmRecord(reg.vm, reg.name, reg.uuid, reg.ip, reg.power_state, "disconnected", reg.host, reg.pool,
+                    reg.datastores, reg.cpus, reg.memory_mb, False, "", "gray", "gray", files_path=reg.path,
+                    folder=reg.folder)
 
 
 def _snapshot(snap: SnapshotRecord) -> dict[str, Any]:

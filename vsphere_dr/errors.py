@@ -55,6 +55,11 @@ class InvalidState(VSphereFault):
     """The object is in a state that does not allow the operation (e.g. already powered on)."""
 
 
+class FilesLocked(VSphereFault):
+    """A power-on failed because the VM's files are locked: the VM still runs on another host
+    (an isolated host keeps its VMs' locks). The fence against two running copies."""
+
+
 class NotSupported(VSphereFault):
     """This vCenter (or simulator) does not implement the method."""
 

@@ -24,8 +24,8 @@ from pydantic import ValidationError
 from vsphere_dr.errors import VCenterUnreachable, VsphereDrError
 from vsphere_dr.journal import ActionRow, Journal
 from vsphere_dr.plan import Action, ActionKind
-from vsphere_dr.recoveries.base import FromSnapshot, Interrupted, NoLongerNeeded, Recovery, Run, Step, \
-    StepFailed, Tools
+from vsphere_dr.recoveries.base import FromSnapshot, Interrupted, NeedsAPerson, NoLongerNeeded, Recovery, Run, \
+    Step, StepFailed, Tools
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,12 @@ class Executor:
             # The journal keeps the step reached: the next sweep (or start) continues from there.
             log.warning("%s of %s interrupted, continued on the next sweep: %s", kind.kind, action.name, exc)
             return Outcome(action, "interrupted", str(exc))
+        except NeedsAPerson as exc:
+            self.journal.fail(action_id, str(exc))
+            if incident is not None:
+                self.journal.close_incident(incident, "needs_person", str(exc))
+            log.error("%s needs a person: %s", action.name, exc)
+            return Outcome(action, "failed", str(exc))
         except VsphereDrError as exc:
             self.journal.fail(action_id, str(exc))
             log.error("recovery of %s failed: %s", action.name, exc)

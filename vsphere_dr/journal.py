@@ -259,7 +259,9 @@ class Journal:
         busy: set[str] = set()
         replaced: dict[str, str] = {}
         revive_started: dict[str, float] = {}
-        for row in self._rows("SELECT kind, vm, state, result, created_at FROM actions ORDER BY id"):
+        removed: dict[str, Any] = {}
+        registered_again: set[str] = set()
+        for row in self._rows("SELECT kind, vm, state, params, result, created_at FROM actions ORDER BY id"):
             kind = recovery(row["kind"])
             if kind is None:
                 continue
@@ -274,9 +276,15 @@ class Journal:
                 replaced[row["vm"]] = copy
             if kind.once_per_outage:
                 revive_started[row["vm"]] = row["created_at"]
+            if row["state"] == "done" and (kind.unregisters_vms or kind.registers_vm):
+                params = kind.params_type.model_validate(json.loads(row["params"]))
+                removed.update({r.vm: r for r in kind.unregistered(params)})
+                if kind.registers_vm:
+                    registered_again.add(params.registration.vm)  # type: ignore[attr-defined]
         waiting = {r["vm"] for r in self._rows("SELECT vm FROM incidents WHERE state = 'needs_person'")}
         return History(recoveries=recoveries, busy=frozenset(busy), replaced=replaced,
-                       revive_started=revive_started, needs_person=frozenset(waiting))
+                       revive_started=revive_started, needs_person=frozenset(waiting),
+                       removed={vm: r for vm, r in removed.items() if vm not in registered_again})
 
     # --- incidents -----------------------------------------------------------------------
 

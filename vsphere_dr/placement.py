@@ -41,17 +41,14 @@ def sees_datastores(host: HostRecord, vm: VmRecord) -> bool:
     return bool(vm.datastores) and set(vm.datastores) <= set(host.datastores)
 
 
-def choose_host(inv: Inventory, vm: VmRecord, ledger: Ledger, with_datastore: bool) -> HostRecord | None:
-    """The best live host for ``vm`` other than its own, or None.
-
-    ``with_datastore``: the host must mount every datastore of the VM (a plain clone); otherwise
-    it must not (the clone is then cold-migrated onto the host's own storage). Same cluster
-    first, then the most free memory.
-    """
+def choose_host(inv: Inventory, vm: VmRecord, ledger: Ledger, need_room: bool = True) -> HostRecord | None:
+    """The best live host other than its own to register ``vm`` on, or None: it mounts every
+    datastore of the VM and they are accessible; with ``need_room``, it admits the VM (it is to run).
+    Same cluster first, then the most free memory."""
     origin = inv.hosts.get(vm.host or "")
     candidates = [h for h in inv.hosts.values()
-                  if h.usable and h.moref != vm.host and ledger.admits(h, vm)
-                  and sees_datastores(h, vm) == with_datastore and h.datastores
+                  if h.usable and h.moref != vm.host and (not need_room or ledger.admits(h, vm))
+                  and sees_datastores(h, vm) and all(_accessible(inv, d) for d in vm.datastores)
                   and (origin is None or h.datacenter == origin.datacenter)]
     if not candidates:
         return None
@@ -60,7 +57,5 @@ def choose_host(inv: Inventory, vm: VmRecord, ledger: Ledger, with_datastore: bo
                                           -ledger.free_mb.get(h.moref, 0), h.name))
 
 
-def roomiest_datastore(inv: Inventory, host: HostRecord) -> str | None:
-    """The accessible datastore of ``host`` with the most free space (for a cold migration)."""
-    stores = [inv.datastores[d] for d in host.datastores if d in inv.datastores and inv.datastores[d].accessible]
-    return max(stores, key=lambda d: (d.free_bytes, d.name)).moref if stores else None
+def _accessible(inv: Inventory, datastore: str) -> bool:
+    return datastore in inv.datastores and inv.datastores[datastore].accessible

@@ -23,13 +23,15 @@ class ActionKind(StrEnum):
     POWER_ON = "power_on"  # a failed VM with no snapshot: power it on where it is
     RESET = "reset"  # a hung VM with no snapshot, or an ill one when [health] response = reset
     REVIVE_HOST = "revive_host"  # revert a nested host's backing VM and wait for the host
-    CLONE_TO_HOST = "clone_to_host"  # clone from the snapshot onto a live host that sees the datastore
-    CLONE_AND_MIGRATE = "clone_and_migrate"  # clone, then cold-migrate to a host without that datastore
-    RECOVER_ON_SPARE_HOST = "recover_on_spare_host"  # add a spare host to vCenter, clone onto it
+    ADD_SPARE_HOST = "add_spare_host"  # add a spare host to vCenter; the next sweep recovers onto it
     KEEP_ORIGINAL_OFF = "keep_original_off"  # a replaced original came back running: power it off
     NEEDS_PERSON = "needs_person"  # too many recoveries, or nothing safe left to try
     REPORT_ILL = "report_ill"  # an ill but reachable VM: incident and log line only
     LEFT_TO_HA = "left_to_ha"  # a failed host's VM in a cluster whose vSphere HA restarts it
+    REMOVE_FAILED_HOST = "remove_failed_host"  # take a failed host and its VMs out of vCenter (files stay)
+    REGISTER_ELSEWHERE = "register_elsewhere"  # register a removed host's VM on a live host, power it on
+    REREGISTER_AS_WAS = "reregister_as_was"  # register a removed host's other VMs again, as they were
+    START_REPLICA = "start_replica"  # power on the newest replica of a VM whose files are out of reach
 
     @property
     def recovery(self) -> type[Recovery]:

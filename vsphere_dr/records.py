@@ -121,6 +121,7 @@ class VmRecord:
     snapshots: tuple[SnapshotRecord, ...] = ()
     alarms: tuple[AlarmStateRecord, ...] = ()
     files_path: str | None = None  # config.files.vmPathName, e.g. "[ds-prod] web-01/web-01.vmx"
+    folder: str | None = None  # moref of the VM folder it is in (where it is registered again)
     replica: ReplicaMark | None = None  # set when this VM is a vsphere-dr replica of another
 
     @property

@@ -236,6 +236,8 @@ class RecoverySettings(Section):
     restart_priority: Annotated[dict[str, Priority], BeforeValidator(_split_pairs)] = {}
     # A failed host in a cluster whose vSphere HA restarts VMs: observe (HA acts, we report) or act.
     with_vsphere_ha: Literal["observe", "act"] = "observe"
+    # A failed host's VM registered elsewhere: started from its disks as they are, or reverted first.
+    registered_vm: Literal["as_is", "revert"] = "as_is"
 
 
 class ReplicationSettings(Section):

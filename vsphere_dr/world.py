@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vsphere_dr.records import Inventory
+from vsphere_dr.recoveries.registration import Registration
 from vsphere_dr.signals import Classification
 
 
@@ -26,7 +27,6 @@ class HostView:
 class VmView:
     classification: Classification
     consecutive_failures: int = 0  # sweeps in a row without an answer
-    failing_since: float | None = None  # the first failed probe of this run of failures (journaled)
     seen_running: bool = True  # vsphere-dr has seen it answer at some time (probe history)
     ill: bool = False  # the health model's verdict: reachable but not behaving normally
 
@@ -52,6 +52,8 @@ class History:
     replaced: Mapping[str, str] = field(default_factory=dict)  # original VM -> the copy that replaced it
     revive_started: Mapping[str, float] = field(default_factory=dict)  # host -> last revive attempt
     needs_person: frozenset[str] = frozenset()  # VMs whose incident waits for a person
+    # VMs taken out of vCenter with their failed host and not yet registered again (old moref ->).
+    removed: Mapping[str, Registration] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,19 @@ def translate(fault: vmodl.MethodFault, doing: str) -> errors.VCenterError:
     if isinstance(fault, vim.fault.NotAuthenticated):
         return errors.SessionExpired(f"vCenter session expired while {doing}")
     message = f"vCenter fault {name} while {doing}: {fault_message(fault)}"
+    if _locked(fault):
+        return errors.FilesLocked(message, name)
     cls = next((ours for theirs, ours in _FAULT_CLASSES if isinstance(fault, theirs)), errors.VSphereFault)
     return cls(message, name)
+
+
+def _locked(fault: vmodl.MethodFault) -> bool:
+    """vCenter's answer to a power-on whose files another host holds: a VM config fault whose
+    messages carry msg.fileio.lock ("Failed to lock the file": vmware/vic#3183, #5713)."""
+    if not isinstance(fault, vim.fault.VmConfigFault):
+        return False
+    keys = [m.key for m in getattr(fault, "faultMessage", None) or []]
+    return "msg.fileio.lock" in keys or "lock the file" in (getattr(fault, "reason", "") or "")
 
 
 @contextmanager

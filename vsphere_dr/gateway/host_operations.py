@@ -33,6 +33,17 @@ class HostOperations:
                             self._timeout, doing)
         return resource.host[0]._moId
 
+    def remove(self, host: str, standalone_resource: str | None) -> None:
+        """Remove a failed host from vCenter, with its VMs; their files stay on the datastores.
+
+        The one way vCenter lets a dead host's VMs be registered elsewhere: UnregisterVM is refused
+        while vCenter shows a VM powered on, and a dead host's VMs show their last power state.
+        HostSystem.Destroy_Task for a host of a cluster, its ComputeResource's for a standalone host
+        (vSphere docs; KB 1002314; terraform-provider-vsphere#1083)."""
+        entity = (self._session.managed(vim.ComputeResource, standalone_resource) if standalone_resource
+                  else self._session.managed(vim.HostSystem, host))
+        run_task(self._session, lambda: entity.Destroy_Task(), self._timeout, f"removing failed host {host}")
+
     def _host_folder(self, datacenter: str) -> vim.Folder:
         doing = f"finding datacenter {datacenter}"
 

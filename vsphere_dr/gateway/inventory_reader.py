@@ -37,7 +37,7 @@ WANTED: dict[type, tuple[str, ...]] = {
         "name", "config.instanceUuid", "guest.ipAddress", "runtime.powerState", "runtime.connectionState",
         "runtime.host", "resourcePool", "datastore", "config.hardware.numCPU", "config.hardware.memoryMB",
         "config.template", "config.annotation", "summary.quickStats.guestHeartbeatStatus",
-        "overallStatus", "snapshot", "triggeredAlarmState", "config.files.vmPathName",
+        "overallStatus", "snapshot", "triggeredAlarmState", "config.files.vmPathName", "parent",
     ),
 }
 
@@ -174,6 +174,7 @@ def _vm(ref: str, p: PropertyMap) -> VmRecord:
         overall_status=str(p.get("overallStatus", "gray")),
         snapshots=_snapshots(p.get("snapshot")), alarms=_alarms(p.get("triggeredAlarmState")),
         files_path=p.get("config.files.vmPathName") or None, replica=parse_mark(p.get("config.annotation") or ""),
+        folder=_id(p["parent"]) if p.get("parent") is not None else None,
     )
 
 

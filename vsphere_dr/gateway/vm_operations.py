@@ -11,10 +11,11 @@ from typing import Any
 
 from pyVmomi import vim
 
-from vsphere_dr.errors import NotSupported
+from vsphere_dr.errors import NotSupported, VSphereFault
 from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.gateway.faults import faults_translated
-from vsphere_dr.gateway.tasks import run_task
+from vsphere_dr.gateway.properties import read_object
+from vsphere_dr.gateway.tasks import run_task, task_progress, wait_for_task
 
 
 class VmOperations:
@@ -44,8 +45,48 @@ class VmOperations:
         mo = self._session.managed(vim.vm.Snapshot, snapshot)
         self._run(lambda: mo.RevertToSnapshot_Task(), f"reverting to snapshot {snapshot}")
 
-    def power_on(self, vm: str) -> None:
-        self._run(lambda: self._vm(vm).PowerOnVM_Task(), f"powering on {vm}")
+    def power_on(self, vm: str, moved: bool = False) -> None:
+        """Power on. ``moved``: the VM was registered from another host's files, and vCenter asks
+        whether it was moved or copied; it is answered "moved", so the VM keeps its identity
+        (instance UUID, MAC addresses: Broadcom KB 320246). A power-on refused because another host
+        holds the files' lock raises FilesLocked."""
+        doing = f"powering on {vm}"
+        if not moved:
+            self._run(lambda: self._vm(vm).PowerOnVM_Task(), doing)
+            return
+
+        def started(_content: Any) -> vim.Task:
+            with faults_translated(doing):
+                return self._vm(vm).PowerOnVM_Task()
+
+        def progress_answering(task: vim.Task) -> dict[str, Any]:
+            info = task_progress(task)
+            if info["state"] == vim.TaskInfo.State.running:
+                self._answer_moved(vm, doing)
+            return info
+
+        wait_for_task(self._session.call(started, doing), self._timeout, doing, read=progress_answering)
+
+    def _answer_moved(self, vm: str, doing: str) -> None:
+        mo = self._vm(vm)
+        question = read_object(self._session.content(), mo, ["runtime.question"]).get("runtime.question")
+        if question is None:
+            return
+        choices = question.choice.choiceInfo if question.choice else []
+        moved = next((c.key for c in choices if c.key.endswith("movedTheVM")), None)
+        if moved is None:
+            raise VSphereFault(f"{doing}: vCenter asks {question.text!r}, which vsphere-dr does not answer",
+                               "VmQuestion")
+        mo.AnswerVM(questionId=question.id, answerChoice=moved)
+
+    def register(self, path: str, name: str, folder: str, pool: str, host: str) -> str:
+        """Register the VM whose files are at ``path`` (``[ds] dir/name.vmx``) on ``host``; its moref."""
+        target = self._session.managed(vim.Folder, folder)
+        vm = self._run(lambda: target.RegisterVM_Task(path=path, name=name, asTemplate=False,
+                                                      pool=self._session.managed(vim.ResourcePool, pool),
+                                                      host=self._session.managed(vim.HostSystem, host)),
+                       f"registering {path} as {name!r} on {host}")
+        return vm._moId
 
     def power_off(self, vm: str) -> None:
         self._run(lambda: self._vm(vm).PowerOffVM_Task(), f"powering off {vm}")

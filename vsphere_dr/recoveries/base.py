@@ -37,6 +37,11 @@ class StepFailed(VsphereDrError):
         self.step = step
 
 
+class NeedsAPerson(VsphereDrError):
+    """A step found what only a person may decide (the files are locked: the VM still runs on an
+    isolated host): the action ends failed, its incident waits for a person, nothing is retried."""
+
+
 class Interrupted(VsphereDrError):
     """The controller is stopping: the action stays in the journal and is continued on restart."""
 
@@ -144,6 +149,8 @@ class Recovery:
     creates_copy: ClassVar[bool] = False  # after it, a second VM exists for the same workload
     needs_person: ClassVar[bool] = False  # its incident waits for a person (changes nothing itself)
     once_per_outage: ClassVar[bool] = False  # tried once per outage of its target (History.revive_started)
+    unregisters_vms: ClassVar[bool] = False  # takes VMs out of vCenter (``unregistered``) to be registered again
+    registers_vm: ClassVar[bool] = False  # registers one of those again (``params.registration``)
     params_type: ClassVar[type[Params]] = NoParams
     progress_type: ClassVar[type[Progress]] = Progress
     commit_step: ClassVar[str | None] = None  # once reached, guards are not re-run on resume
@@ -159,6 +166,11 @@ class Recovery:
         the executor will check."""
         values = {**params.model_dump(), "name": name}
         return tuple(step.precondition.format(**values) for step in cls.steps(params) if step.guard)
+
+    @classmethod
+    def unregistered(cls, params: Params) -> tuple[Any, ...]:
+        """The registrations this action took out of vCenter (kinds with ``unregisters_vms``)."""
+        return ()
 
     @classmethod
     def copy_in(cls, result: dict[str, Any]) -> str | None:

@@ -1,0 +1,56 @@
+"""Step 9 of the paper's workflow: no live host with room mounts a failed host's VM's datastore,
+and it has no replica on a live host: add a spare host (``[inventory] spare_hosts``) to the
+failed host's cluster, or its datacenter. The next sweep registers the VM there (or starts its
+replica there), as on any live host. vCenter checks the spare host's certificate: its SHA-1
+thumbprint comes from ``[inventory] spare_host_thumbprints``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vsphere_dr.recoveries.base import Params, Recovery, Run, Step, guard
+from vsphere_dr.recoveries.common import host_connected, host_runtime
+
+
+class SpareHostParams(Params):
+    failed_host: str  # the failed host whose VMs need it
+    failed_host_name: str
+    spare_host: str  # its name, as vCenter is to add it
+    compute_resource: str | None  # the failed host's cluster (or standalone compute resource)
+    datacenter: str
+
+
+def _host_back(run: Run[SpareHostParams, Any]) -> str | None:
+    if host_connected(run, run.params.failed_host):
+        return f"host {run.params.failed_host_name} is connected again: no spare host is added"
+    return None
+
+
+def _add(run: Run[SpareHostParams, Any]) -> None:
+    gateway, p = run.tools.gateway, run.params
+    inv = gateway.inventory()
+    if inv.host_by_name(p.spare_host) is not None:  # an interrupted run added it already
+        return
+    cluster = p.compute_resource
+    if cluster is not None and not inv.compute_resources[cluster].is_cluster:
+        cluster = None
+    inventory_settings = run.tools.settings().inventory
+    secret = inventory_settings.spare_host_secret().get_secret_value()
+    gateway.hosts.add_host(p.spare_host, inventory_settings.spare_host_user, secret, cluster, p.datacenter)
+
+
+def _not_connected(run: Run[SpareHostParams, Any]) -> str | None:
+    host = run.tools.gateway.inventory().host_by_name(run.params.spare_host)
+    runtime = host_runtime(run, host.moref) if host else None
+    if runtime is None or runtime.connection_state != "connected":
+        return f"spare host {run.params.spare_host} is not connected in vCenter"
+    return None
+
+
+class AddSpareHost(Recovery):
+    kind = "add_spare_host"
+    opens_incident = False  # the incidents are its VMs', recovered on it by the next sweep
+    params_type = SpareHostParams
+    commit_step = "spare_host_added"
+    STEPS = (guard("host_still_down", "host {failed_host_name} is still down", _host_back),
+             Step("spare_host_added", _add, _not_connected))

@@ -1,0 +1,99 @@
+"""What the kinds that bring a failed host's VMs back from their own files share.
+
+A real vCenter refuses every operation on a VM whose host is not connected (clone, relocate,
+power off, unregister while it shows powered on), but the VM's files are still on shared storage.
+So the failed host is removed from vCenter with its VMs (remove_failed_host; every VM's path,
+name, folder, pool and instance UUID journaled first), and each VM is registered again from its
+files on a live host that mounts its datastore: started (register_elsewhere) if it was running,
+left as it was (reregister_as_was) otherwise, so that nothing disappears from the inventory.
+The fence against two running copies is the files' lock: an isolated host that still runs the VM
+keeps it, the power-on fails, and vsphere-dr stops there (a person decides); it never forces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from vsphere_dr.recoveries.base import FromSnapshot, Progress, Run, Step, StepFailed, guard
+from vsphere_dr.recoveries.common import read_vm
+
+
+class Registration(BaseModel):
+    """A VM as the failed host had it registered: all it takes to register it again."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vm: str  # its moref while registered on the failed host
+    host: str  # that host
+    host_name: str
+    name: str
+    uuid: str | None
+    path: str  # config.files.vmPathName
+    folder: str
+    pool: str | None
+    power_state: str
+    ip: str | None = None
+    datastores: tuple[str, ...] = ()  # morefs of the datastores its files are on
+    memory_mb: int = 0
+    cpus: int = 1
+
+
+class RegisterParams(FromSnapshot):
+    registration: Registration
+    failed_host: str
+    failed_host_name: str
+    host: str  # where it is registered again
+    host_name: str
+    pool: str  # the target's resource pool
+
+
+class RegisterProgress(Progress):
+    registered: str | None = None  # moref of the new registration
+
+
+def _still_registered(run: Run[RegisterParams, Any]) -> str | None:
+    if run.tools.gateway.vm_records([run.params.registration.vm]):
+        return f"{run.name} is still registered on {run.params.failed_host_name}: the host was not removed"
+    return None
+
+
+def _usable(run: Run[RegisterParams, Any]) -> str | None:
+    host = run.tools.gateway.host_runtimes([run.params.host]).get(run.params.host)
+    if host is None or not host.usable:
+        return f"target host {run.params.host_name} can no longer take it: the next sweep chooses again"
+    return None
+
+
+REGISTRATION_GONE = guard("registration_gone", "{name} is no longer registered on {failed_host_name}",
+                          _still_registered)
+TARGET_USABLE = guard("target_usable", "{host_name} is connected and out of maintenance", _usable)
+
+
+def _register(run: Run[RegisterParams, RegisterProgress]) -> None:
+    """Register from the VM's files, or adopt the registration an interrupted run made."""
+    r = run.params.registration
+    existing = next((vm for vm in run.tools.gateway.inventory().vms.values() if vm.files_path == r.path), None)
+    if existing is not None:
+        run.progress.registered = existing.moref
+        return
+    run.progress.registered = run.tools.gateway.vms.register(r.path, r.name, r.folder, run.params.pool,
+                                                             run.params.host)
+
+
+def _not_registered(run: Run[RegisterParams, RegisterProgress]) -> str | None:
+    moref = run.progress.registered
+    if moref is None:
+        return "no registration was made"
+    found = read_vm(run, moref)
+    return None if found.host == run.params.host else f"{moref} is registered on {found.host}"
+
+
+REGISTERED = Step("registered", _register, _not_registered)
+
+
+def registered(run: Run[Any, RegisterProgress]) -> str:
+    if run.progress.registered is None:
+        raise StepFailed("registered", "the VM has not been registered yet")
+    return run.progress.registered

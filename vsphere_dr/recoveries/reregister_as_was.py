@@ -1,0 +1,19 @@
+"""A VM of a removed failed host that is not to be started (it was powered off, a person's, or
+without an IP): registered again from its files as it was, powered off, so that nothing
+disappears from the inventory (registration.py)."""
+
+from __future__ import annotations
+
+from vsphere_dr.recoveries.base import Recovery
+from vsphere_dr.recoveries.registration import REGISTERED, REGISTRATION_GONE, TARGET_USABLE, RegisterParams, \
+    RegisterProgress
+
+
+class ReregisterAsWas(Recovery):
+    kind = "reregister_as_was"
+    opens_incident = False
+    registers_vm = True
+    params_type = RegisterParams
+    progress_type = RegisterProgress
+    commit_step = "registered"
+    STEPS = (REGISTRATION_GONE, TARGET_USABLE, REGISTERED)
