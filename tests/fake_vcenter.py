@@ -77,6 +77,7 @@ class FakeVCenter:
         self.datastores: dict[str, str] = {}  # moref -> name
         self.vms: dict[str, FakeVm] = {}
         self.spare_hosts: dict[str, FakeHost] = {}  # by name: hosts vCenter does not manage yet
+        self.thumbprints_given: dict[str, str] = {}  # host name -> the sslThumbprint it was added with
         self.backs: dict[str, str] = {}  # backing VM moref -> the nested host it runs
         self.changes: list[tuple[str, ...]] = []
         self._faults: dict[str, Exception] = {}
@@ -274,8 +275,10 @@ class _HostOps:
     def __init__(self, vc: FakeVCenter) -> None:
         self.vc = vc
 
-    def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str) -> str:
+    def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str,
+                 thumbprint: str) -> str:
         self.vc._maybe_fail("add_host")
+        self.vc.thumbprints_given[name] = thumbprint
         spare = self.vc.spare_hosts.pop(name, None)
         if spare is None:
             raise ObjectNotFound(f"vCenter fault HostConnectFault: {name} cannot be reached", "HostConnectFault")

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.fake_vcenter import FakeVCenter
-from tests.recovery_lab import CASES, COPY_NAME, SPARE_PASSWORD_ENV, Case, Clock, answering, journal, tools
+from tests.recovery_lab import (CASES, COPY_NAME, SPARE_PASSWORD_ENV, SPARE_THUMBPRINT, Case, Clock, answering,
+                                journal, tools)
 from vsphere_dr.executor import Executor, Outcome
 from vsphere_dr.journal import Journal
 from vsphere_dr.plan import Action
@@ -200,3 +201,12 @@ def test_a_plan_without_a_pool_clones_into_the_target_clusters_root_pool(tmp_pat
     clock = Clock()
     assert Executor(tools(vc, clock), journal(tmp_path, clock)).execute(act, clock()).state == "done"
     case.check_done(vc)
+
+
+def test_a_spare_host_is_added_trusting_only_its_configured_thumbprint(tmp_path: Path) -> None:
+    """settings.ini may write the thumbprint in lower case without ':'; vCenter gets it as
+    HostConnectSpec.sslThumbprint writes it."""
+    vc, outcome = run_uninterrupted(next(c for c in CASES if c.name == "recover_on_spare_host"), tmp_path)
+    assert outcome.state == "done"
+    expected = ":".join(SPARE_THUMBPRINT[i:i + 2] for i in range(0, 40, 2)).upper()
+    assert vc.thumbprints_given == {"esx-spare": expected}

@@ -30,6 +30,8 @@ pytestmark = pytest.mark.live
 
 P1_VMS = {"web-01": "127.0.2.1", "web-02": "127.0.2.2", "db-01": "127.0.2.3", "cache-01": "127.0.2.4"}
 EDGE_VMS = {"edge-01": "127.0.2.21", "edge-02": "127.0.2.22", "edge-03": "127.0.2.23"}
+# The spare host's certificate: vCenter adds it only with this thumbprint.
+SPARE_THUMBPRINT = "2E:91:0C:7A:D4:33:58:B6:1F:E0:9A:47:C2:65:8D:13:FB:04:A9:76"
 
 
 class Lab:
@@ -173,7 +175,8 @@ def one_host_lab() -> dict[str, Any]:
                                  "name": "esx-1.lab.local", "ip": "127.0.5.1", "cpu_mhz": 20000, "memory_mb": 65536,
                                  "vms": [{"name": "solo-01", "ip": "127.0.5.11", "power": "poweredOn", "cpus": 1,
                                           "memory_mb": 1024, "datastore": "ds-1", "snapshots": ["baseline"]}]}]}]}],
-            "spare_hosts": [{"name": "esx-spare.lab.local", "ip": "127.0.5.2", "cpu_mhz": 20000, "memory_mb": 65536}]}
+            "spare_hosts": [{"name": "esx-spare.lab.local", "ip": "127.0.5.2", "cpu_mhz": 20000, "memory_mb": 65536,
+                             "thumbprint": SPARE_THUMBPRINT, "datastores": ["ds-1"]}]}
 
 
 def test_no_live_host_a_spare_host_is_added_and_runs_the_vm(vcsim_binary: Path, tmp_path: Path,
@@ -181,11 +184,12 @@ def test_no_live_host_a_spare_host_is_added_and_runs_the_vm(vcsim_binary: Path, 
     monkeypatch.setenv("SPARE_PASSWORD", "spare-secret")
     for lab in start_lab(vcsim_binary, tmp_path, one_host_lab()):
         lab.configure(inventory={"vhost_backing": "", "spare_hosts": "esx-spare.lab.local",
-                                 "spare_host_password_env": "SPARE_PASSWORD"})
+                                 "spare_host_password_env": "SPARE_PASSWORD",
+                                 "spare_host_thumbprints": f"esx-spare.lab.local = {SPARE_THUMBPRINT}"})
         chaos(lab.sim, "host_down", "esx-1.lab.local")
         assert lab.once() == 0
         (copy,) = lab.copies_of("solo-01")
-        assert copy.runtime.host.name == "esx-spare.lab.local"
+        assert copy.runtime.host.name == "esx-spare.lab.local" and [d.name for d in copy.datastore] == ["ds-1"]
         assert lab.running_with_ip("127.0.5.11") == [copy.name]
         assert actions(lab) == [("recover_on_spare_host", "solo-01", "done")]
 

@@ -3,7 +3,7 @@ failed host's cluster, or its datacenter) and clone the VM onto it."""
 
 from __future__ import annotations
 
-from vsphere_dr.recoveries.base import Recovery, Run, Step
+from vsphere_dr.recoveries.base import Recovery, Run, Step, StepFailed
 from vsphere_dr.recoveries.common import host_runtime
 from vsphere_dr.recoveries.copies import HOST_STILL_DOWN, ORIGINAL_STILL_DOWN, CopyParams, CopyProgress, \
     Location, copy_steps, default_pool
@@ -24,9 +24,12 @@ def _add_spare_host(run: Run[SpareParams, CopyProgress]) -> None:
         if cluster is not None and not inv.compute_resources[cluster].is_cluster:
             cluster = None
         inventory_settings = run.tools.settings().inventory
+        if p.spare_host not in inventory_settings.spare_host_thumbprints:
+            raise StepFailed("spare_host_added", f"no certificate thumbprint for spare host {p.spare_host} in "
+                             "[inventory] spare_host_thumbprints: it is not added")
         secret = inventory_settings.spare_host_secret().get_secret_value()
         moref = gateway.hosts.add_host(p.spare_host, inventory_settings.spare_host_user, secret, cluster,
-                                       p.datacenter)
+                                       p.datacenter, inventory_settings.spare_host_thumbprint(p.spare_host))
         inv = gateway.inventory()
         host = inv.hosts[moref]
     resource = inv.compute_resources.get(host.compute_resource or "")
