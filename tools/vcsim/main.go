@@ -170,6 +170,7 @@ func startLab(world *World, opts options) {
 	installPerformanceManager(world.Model.ServiceContent)
 	world.Lab = newLab(world, probes)
 	simulator.HostConnection = world.Lab
+	simulator.VMPlacement = vmPlacement{}
 	simulator.HostAdding = newHostAdder(world.Lab)
 	world.Lab.start(alarms)
 	if opts.adminURL != nil && world.Lab.hasRemoteBacking() {
