@@ -42,10 +42,12 @@ type Datastore struct {
 	Hosts []string `json:"hosts"`
 }
 
-// Cluster is a ClusterComputeResource and its hosts.
+// Cluster is a ClusterComputeResource and its hosts. HA is its vSphere HA
+// configuration (see topology_lab.go).
 type Cluster struct {
-	Name  string `json:"name"`
-	Hosts []Host `json:"hosts"`
+	Name  string    `json:"name"`
+	Hosts []Host    `json:"hosts"`
+	HA    ClusterHA `json:"ha"`
 }
 
 // Host is an ESXi host added to vCenter. IP is its management (vmk0) address;
