@@ -12,6 +12,14 @@ VCSIM_SRC := $(wildcard tools/vcsim/*.go)
 # tools/vcsim/_overlay/simulator/X.go shows as simulator/vcsim_X.go. The files
 # under /usr/share/gocode are never changed.
 OVERLAY_SRC := $(wildcard tools/vcsim/_overlay/simulator/*.go)
+# Stock methods that the overlay replaces, as FILE:METHOD: in the shadow, FILE is
+# a copy (not a link) in which METHOD is renamed stockMETHOD, so that the overlay
+# can define METHOD as vCenter behaves and still call the stock one. The
+# simulator finds a SOAP method by name on the Go type, so no wrapper type
+# could take its place.
+STOCK_RENAMES := virtual_machine.go:CloneVMTask virtual_machine.go:RelocateVMTask \
+	folder.go:AddStandaloneHostTask cluster_compute_resource.go:AddHostTask
+STOCK_COPIES := $(sort $(foreach r,$(STOCK_RENAMES),$(firstword $(subst :, ,$(r)))))
 SHADOW    := build/gopath
 SHADOW_GOVMOMI := $(SHADOW)/src/github.com/vmware/govmomi
 SIM_ENV   := GO111MODULE=off GOPATH=$(CURDIR)/$(SHADOW):/usr/share/gocode
@@ -59,7 +67,11 @@ $(SHADOW)/.stamp: $(OVERLAY_SRC) Makefile | go-deps
 	rm -rf $(SHADOW)
 	mkdir -p $(SHADOW_GOVMOMI)/simulator
 	for e in $(GOVMOMI)/*; do [ "$${e##*/}" = simulator ] || ln -s $$e $(SHADOW_GOVMOMI)/; done
-	for e in $(GOVMOMI)/simulator/*; do ln -s $$e $(SHADOW_GOVMOMI)/simulator/; done
+	for e in $(GOVMOMI)/simulator/*; do case " $(STOCK_COPIES) " in \
+		*" $${e##*/} "*) cp $$e $(SHADOW_GOVMOMI)/simulator/ ;; *) ln -s $$e $(SHADOW_GOVMOMI)/simulator/ ;; esac; done
+	for r in $(STOCK_RENAMES); do f=$(SHADOW_GOVMOMI)/simulator/$${r%%:*}; m=$${r##*:}; \
+		grep -q "^func ([a-z]* \*[A-Za-z]*) $$m(" $$f || { echo "$${r%%:*} has no method $$m to rename"; exit 1; }; \
+		sed -i "s/^\(func ([a-z]* \*[A-Za-z]*) \)$$m(/\1stock$$m(/" $$f; done
 	for f in $(OVERLAY_SRC); do ln -s ../../../../../../../$$f $(SHADOW_GOVMOMI)/simulator/vcsim_$${f##*/}; done
 	touch $@
 

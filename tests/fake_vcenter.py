@@ -96,6 +96,7 @@ class FakeVCenter:
         self.datastores: dict[str, str] = {}  # moref -> name
         self.vms: dict[str, FakeVm] = {}
         self.spare_hosts: dict[str, FakeHost] = {}  # by name: hosts vCenter does not manage yet
+        self.thumbprints_given: dict[str, str] = {}  # host name -> the sslThumbprint it was added with
         self.backs: dict[str, str] = {}  # backing VM moref -> the nested host it runs
         self.removed_hosts: dict[str, FakeHost] = {}
         self.files: dict[str, FakeVm] = {}  # .vmx path -> what a removed VM left on its datastore
@@ -358,8 +359,10 @@ class _HostOps:
         self.vc.removed_hosts[host] = self.vc.hosts.pop(host)
         self.vc.record("remove_host", host)
 
-    def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str) -> str:
+    def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str,
+                 thumbprint: str) -> str:
         self.vc._maybe_fail("add_host")
+        self.vc.thumbprints_given[name] = thumbprint
         spare = self.vc.spare_hosts.pop(name, None)
         if spare is None:
             raise ObjectNotFound(f"vCenter fault HostConnectFault: {name} cannot be reached", "HostConnectFault")

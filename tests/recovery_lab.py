@@ -34,6 +34,8 @@ NOW = 1_800_000_000.0
 IP = "10.0.0.1"
 SNAPSHOT_TIME = datetime.fromtimestamp(NOW - 3600, timezone.utc)
 SPARE_PASSWORD_ENV = "VSPHERE_DR_TEST_SPARE_PASSWORD"
+# The spare host's certificate, as settings.ini may write it (lower case, no ':').
+SPARE_THUMBPRINT = "5c0e5a1f7b2d9344a106c83ef219d7604b8ae511"
 
 
 class Clock:
@@ -53,7 +55,8 @@ def settings() -> Settings:
     return Settings.model_validate({
         "vcenter": {"host": "vc.test", "user": "admin", "password": "not-used"},
         "recovery": {"confirm_timeout_seconds": 30, "host_boot_timeout_seconds": 60},
-        "inventory": {"spare_hosts": "esx-spare", "spare_host_password_env": SPARE_PASSWORD_ENV},
+        "inventory": {"spare_hosts": "esx-spare", "spare_host_password_env": SPARE_PASSWORD_ENV,
+                      "spare_host_thumbprints": f"esx-spare = {SPARE_THUMBPRINT}"},
     })
 
 
@@ -247,7 +250,7 @@ def _spare() -> tuple[FakeVCenter, Action]:
     del vc.hosts["host-9"]  # not in vCenter until added
     return vc, action(ActionKind.ADD_SPARE_HOST, SpareHostParams(
         spare_host="esx-spare", compute_resource="domain-c1", datacenter="dc", failed_host="host-1",
-        failed_host_name="esx-1"))
+        failed_host_name="esx-1"), target="host-1", name="esx-1")
 
 
 def _spare_added(vc: FakeVCenter) -> None:

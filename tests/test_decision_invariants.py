@@ -83,7 +83,9 @@ def test_never_act_without_vcenter(w: World) -> None:
 def test_never_touch_a_vm_a_person_stopped(w: World) -> None:
     stopped = {m for m, view in w.vms.items() if view.classification.condition == VmCondition.STOPPED_BY_PERSON}
     plan = decide(w, POLICY)
-    assert not any(a.target in stopped for a in plan.actions if a.target not in w.history.replaced)
+    # Registered again as it was (off) when its failed host is removed: that is all.
+    assert not any(a.target in stopped for a in plan.actions
+                   if a.target not in w.history.replaced and a.kind != ActionKind.REREGISTER_AS_WAS)
 
 
 @settings(max_examples=300, deadline=None)

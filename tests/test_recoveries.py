@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.fake_vcenter import FakeVCenter
-from tests.recovery_lab import CASES, SPARE_PASSWORD_ENV, Case, Clock, action, answering, journal, lab, registration, tools
+from tests.recovery_lab import (CASES, SPARE_PASSWORD_ENV, SPARE_THUMBPRINT, Case, Clock, action, answering,
+                                journal, lab, registration, tools)
 from vsphere_dr.executor import Executor, Outcome
 from vsphere_dr.journal import Journal
 from vsphere_dr.plan import Action, ActionKind
@@ -223,3 +224,12 @@ def test_a_registration_powered_on_by_a_dead_controller_answers_for_itself_not_f
     outcome, _ = resume(vc, clock, tmp_path)
     assert outcome is not None and outcome.state == "done", outcome
     assert "power_on" not in vc.kinds_of_change()
+
+
+def test_a_spare_host_is_added_trusting_only_its_configured_thumbprint(tmp_path: Path) -> None:
+    """settings.ini may write the thumbprint in lower case without ':'; vCenter gets it as
+    HostConnectSpec.sslThumbprint writes it."""
+    vc, outcome = run_uninterrupted(next(c for c in CASES if c.name == "add_spare_host"), tmp_path)
+    assert outcome.state == "done"
+    expected = ":".join(SPARE_THUMBPRINT[i:i + 2] for i in range(0, 40, 2)).upper()
+    assert vc.thumbprints_given == {"esx-spare": expected}

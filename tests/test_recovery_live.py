@@ -30,6 +30,8 @@ pytestmark = pytest.mark.live
 
 P1_VMS = {"web-01": "127.0.2.1", "web-02": "127.0.2.2", "db-01": "127.0.2.3", "cache-01": "127.0.2.4"}
 EDGE_VMS = {"edge-01": "127.0.2.21", "edge-02": "127.0.2.22", "edge-03": "127.0.2.23"}
+# The spare host's certificate: vCenter adds it only with this thumbprint.
+SPARE_THUMBPRINT = "2E:91:0C:7A:D4:33:58:B6:1F:E0:9A:47:C2:65:8D:13:FB:04:A9:76"
 
 
 class Lab:
@@ -95,8 +97,10 @@ class Lab:
 
 def start_lab(vcsim_binary: Path, tmp_path: Path, data: dict[str, Any] | None = None,
               extra_args: tuple[str, ...] = ()) -> Iterator[Lab]:
-    """A lab whose dead hosts' file locks expire at once (the tests act at once, isolation_timeout 0)."""
-    topology = write_topology(tmp_path, {**(data or example_topology_data()), "lock_lease_seconds": 0})
+    """A lab where vCenter notices a dead host at once and its file locks expire at once: the tests
+    act at once (isolation_timeout 0)."""
+    topology = write_topology(tmp_path, {**(data or example_topology_data()), "lock_lease_seconds": 0,
+                                         "not_responding_after_seconds": 0})
     with own_simulator(vcsim_binary, topology, extra_args) as sim, client(sim) as vc:
         yield Lab(sim, vc, topology, tmp_path)
 
@@ -195,7 +199,32 @@ def one_host_lab() -> dict[str, Any]:
                                  "name": "esx-1.lab.local", "ip": "127.0.5.1", "cpu_mhz": 20000, "memory_mb": 65536,
                                  "vms": [{"name": "solo-01", "ip": "127.0.5.11", "power": "poweredOn", "cpus": 1,
                                           "memory_mb": 1024, "datastore": "ds-1", "snapshots": ["baseline"]}]}]}]}],
-            "spare_hosts": [{"name": "esx-spare.lab.local", "ip": "127.0.5.2", "cpu_mhz": 20000, "memory_mb": 65536}]}
+            "spare_hosts": [{"name": "esx-spare.lab.local", "ip": "127.0.5.2", "cpu_mhz": 20000, "memory_mb": 65536,
+                             "thumbprint": SPARE_THUMBPRINT, "datastores": ["ds-1"]}]}
+
+
+@pytest.mark.parametrize("thumbprint_right", [True, False])
+def test_no_live_host_a_spare_host_is_added_and_runs_the_vm(vcsim_binary: Path, tmp_path: Path, thumbprint_right: bool,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPARE_PASSWORD", "spare-secret")
+    given = SPARE_THUMBPRINT if thumbprint_right else "ab" * 20
+    for lab in start_lab(vcsim_binary, tmp_path, one_host_lab()):
+        lab.configure(inventory={"vhost_backing": "", "spare_hosts": "esx-spare.lab.local",
+                                 "spare_host_password_env": "SPARE_PASSWORD",
+                                 "spare_host_thumbprints": f"esx-spare.lab.local = {given}"})
+        chaos(lab.sim, "host_down", "esx-1.lab.local")
+        assert lab.once() == 0 and lab.once() == 0  # the spare host is added, then the VM registered on it
+        if not thumbprint_right:
+            (added,) = [a for a in _actions_raw(lab) if a.kind == "add_spare_host"]
+            assert added.state == "failed" and "SSLVerifyFault" in added.error and "AB:AB:AB" in added.error
+            assert not lab.has_host("esx-spare.lab.local") and not answers("127.0.5.11", lab.port)
+            assert incidents(lab)[-1].state == "needs_person", "tried once, then a person decides"
+            return
+        assert lab.host_of("solo-01") == "esx-spare.lab.local"
+        assert lab.running_with_ip("127.0.5.11") == ["solo-01"]
+        assert [(k, state) for k, _, state in actions(lab)] == [("add_spare_host", "done"),
+                                                                ("remove_failed_host", "done"),
+                                                                ("register_elsewhere", "done")]
 
 
 def test_host_silent_but_connected_in_vcenter_no_clone(vcsim_binary: Path, tmp_path: Path) -> None:

@@ -71,12 +71,30 @@ def test_defaults_fill_missing_sections(tmp_path: Path) -> None:
     (vcenter() + "[recovery]\nrestart_priority = db-* = urgent\n", "[recovery] restart_priority = 'db-* = urgent'"),
     (vcenter() + "[recovery]\nrestart_priority = db-*\n", "expected 'name = value' items, got 'db-*'"),
     (vcenter() + "[inventory]\nspare_hosts = esx-9\n", "[inventory] spare_hosts are listed but neither"),
+    (vcenter() + "[inventory]\nspare_hosts = esx-9, esx-8\nspare_host_password_env = PW\n"
+     "spare_host_thumbprints = esx-9 = " + "ab" * 20 + "\n",
+     "[inventory] spare host esx-8 without a certificate thumbprint in spare_host_thumbprints: vCenter would be asked"
+     " to trust whatever certificate the host presents"),
+    (vcenter() + "[inventory]\nspare_hosts = esx-9\nspare_host_password_env = PW\n"
+     "spare_host_thumbprints = esx-9 = ab:cd\n",
+     "[inventory] spare_host_thumbprints = 'esx-9 = ab:cd': esx-9: not a certificate thumbprint"),
+    (vcenter() + "[inventory]\nspare_hosts = esx-9\nspare_host_password_env = PW\nspare_host_thumbprints =\n"
+     "    esx-9 = " + "ab" * 20 + "\n    esx-7 = " + "cd" * 20 + "\n",
+     "[inventory] spare_host_thumbprints names esx-7, not in spare_hosts"),
     (vcenter() + "[logging]\nformat = xml\n", "[logging] format = 'xml': Input should be 'plain' or 'json'"),
     (vcenter(insecure_http="true", thumbprint="ab" * 32), "insecure_http and thumbprint exclude each other"),
     ("[vcenter\nhost = x\n", "not a valid ini file"),
 ])
 def test_bad_value_is_named(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in error_of(tmp_path, text)
+
+
+def test_spare_host_thumbprints_are_given_to_vcenter_as_vsphere_writes_them(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, vcenter() + "[inventory]\nspare_hosts = esx-9, esx-8\n"
+                                   "spare_host_password_env = PW\nspare_host_thumbprints =\n"
+                                   "    esx-9 = " + "5c" * 20 + "\n    esx-8 = " + "0A:" * 31 + "0A\n"))
+    assert settings.inventory.spare_host_thumbprint("esx-9") == "5C:" * 19 + "5C"
+    assert settings.inventory.spare_host_thumbprint("esx-8") == "0A:" * 31 + "0A"  # a SHA-256 one
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -122,7 +140,7 @@ GOOD = {
     "vcenter": ["host = 127.0.0.1", "user = admin", f"password = {SECRET}", "insecure_http = true"],
     "admin_vcenter": ["host = 127.0.0.2", "user = admin", f"password = {SECRET}", "insecure_http = true"],
     "inventory": ["spare_hosts = esx-9", "spare_host_password_env = VSPHERE_DR_TEST_SPARE",
-                  "spare_host_password_file = spare-pw"],
+                  "spare_host_password_file = spare-pw", "spare_host_thumbprints = esx-9 = " + "AB:" * 19 + "AB"],
     "monitoring": ["interval_seconds = 30"],
 }
 MISSPELT = ("passwrod", "pasword", "Password2", "spare_host_password", "api_token", "secret_key", "colour")

@@ -126,7 +126,7 @@ class _Decider:
         self.notes: list[str] = []
         self.reviving: set[str] = set()  # hosts with a revive action in this plan
         self.removing: set[str] = set()  # failed hosts whose removal this plan holds
-        self.adding: set[str] = set()  # spare hosts this plan adds
+        self.adding: set[str] = set()  # failed hosts for whose VMs this plan adds a spare host
         self.handled: set[str] = set()  # VMs of those hosts, planned with the removal
 
     def plan(self) -> Plan:
@@ -224,13 +224,14 @@ class _Decider:
                       "it, vsphere-dr only observes ([recovery] with_vsphere_ha = observe)", (host_why,))
             return
         backing = self.world.backing.get(host.moref)
-        if backing is not None and not self._revive_given_up(host):
+        if backing is not None and not self._tried_since_down(host):
             self._revive(host, vm, host_why)
         elif self._within_restart_budget(vm, host_why):
             self._fail_over(vm, host, host_why)
 
-    def _revive_given_up(self, host: HostRecord) -> bool:
-        """A revive of ``host`` was tried since it went down, and it did not bring it back."""
+    def _tried_since_down(self, host: HostRecord) -> bool:
+        """A once-per-outage action about ``host`` (its revive, a spare host for its VMs) was tried
+        since it went down, and the host is still down: it is not tried again."""
         view, history = self.world.hosts.get(host.moref), self.world.history
         started = history.revive_started.get(host.moref)
         down_since = view.down_since if view and view.down_since is not None else self.world.now
@@ -265,17 +266,21 @@ class _Decider:
                                          snapshot_created=replica.replica.taken.timestamp()))
             return
         spare = next((name for name in self.policy.spare_hosts if self.inv.host_by_name(name) is None), None)
-        if spare is not None and spare not in self.adding:
-            self.adding.add(spare)
-            self._add(ActionKind.ADD_SPARE_HOST, vm, "step 9: no vHost left, a new vHost is added",
-                      f"{host_why}; no live host with room mounts its datastore and it has no replica on a live "
-                      f"host: add spare host {spare}, then register or start it there", (host_why,),
-                      SpareHostParams(spare_host=spare, compute_resource=host.compute_resource,
-                                      datacenter=host.datacenter, failed_host=host.moref, failed_host_name=host.name))
-        elif spare is None:
+        if host.moref in self.adding:
+            return
+        if spare is None or self._tried_since_down(host):
+            left = "no spare host is left" if spare is None else "adding a spare host did not help (see the journal)"
             self._add(ActionKind.NEEDS_PERSON, vm, "step 9: no vHost left",
                       f"{host_why}; no live host with room mounts its datastore, it has no replica on a live host "
-                      "and no spare host is left", (host_why,))
+                      f"and {left}", (host_why,))
+            return
+        self.adding.add(host.moref)
+        self.actions.append(Action(
+            ActionKind.ADD_SPARE_HOST, host.moref, host.name, "step 9: no vHost left, a new vHost is added",
+            f"{host_why}; no live host with room mounts its VMs' datastores and they have no replica on a live "
+            f"host: add spare host {spare}, then register or start them there", (host_why,),
+            SpareHostParams(spare_host=spare, compute_resource=host.compute_resource, datacenter=host.datacenter,
+                            failed_host=host.moref, failed_host_name=host.name), self.policy.priority(vm.name)))
 
     def _removable(self, host: HostRecord) -> bool:
         """Its VMs can all be registered again elsewhere, and none of them answers (an isolated

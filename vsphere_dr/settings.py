@@ -68,6 +68,15 @@ def _split_pairs(value: Any) -> Any:
     return pairs
 
 
+def thumbprint_digits(value: str) -> str | None:
+    """The lower-case hex digits of a SHA-1, SHA-256 or SHA-512 certificate fingerprint written with or
+    without ':' between the pairs; None if ``value`` is not one."""
+    digits = value.strip().replace(":", "").lower()
+    if len(digits) not in (40, 64, 128) or not re.fullmatch(r"[0-9a-f]+", digits):
+        return None
+    return digits
+
+
 def _empty_is_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
@@ -139,8 +148,8 @@ class VCenterSettings(Section):
     def _thumbprint_is_sha(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        digits = value.replace(":", "").lower()
-        if len(digits) not in (40, 64, 128) or not re.fullmatch(r"[0-9a-f]+", digits):
+        digits = thumbprint_digits(value)
+        if digits is None:
             raise ValueError("must be the SHA-1, SHA-256 or SHA-512 fingerprint of vCenter's "
                              "certificate, hex digits optionally separated by ':'")
         return digits
@@ -207,7 +216,19 @@ class InventorySettings(Section):
     spare_host_user: Annotated[str, Field(min_length=1)] = "root"
     spare_host_password_env: OptionalStr = None
     spare_host_password_file: OptionalPath = None
+    # host name = the SHA-1 (or SHA-256) thumbprint of its certificate, which vCenter is to trust.
+    spare_host_thumbprints: NameMap = {}
     vhost_backing: NameMap = {}
+
+    @field_validator("spare_host_thumbprints")
+    @classmethod
+    def _thumbprints_are_sha(cls, value: dict[str, str]) -> dict[str, str]:
+        digits = {name: thumbprint_digits(tp) for name, tp in value.items()}
+        bad = [name for name, d in digits.items() if d is None]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: not a certificate thumbprint (the SHA-1, SHA-256 or SHA-512 "
+                             "fingerprint of the host's certificate, hex digits optionally separated by ':')")
+        return {name: d for name, d in digits.items() if d is not None}
 
     @model_validator(mode="after")
     def _spare_hosts_have_credentials(self) -> InventorySettings:
@@ -215,7 +236,21 @@ class InventorySettings(Section):
         if self.spare_hosts and not has_secret:
             raise ValueError("spare_hosts are listed but neither spare_host_password_env nor "
                              "spare_host_password_file says how to log in to them")
+        untrusted = [name for name in self.spare_hosts if name not in self.spare_host_thumbprints]
+        if untrusted:
+            raise ValueError(f"spare host{'s' if len(untrusted) > 1 else ''} {', '.join(untrusted)} "
+                             "without a certificate thumbprint in spare_host_thumbprints: vCenter would be "
+                             "asked to trust whatever certificate the host presents")
+        unknown = [name for name in self.spare_host_thumbprints if name not in self.spare_hosts]
+        if unknown:
+            raise ValueError(f"spare_host_thumbprints names {', '.join(unknown)}, not in spare_hosts")
         return self
+
+    def spare_host_thumbprint(self, name: str) -> str:
+        """The thumbprint vCenter is to expect of spare host ``name``, as vSphere writes it
+        (``AB:CD:...``, the form of HostConnectSpec.sslThumbprint)."""
+        digits = self.spare_host_thumbprints[name]
+        return ":".join(digits[i:i + 2] for i in range(0, len(digits), 2)).upper()
 
     def spare_host_secret(self) -> SecretStr:
         """The root password of the spare hosts, read when a spare host is about to be added."""

@@ -46,7 +46,8 @@ class VmOperations(Protocol):
 
 
 class HostOperations(Protocol):
-    def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str) -> str: ...
+    def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str,
+                 thumbprint: str) -> str: ...
 
     def remove(self, host: str, standalone_resource: str | None) -> None: ...
 

@@ -50,7 +50,7 @@ class History:
     recoveries: Mapping[str, int] = field(default_factory=dict)  # VM -> recoveries in the restart window
     busy: frozenset[str] = frozenset()  # VMs and hosts with an unfinished action
     replaced: Mapping[str, str] = field(default_factory=dict)  # original VM -> the copy that replaced it
-    revive_started: Mapping[str, float] = field(default_factory=dict)  # host -> last revive attempt
+    revive_started: Mapping[str, float] = field(default_factory=dict)  # host -> last revive or spare-host try
     needs_person: frozenset[str] = frozenset()  # VMs whose incident waits for a person
     # VMs taken out of vCenter with their failed host and not yet registered again (old moref ->).
     removed: Mapping[str, Registration] = field(default_factory=dict)

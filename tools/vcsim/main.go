@@ -178,6 +178,8 @@ func startLab(world *World, opts options) {
 	world.Lab.legacy = opts.legacyHostFailure
 	simulator.HostConnection = world.Lab
 	simulator.VMQuestions = world.Lab
+	simulator.VMPlacement = vmPlacement{}
+	simulator.HostAdding = newHostAdder(world.Lab)
 	world.Lab.start(alarms)
 	if opts.adminURL != nil && world.Lab.hasRemoteBacking() {
 		world.Lab.admin = startAdminMonitor(world.Lab, opts.adminURL)

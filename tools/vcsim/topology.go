@@ -48,19 +48,23 @@ type Datastore struct {
 	Hosts []string `json:"hosts"`
 }
 
-// Cluster is a ClusterComputeResource and its hosts.
+// Cluster is a ClusterComputeResource and its hosts. HA is its vSphere HA
+// configuration (see topology_lab.go).
 type Cluster struct {
-	Name  string `json:"name"`
-	Hosts []Host `json:"hosts"`
+	Name  string    `json:"name"`
+	Hosts []Host    `json:"hosts"`
+	HA    ClusterHA `json:"ha"`
 }
 
-// Host is an ESXi host added to vCenter. IP is its management (vmk0) address.
+// Host is an ESXi host added to vCenter. IP is its management (vmk0) address;
+// Thumbprint is the SHA-1 thumbprint of its certificate (see topology_lab.go).
 // A nested host runs as the VM BackingVM (in this simulator, or in the admin
 // simulator given by -admin-url) and needs BootSeconds to come up once that
 // VM is powered on (see nested.go).
 type Host struct {
 	Name        string `json:"name"`
 	IP          string `json:"ip"`
+	Thumbprint  string `json:"thumbprint"`
 	CPUMHz      int32  `json:"cpu_mhz"`
 	MemoryMB    int64  `json:"memory_mb"`
 	ProbePort   int    `json:"probe_port,omitempty"`
@@ -84,13 +88,16 @@ type VM struct {
 
 // SpareHost is known to the lab but not added to vCenter. When a client adds
 // it, it gets this IP and, if both are given, this hardware (see
-// added_hosts.go).
+// added_hosts.go); vCenter checks its certificate's Thumbprint, and it mounts
+// the Datastores of the datacenter it joins (see spare_hosts.go).
 type SpareHost struct {
-	Name      string `json:"name"`
-	IP        string `json:"ip"`
-	CPUMHz    int32  `json:"cpu_mhz,omitempty"`
-	MemoryMB  int64  `json:"memory_mb,omitempty"`
-	ProbePort int    `json:"probe_port,omitempty"`
+	Name       string   `json:"name"`
+	IP         string   `json:"ip"`
+	Thumbprint string   `json:"thumbprint"`
+	Datastores []string `json:"datastores"`
+	CPUMHz     int32    `json:"cpu_mhz,omitempty"`
+	MemoryMB   int64    `json:"memory_mb,omitempty"`
+	ProbePort  int      `json:"probe_port,omitempty"`
 }
 
 // loadTopology reads, parses and validates a topology file.
@@ -210,6 +217,7 @@ func (t *Topology) normalize() {
 		}
 		normalizeHosts(dc.Hosts)
 	}
+	t.normalizeLab()
 }
 
 func normalizeHosts(hosts []Host) {

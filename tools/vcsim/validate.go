@@ -45,6 +45,7 @@ func (t *Topology) validate() error {
 			v.datacenterReferences(&t.Datacenters[i])
 		}
 		v.backingVMs(t)
+		v.labKeys(t)
 	}
 	return v.err()
 }

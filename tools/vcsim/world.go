@@ -126,5 +126,6 @@ func (b *builder) datacenter(topo *Datacenter) error {
 	for _, ds := range topo.Datastores {
 		setDatastoreSpace(simulator.Map.Get(b.world.Datastores[ds.Name]).(*simulator.Datastore))
 	}
+	b.labExtras(d)
 	return nil
 }

@@ -41,6 +41,10 @@ def translate(fault: vmodl.MethodFault, doing: str) -> errors.VCenterError:
     if isinstance(fault, vim.fault.NotAuthenticated):
         return errors.SessionExpired(f"vCenter session expired while {doing}")
     message = f"vCenter fault {name} while {doing}: {fault_message(fault)}"
+    if isinstance(fault, vim.fault.SSLVerifyFault):
+        message += (f" The host presented the certificate thumbprint {fault.thumbprint or '(not given)'}: if that is"
+                    " the host's own certificate (check on the host itself), give it in"
+                    " [inventory] spare_host_thumbprints.")
     if _locked(fault):
         return errors.FilesLocked(message, name)
     cls = next((ours for theirs, ours in _FAULT_CLASSES if isinstance(fault, theirs)), errors.VSphereFault)

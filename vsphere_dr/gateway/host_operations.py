@@ -14,15 +14,20 @@ class HostOperations:
         self._session = session
         self._timeout = task_timeout
 
-    def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str) -> str:
+    def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str,
+                 thumbprint: str) -> str:
         """Add host ``name`` connected, into ``cluster`` (moref) or as a standalone host of the
         datacenter named ``datacenter``; return the new host's moref.
 
-        vCenter checks the host's certificate: a host it does not trust faults with SSLVerifyFault,
-        reported as such (adding a host whose certificate nobody checked would defeat TLS).
+        vCenter trusts the host's certificate only if its thumbprint is ``thumbprint`` (the
+        ConnectSpec's sslThumbprint, ``AB:CD:...``): any other certificate faults with
+        SSLVerifyFault, reported with the thumbprint vCenter saw (adding a host whose certificate
+        nobody checked would defeat TLS). AddHost_Task returns the HostSystem,
+        AddStandaloneHost_Task the new ComputeResource, whose one host it is.
         """
-        spec = vim.host.ConnectSpec(hostName=name, userName=user, password=password, force=True)
-        doing = f"adding host {name}"
+        spec = vim.host.ConnectSpec(hostName=name, userName=user, password=password, force=True,
+                                    sslThumbprint=thumbprint)
+        doing = f"adding host {name} (expecting certificate thumbprint {thumbprint})"
         if cluster is not None:
             target = self._session.managed(vim.ClusterComputeResource, cluster)
             result = run_task(self._session, lambda: target.AddHost_Task(spec=spec, asConnected=True),
@@ -31,6 +36,8 @@ class HostOperations:
         folder = self._host_folder(datacenter)
         resource = run_task(self._session, lambda: folder.AddStandaloneHost_Task(spec=spec, addConnected=True),
                             self._timeout, doing)
+        if isinstance(resource, vim.HostSystem):  # not vCenter's answer, but unambiguous
+            return resource._moId
         return resource.host[0]._moId
 
     def remove(self, host: str, standalone_resource: str | None) -> None:

@@ -1,5 +1,5 @@
-"""Step 9 of the paper's workflow: no live host with room mounts a failed host's VM's datastore,
-and it has no replica on a live host: add a spare host (``[inventory] spare_hosts``) to the
+"""Step 9 of the paper's workflow (target: the failed host): no live host with room mounts its
+VMs' datastores, and they have no replica on a live host: add a spare host (``[inventory] spare_hosts``) to the
 failed host's cluster, or its datacenter. The next sweep registers the VM there (or starts its
 replica there), as on any live host. vCenter checks the spare host's certificate: its SHA-1
 thumbprint comes from ``[inventory] spare_host_thumbprints``."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vsphere_dr.recoveries.base import Params, Recovery, Run, Step, guard
+from vsphere_dr.recoveries.base import Params, Recovery, Run, Step, StepFailed, guard
 from vsphere_dr.recoveries.common import host_connected, host_runtime
 
 
@@ -35,8 +35,12 @@ def _add(run: Run[SpareHostParams, Any]) -> None:
     if cluster is not None and not inv.compute_resources[cluster].is_cluster:
         cluster = None
     inventory_settings = run.tools.settings().inventory
+    if p.spare_host not in inventory_settings.spare_host_thumbprints:
+        raise StepFailed("spare_host_added", f"no certificate thumbprint for spare host {p.spare_host} in "
+                         "[inventory] spare_host_thumbprints: it is not added")
     secret = inventory_settings.spare_host_secret().get_secret_value()
-    gateway.hosts.add_host(p.spare_host, inventory_settings.spare_host_user, secret, cluster, p.datacenter)
+    gateway.hosts.add_host(p.spare_host, inventory_settings.spare_host_user, secret, cluster, p.datacenter,
+                           inventory_settings.spare_host_thumbprint(p.spare_host))
 
 
 def _not_connected(run: Run[SpareHostParams, Any]) -> str | None:
@@ -50,6 +54,7 @@ def _not_connected(run: Run[SpareHostParams, Any]) -> str | None:
 class AddSpareHost(Recovery):
     kind = "add_spare_host"
     opens_incident = False  # the incidents are its VMs', recovered on it by the next sweep
+    once_per_outage = True  # one try per outage of the failed host: a refused spare is a person's to fix
     params_type = SpareHostParams
     commit_step = "spare_host_added"
     STEPS = (guard("host_still_down", "host {failed_host_name} is still down", _host_back),
