@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""`make demo`, once the simulator runs (VCSIM_URL): the inventory, then a host failure on shared
-storage and what vsphere-dr does about it: a sweep that waits out the isolation timeout, the plan
-(a dry run, with the reason of every action: the failed host removed from vCenter, each of its VMs
-registered again on a live host from its files), one sweep that recovers, and the incidents with
-their RTO and RPO.
+"""`make demo`, once the simulator runs (VCSIM_URL): the inventory; a snapshot and a replica round;
+then two hosts lose power, one whose VMs are on shared storage and one whose VMs are on its own
+disk, and what vsphere-dr does about it: a sweep that waits out the isolation timeout, the plan (a
+dry run, with the reason of every action: the first host removed from vCenter and each of its VMs
+registered again on a live host from its files; the second host's VMs started from their
+replicas), one sweep that recovers, the second host's return (its originals stay off), and the
+incidents with their RTO and RPO.
 
 It uses settings.ini as shipped, with only the waits shortened so the demo takes seconds: a copy
 is written to a temporary directory (with its own journal), settings.ini itself is not changed.
@@ -31,7 +33,8 @@ ISOLATION_TIMEOUT = 18
 DEMO_TIMINGS = {"monitoring": {"failures_before_action": "1", "isolation_timeout_seconds": str(ISOLATION_TIMEOUT),
                                "probe_timeout_seconds": "0.5"},
                 "recovery": {"confirm_timeout_seconds": "30"}}
-FAILED_HOST = "esx-p1.lab.local"
+SHARED_HOST = "esx-p1.lab.local"  # its VMs' files are on ds-prod, which esx-p2 and esx-p3 mount too
+LOCAL_HOST = "esx-e1.lab.local"  # its VMs' files are on its own disk: only their replicas survive it
 
 
 def demo_settings(directory: Path) -> Path:
@@ -46,6 +49,10 @@ def demo_settings(directory: Path) -> Path:
     return path
 
 
+def chaos(sim: str, action: str, target: str) -> None:
+    requests.post(f"{sim}/chaos", json={"action": action, "target": target}, timeout=10).raise_for_status()
+
+
 def step(title: str, *args: str) -> None:
     print(f"\n=== {title}: vsphere-dr {' '.join(args)}", flush=True)
     code = cli(list(args))
@@ -58,15 +65,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         config = str(demo_settings(Path(tmp)))
         step("what vCenter shows", "--config", config, "inventory")
-        print(f"\n=== injecting a failure: host {FAILED_HOST} stops (POST {sim}/chaos host_down)", flush=True)
-        requests.post(f"{sim}/chaos", json={"action": "host_down", "target": FAILED_HOST}, timeout=10,
-                      verify=False).raise_for_status()
+        step("a snapshot round (as cron or `run` makes them)", "--config", config, "once", "--module",
+             "snapshot_creator")
+        step("a replica round: every VM cloned, powered off, onto the secondary site ([replication])",
+             "--config", config, "once", "--module", "replica_creator")
+        for host in (SHARED_HOST, LOCAL_HOST):
+            print(f"\n=== injecting a failure: host {host} loses power (POST {sim}/chaos host_down)", flush=True)
+            chaos(sim, "host_down", host)
         step("a health sweep sees it: the host is suspect, not yet failed", "--config", config, "once")
         print(f"\n=== waiting {ISOLATION_TIMEOUT} s: the isolation timeout (by then a dead host's file locks have "
               "expired; an isolated host's would not)", flush=True)
         time.sleep(ISOLATION_TIMEOUT)
         step("what vsphere-dr would do now, and why (dry run)", "--config", config, "plan")
         step("one health sweep: detect, decide, act", "--config", config, "once")
+        print(f"\n=== {LOCAL_HOST} comes back (POST {sim}/chaos host_up): its VMs' replicas run, the originals "
+              "stay off and are kept", flush=True)
+        chaos(sim, "host_up", LOCAL_HOST)
+        step("a health sweep after the host's return", "--config", config, "once")
         step("incidents, with RTO and RPO", "--config", config, "incidents")
         step("the VMs now", "--config", config, "inventory")
     return 0
