@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,22 @@ def test_a_spare_host_is_added_trusting_only_its_configured_thumbprint(tmp_path:
     assert outcome.state == "done"
     expected = ":".join(SPARE_THUMBPRINT[i:i + 2] for i in range(0, 40, 2)).upper()
     assert vc.thumbprints_given == {"esx-spare": expected}
+
+
+@pytest.mark.parametrize("snapshot_kept", [True, False])
+def test_registered_vm_reverted_first_when_registered_vm_is_revert(snapshot_kept: bool, tmp_path: Path) -> None:
+    """[recovery] registered_vm = revert: back to the newest vsphere-dr snapshot before the power-on;
+    a registration that came back without it fails rather than start from the wrong disks."""
+    vc, act = case("register_elsewhere").build()
+    if not snapshot_kept:
+        for left in vc.files.values():
+            left.snapshots.clear()
+    act = replace(act, params=act.params.model_copy(update={"mode": "revert",
+                                                            "snapshot_name": "vsphere-dr-20270115T070000Z"}))
+    clock = Clock()
+    outcome = Executor(tools(vc, clock), journal(tmp_path, clock)).execute(act, clock())
+    if snapshot_kept:
+        assert outcome.state == "done" and vc.kinds_of_change()[:2] == ["register", "revert_to_snapshot"]
+    else:
+        assert outcome.state == "failed" and "is not on the registered VM" in outcome.detail
+        assert "power_on" not in vc.kinds_of_change()
