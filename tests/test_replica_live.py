@@ -18,30 +18,23 @@ from pyVmomi import vim
 
 from modules.inventory_administrator import InventoryAdministrator
 from tests.chaos import chaos
-from tests.sim_world import Client, example_topology_data, own_simulator, write_topology
+from tests.sim_world import Client
+from tests.test_snapshots_live import BACKING_VM, own, targets  # noqa: F401 (fixtures: a simulator of its own, the VMs)
 from vsphere_dr.app.controller import Controller
 from vsphere_dr.app.module_registry import PAUSABLE
 from vsphere_dr.errors import RoundIncomplete
 from vsphere_dr.simulator.launcher import Simulator
-from vsphere_dr.simulator.topology import Topology
 
 pytestmark = pytest.mark.live
 
 TARGET_HOSTS = {"esx-d1.lab.local", "esx-d2.lab.local"}
 REPLICATION = {"enabled": "true", "hosts": ", ".join(sorted(TARGET_HOSTS)), "datastores": "ds-dev", "keep": 2}
-BACKING_VM = "nested-esx-d2"
 
 
 @pytest.fixture
-def own(vcsim_binary: Path, tmp_path: Path) -> Iterator[Simulator]:
-    topology = write_topology(tmp_path, example_topology_data())
-    with own_simulator(vcsim_binary, topology, ["-probes=false"]) as sim:
-        yield sim
-
-
-@pytest.fixture
-def protected(example_topology: Topology) -> list[str]:
-    return sorted(vm.name for vm in example_topology.vms() if vm.ip and vm.name != BACKING_VM)
+def protected(targets: list[str]) -> list[str]:
+    """The VMs that get replicas: the Snapshot Creator's."""
+    return targets
 
 
 @pytest.fixture
