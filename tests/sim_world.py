@@ -38,9 +38,8 @@ def write_topology(directory: Path, data: dict[str, Any], name: str = "topology.
 
 
 @contextmanager
-def own_simulator(binary: Path, topology: Path, extra_args: Sequence[str] = (),
-                  legacy_host_failure: bool = False) -> Iterator[Simulator]:
-    with Simulator(topology, binary=binary, extra_args=extra_args, legacy_host_failure=legacy_host_failure) as sim:
+def own_simulator(binary: Path, topology: Path, extra_args: Sequence[str] = ()) -> Iterator[Simulator]:
+    with Simulator(topology, binary=binary, extra_args=extra_args) as sim:
         yield sim
 
 

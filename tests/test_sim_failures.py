@@ -5,7 +5,6 @@ Every test that changes the world runs a simulator of its own (see tests/sim_wor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,48 +29,11 @@ def port(topology: Path) -> int:
     return probe_port(topology)
 
 
-@pytest.fixture
-def legacy(vcsim_binary: Path, topology: Path) -> Iterator[Simulator]:
-    """A simulator with the old host-failure semantics: a failed host's VMs are paused and may be cloned."""
-    # legacy: clone-at-failure, replaced by issue 11 step 3
-    with own_simulator(vcsim_binary, topology, legacy_host_failure=True) as sim:
-        yield sim
-
-
 def test_live_addresses_answer_probes(own: Simulator, vc: Client, port: int) -> None:
     assert answers(P1_IP, port)
     assert all(answers(ip, port) for ip in P1_VMS.values())
     assert not answers("127.0.2.13", port)  # batch-01 is powered off
     assert not answers("127.0.2.250", port)  # nobody's address
-
-
-def test_host_down_and_up(legacy: Simulator, port: int) -> None:
-    """The old semantics: the VMs run again after host_up (see test_sim_power_loss.py for vCenter's)."""
-    # legacy: clone-at-failure, replaced by issue 11 step 3
-    own = legacy
-    vc = Client(own)
-    host, web = vc.host(P1), vc.vm("web-01")
-    state = chaos(own, "host_down", P1)
-    assert (state["target"], state["kind"], state["connection_state"]) == (P1, "host", "notResponding")
-    assert state["alive"] is False and state["down_reasons"] == ["host_down"]
-    assert {vm["name"] for vm in state["vms"]} == set(P1_VMS) | {"scratch-01"}
-    assert all(vm["connection_state"] == "disconnected" and not vm["alive"] for vm in state["vms"])
-
-    assert host.runtime.connectionState == "notResponding"
-    assert web.runtime.connectionState == "disconnected"
-    assert web.runtime.powerState == "poweredOn"  # the last known power state stays
-    assert not answers(P1_IP, port)
-    assert not any(answers(ip, port) for ip in P1_VMS.values())
-    assert answers(WEB_03_IP, port)  # other hosts are not affected
-    lost = vc.events("HostConnectionLostEvent")
-    assert [e.host.name for e in lost] == [P1] and lost[0].userName == ""
-    assert vc.events("VmPoweredOffEvent") == []  # a failure is nobody's power-off
-
-    state = chaos(own, "host_up", P1)
-    assert state["connection_state"] == "connected" and state["alive"] and state["down_reasons"] == []
-    assert host.runtime.connectionState == "connected"
-    assert web.runtime.connectionState == "connected"
-    assert answers(P1_IP, port) and all(answers(ip, port) for ip in P1_VMS.values())
 
 
 def test_reconnect_faults_while_host_is_down(own: Simulator, vc: Client) -> None:
@@ -174,21 +136,19 @@ def test_revert_powers_a_crashed_vm_off_and_power_on_recovers_it(own: Simulator,
     assert web.guestHeartbeatStatus == "green" and answers(P1_VMS["web-01"], port)
 
 
-def test_clone_keeps_the_guest_address_and_answers_for_it_when_running(legacy: Simulator, port: int) -> None:
-    # legacy: clone-at-failure, replaced by issue 11 step 3 (vCenter refuses to clone a VM of a failed host)
-    own = legacy
-    vc = Client(own)
-    web = vc.vm("web-01")
-    chaos(own, "host_down", P1)
-    snapshot = web.snapshot.rootSnapshotList[0].snapshot
-    spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(), powerOn=False, template=False, snapshot=snapshot)
+def test_clone_keeps_the_guest_address_and_answers_for_it_when_running(own: Simulator, vc: Client, port: int) -> None:
+    """What a replica relies on: a clone of a running VM, made powered off on a host and datastore of
+    another cluster as the Replica Creator makes it, keeps the source's guest address and answers
+    for it once it runs."""
+    web, d1, ds_dev = vc.vm("web-01"), vc.host("esx-d1.lab.local"), vc.find(vim.Datastore, "ds-dev")
+    snapshot = web.snapshot.rootSnapshotList[0].snapshot  # the simulator clones web-01 as it is, ignoring it
+    spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(host=d1, pool=d1.parent.resourcePool, datastore=ds_dev),
+                            snapshot=snapshot, powerOn=False, template=False)
     clone = run_task(web.CloneVM_Task(folder=web.parent, name="web-01-clone", spec=spec))
+    assert clone.runtime.host.name == "esx-d1.lab.local" and clone.runtime.powerState == "poweredOff"
     assert clone.guest.ipAddress == P1_VMS["web-01"]
+    run_task(web.PowerOffVM_Task())  # the source goes silent, as when its host fails
     assert not answers(P1_VMS["web-01"], port)  # the clone is not running yet
-    # The simulator places the clone on the source's host; move it to a live host, as vCenter may require.
-    p2 = vc.host("esx-p2.lab.local")
-    run_task(clone.RelocateVM_Task(vim.vm.RelocateSpec(host=p2, pool=p2.parent.resourcePool)))
-    assert clone.runtime.connectionState == "connected"
     run_task(clone.PowerOnVM_Task())
     assert answers(P1_VMS["web-01"], port)
     assert chaos(own, "vm_crash", "web-01-clone")["alive"] is False

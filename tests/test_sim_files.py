@@ -1,7 +1,6 @@
 """A VM's files as vCenter and ESXi treat them (docs/simulator.md, "Files, locks and
 registration"): a running VM's host locks them, registration and host removal work as in
 vCenter, the moved-or-copied question, and datastores that follow the hosts that reach them.
-The simulator runs faithful (no -legacy-host-failure).
 """
 
 from __future__ import annotations

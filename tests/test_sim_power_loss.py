@@ -1,6 +1,6 @@
 """A failed host as vCenter shows it (docs/simulator.md, "Hosts"): its VMs refuse what needs the
 host, host_down is a power loss, vCenter notices a silent host only after a delay, and an
-isolated host's VMs run on. The simulator runs faithful (no -legacy-host-failure).
+isolated host's VMs run on.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ pytestmark = pytest.mark.live
 
 P1, P1_IP, P2 = "esx-p1.lab.local", "127.0.1.11", "esx-p2.lab.local"
 WEB_01_IP, WEB_02_IP = "127.0.2.1", "127.0.2.2"
+P1_VMS = {"web-01": WEB_01_IP, "web-02": WEB_02_IP, "db-01": "127.0.2.3", "cache-01": "127.0.2.4"}
+WEB_03_IP = "127.0.2.6"  # on esx-p2
 DELAY = 1.0  # not_responding_after_seconds of the delayed lab
 
 
@@ -91,19 +93,31 @@ def test_nothing_moves_onto_a_failed_host(own: Simulator, vc: Client) -> None:
 
 
 def test_host_down_is_a_power_loss(own: Simulator, vc: Client, topology: Path) -> None:
-    port, web = probe_port(topology), vc.vm("web-01")
+    port, host, web = probe_port(topology), vc.host(P1), vc.vm("web-01")
     state = chaos(own, "host_down", P1)
-    assert state["connection_state"] == "notResponding"  # the example lab notices at once
+    # The example lab notices at once.
+    assert (state["target"], state["kind"], state["connection_state"]) == (P1, "host", "notResponding")
+    assert state["alive"] is False and state["down_reasons"] == ["host_down"]
+    assert {vm["name"] for vm in state["vms"]} == set(P1_VMS) | {"scratch-01"}
+    assert all(vm["connection_state"] == "disconnected" and not vm["running"] and not vm["alive"]
+               for vm in state["vms"])
     (entry,) = [vm for vm in state["vms"] if vm["name"] == "web-01"]
     assert (entry["power_state"], entry["running"], entry["alive"]) == ("poweredOn", False, False)
+    assert host.runtime.connectionState == "notResponding"
+    assert web.runtime.connectionState == "disconnected"
     assert web.runtime.powerState == "poweredOn"  # vCenter's last known state
-    assert not answers(WEB_01_IP, port) and not answers(P1_IP, port)
+    assert not answers(P1_IP, port) and not any(answers(ip, port) for ip in P1_VMS.values())
+    assert answers(WEB_03_IP, port)  # other hosts are not affected
+    lost = vc.events("HostConnectionLostEvent")
+    assert [e.host.name for e in lost] == [P1] and lost[0].userName == ""
 
     state = chaos(own, "host_up", P1)
-    assert state["connection_state"] == "connected"
+    assert state["connection_state"] == "connected" and state["alive"] and state["down_reasons"] == []
+    assert host.runtime.connectionState == "connected"
     # The host rebooted without its VMs: vCenter reads them powered off, no one powered them off.
     assert web.runtime.connectionState == "connected" and web.runtime.powerState == "poweredOff"
-    assert web.guestHeartbeatStatus == "gray" and not answers(WEB_01_IP, port)
+    assert web.guestHeartbeatStatus == "gray"
+    assert answers(P1_IP, port) and not any(answers(ip, port) for ip in P1_VMS.values())
     assert vc.events("VmPoweredOffEvent") == []
     run_task(web.PowerOnVM_Task())  # the files ran on this host: no question
     assert answers(WEB_01_IP, port)
@@ -159,16 +173,6 @@ def test_vm_network_is_for_host_isolate_only(sim: Simulator) -> None:
     response = requests.post(chaos_url(sim), json={"action": "host_down", "target": P1, "vm_network": False},
                              timeout=10)
     assert response.status_code == 400 and "vm_network" in response.json()["error"]
-
-
-def test_legacy_flag_keeps_the_old_semantics(vcsim_binary: Path, topology: Path) -> None:
-    """-legacy-host-failure (transitional): a failed host's VMs may be operated on and run again."""
-    with own_simulator(vcsim_binary, topology, legacy_host_failure=True) as sim, client(sim) as vc:
-        web = vc.vm("web-01")
-        chaos(sim, "host_down", P1)
-        run_task(web.ReconfigVM_Task(vim.vm.ConfigSpec(annotation="allowed")))
-        chaos(sim, "host_up", P1)
-        assert web.runtime.powerState == "poweredOn" and answers(WEB_01_IP, probe_port(topology))
 
 
 def test_timing_keys_of_the_topology(vcsim_binary: Path, tmp_path: Path) -> None:

@@ -22,10 +22,6 @@ import (
 //     silent and vCenter shows it notResponding after the same delay, but its
 //     VMs run on and keep their locks; their guests still answer unless the VM
 //     network is cut too ("vm_network": false). host_rejoin ends it.
-//
-// With -legacy-host-failure, host_down behaves as before these rules: the
-// VMs are merely paused while the host is down (they hold their locks and
-// run again on host_up) and vCenter notices at once.
 
 // silence is when and how a host went silent.
 type silence struct {
@@ -47,12 +43,6 @@ func (h *hostHealth) since() time.Time {
 		t = h.isolatedAt
 	}
 	return t
-}
-
-// powerLost tells whether the host lost power (host_down, faithful).
-func (l *lab) powerLost(name string) bool {
-	h, ok := l.hosts[name]
-	return ok && h.injected && !l.legacy
 }
 
 // guestNetworkUp tells whether the VMs of a host reach their network: not
@@ -87,11 +77,7 @@ func (l *lab) noticed(name string, h *hostHealth) bool {
 	if since.IsZero() {
 		return true
 	}
-	delay := l.world.Topology.notRespondingAfter()
-	if l.legacy {
-		delay = 0
-	}
-	at := since.Add(delay)
+	at := since.Add(l.world.Topology.notRespondingAfter())
 	if !time.Now().Before(at) {
 		return true
 	}
@@ -119,14 +105,10 @@ func (l *lab) injectPowerLoss(name string, down bool) {
 	switch {
 	case down && !h.injected:
 		h.injected, h.injectedAt = true, time.Now()
-		if !l.legacy {
-			silenced = l.files.cutPower(name, l.world.Topology.lockLease())
-		}
+		silenced = l.files.cutPower(name, l.world.Topology.lockLease())
 	case !down && h.injected:
 		h.injected = false
-		if !l.legacy {
-			restarted = l.files.powerBack(name)
-		}
+		restarted = l.files.powerBack(name)
 	}
 	l.refreshHost(name)
 	for _, ip := range silenced {

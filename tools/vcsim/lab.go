@@ -32,9 +32,6 @@ type lab struct {
 	admin      *adminMonitor                                     // nil without -admin-url
 	files      *fileModel                                        // processes, locks and registrations (host_power.go, file_locks.go)
 	pending    map[types.ManagedObjectReference]*pendingQuestion // power-ons waiting for AnswerVM
-	// legacy is -legacy-host-failure: VMs of a failed host may still be
-	// operated on, and host_down pauses them instead of cutting their power.
-	legacy bool
 }
 
 // hostHealth is why a host is down, if it is.

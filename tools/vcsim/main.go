@@ -46,10 +46,6 @@ type options struct {
 	probes   bool           // open probe listeners on the lab's loopback addresses
 	adminURL *url.URL       // simulator holding the VMs behind nested hosts; nil if none
 	delays   map[string]int // SOAP method name -> milliseconds to wait before serving it
-	// legacyHostFailure (-legacy-host-failure, transitional) allows
-	// operations on the VMs of a failed host and keeps host_down's VMs paused
-	// rather than powerless, as before the simulator followed vCenter there.
-	legacyHostFailure bool
 }
 
 func main() {
@@ -96,7 +92,6 @@ func parseOptions(args []string) (options, error) {
 	probes := fs.Bool("probes", true, "make live host and VM addresses answer TCP probes on loopback (false: no listeners)")
 	adminURL := fs.String("admin-url", "", "`URL` (http://127.0.0.1:PORT/sdk) of a simulator holding the VMs behind nested hosts")
 	delays := fs.String("method-delay", "", "`METHOD=MS,...`: serve these SOAP methods MS milliseconds late (e.g. PowerOnVM_Task=2000), to test clients that die mid-call")
-	legacy := fs.Bool("legacy-host-failure", false, "transitional: allow operations on the VMs of a failed host, and make host_down pause its VMs instead of cutting their power (the old, lenient semantics)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -113,8 +108,7 @@ func parseOptions(args []string) (options, error) {
 	if (*username == "") != (*password == "") {
 		return options{}, errors.New("-username and -password go together")
 	}
-	opts := options{listen: addr, topology: *topology, dataDir: *dataDir, tls: *useTLS, probes: *probes,
-		legacyHostFailure: *legacy}
+	opts := options{listen: addr, topology: *topology, dataDir: *dataDir, tls: *useTLS, probes: *probes}
 	if opts.delays, err = parseMethodDelays(*delays); err != nil {
 		return options{}, err
 	}
@@ -175,7 +169,6 @@ func startLab(world *World, opts options) {
 	alarms := installAlarmManager(world.Model.ServiceContent)
 	installPerformanceManager(world.Model.ServiceContent)
 	world.Lab = newLab(world, probes)
-	world.Lab.legacy = opts.legacyHostFailure
 	simulator.HostConnection = world.Lab
 	simulator.VMQuestions = world.Lab
 	simulator.VMPlacement = vmPlacement{}

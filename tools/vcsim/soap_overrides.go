@@ -143,7 +143,7 @@ func (o *soapOverrides) powerOn(ctx *simulator.Context, vm *simulator.VirtualMac
 // destination refuses to clone or relocate onto a host that is not connected
 // (InvalidHostState, as for the source host).
 func (o *soapOverrides) destination(obj mo.Reference, method string, dest *types.ManagedObjectReference) soap.HasFault {
-	if o.lab.legacy || dest == nil || obj == nil {
+	if dest == nil || obj == nil {
 		return nil
 	}
 	host, ok := simulator.Map.Get(*dest).(*simulator.HostSystem)

@@ -34,9 +34,9 @@ var hostTasks = map[string]bool{
 }
 
 // guardTask makes a new task on a VM fail as vCenter's would when it cannot
-// be carried out: its host is not connected (not with -legacy-host-failure),
-// or, for a power-on, another registration or host holds the lock on its
-// files. The checks run when the task runs. Called before it runs.
+// be carried out: its host is not connected, or, for a power-on, another
+// registration or host holds the lock on its files. The checks run when the
+// task runs. Called before it runs.
 func (l *lab) guardTask(task *simulator.Task) {
 	desc := task.Info.DescriptionId
 	if task.Info.Entity == nil || task.Info.Entity.Type != "VirtualMachine" || !hostTasks[desc] {
@@ -74,10 +74,10 @@ func (l *lab) taskRefusal(vm *simulator.VirtualMachine, desc string) types.BaseM
 // vCenter cannot reach it: invalidHostState for clone and relocate,
 // HostNotConnected for the others. While the host is silent but vCenter has
 // not noticed yet, vCenter tries and cannot reach it: HostNotReachable (not
-// confirmed). Nothing with -legacy-host-failure. Call with mu held.
+// confirmed). Call with mu held.
 func (l *lab) hostRefusal(vm *simulator.VirtualMachine, invalidHostState bool) types.BaseMethodFault {
 	host := hostOf(vm)
-	if l.legacy || host == nil {
+	if host == nil {
 		return nil
 	}
 	switch {

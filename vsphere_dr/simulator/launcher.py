@@ -41,12 +41,9 @@ class Simulator:
     """A running build/vcsim process; stopped with SIGTERM on exit."""
 
     def __init__(self, topology: Path, listen: str = "127.0.0.1:0", binary: Path = DEFAULT_BINARY,
-                 extra_args: Sequence[str] = (), legacy_host_failure: bool = False) -> None:
-        """``legacy_host_failure`` passes ``-legacy-host-failure`` (transitional): operations on the
-        VMs of a failed host are allowed and host_down pauses its VMs instead of cutting their power,
-        as before the simulator followed vCenter there (docs/simulator.md)."""
+                 extra_args: Sequence[str] = ()) -> None:
         self.topology, self.listen, self.binary = topology, listen, binary
-        self.extra_args = list(extra_args) + (["-legacy-host-failure"] if legacy_host_failure else [])
+        self.extra_args = list(extra_args)
         self.process: subprocess.Popen[str] | None = None
         self.scheme, self.host, self.port = "http", "", 0
 
@@ -103,14 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--topology", type=Path, required=True)
     parser.add_argument("--listen", default="127.0.0.1:0")
     parser.add_argument("--binary", type=Path, default=DEFAULT_BINARY)
-    parser.add_argument("--legacy-host-failure", action="store_true",
-                        help="transitional: the simulator's old, lenient host-failure semantics")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give a command to run while the simulator is up, after --")
-    with Simulator(args.topology, args.listen, args.binary, legacy_host_failure=args.legacy_host_failure) as sim:
+    with Simulator(args.topology, args.listen, args.binary) as sim:
         print(f"simulator up at {sim.url}", file=sys.stderr, flush=True)
         env = {**os.environ, "VCSIM_URL": sim.url}
         return subprocess.call(command, env=env)
