@@ -162,6 +162,15 @@ def test_pausing_and_resuming_a_module_by_editing_settings(lab: Lab) -> None:
     lab.daemon.wait_for(said("snapshot_creator: resumed; next run", edited), 10)
 
 
+def test_sighup_reads_the_settings_now_and_does_not_stop_the_daemon(lab: Lab) -> None:
+    """`systemctl reload`: SIGHUP used to kill `run` (exit 129, nothing logged)."""
+    sent = time.time() - 1  # the log's times have whole seconds
+    lab.daemon.process.send_signal(signal.SIGHUP)
+    lab.daemon.wait_for(said("SIGHUP received: reading settings.ini again", sent), 10)
+    lab.daemon.wait_for(said("SIGHUP: settings.ini unchanged", sent), 10)
+    assert lab.daemon.process.poll() is None
+
+
 def test_a_vm_added_to_vcenter_is_snapshotted(lab: Lab, new_vm: float) -> None:
     # The next minute's round (or the one after, if the pausing test paused it at that moment).
     lab.daemon.wait_for(said("snapshot_creator done", after=new_vm), 130)

@@ -9,7 +9,8 @@ Job options, chosen deliberately:
 A changed interval or crontab expression in settings.ini reschedules its job without a restart;
 a module listed in ``[scheduler] paused`` keeps its job but the job is paused (resumed when it
 leaves the list).
-On SIGTERM/SIGINT no new run starts, running modules stop between VMs (so the action in flight
+SIGHUP (``systemctl reload``) reads settings.ini at once, as the Inventory Administrator does every
+``settings_check_seconds``; it used to kill the process. On SIGTERM/SIGINT no new run starts, running modules stop between VMs (so the action in flight
 is finished and journaled), and the scheduler waits for them before exiting.
 """
 
@@ -60,6 +61,7 @@ class Daemon:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._current = schedules(controller.settings())
         self._paused = frozenset(controller.settings().scheduler.paused)
+        self._reload = threading.Event()
         controller.inventory_admin.on_change(self._reschedule)
 
     def serve(self) -> None:
@@ -70,13 +72,22 @@ class Daemon:
                                    coalesce=True, misfire_grace_time=_grace(schedule),
                                    next_run_time=None if name in self._paused else now)
         stop_on_signals(self.controller.stop)
+        signal.signal(signal.SIGHUP, self._reload_requested)
         log.info("vsphere-dr running: %s", ", ".join(
             f"{n} {'paused' if n in self._paused else 'every ' + _describe(s)}" for n, s in self._current.items()))
         self.scheduler.start()
         while not self.controller.stop.wait(0.5):
-            pass
+            if self._reload.is_set():
+                self._reload.clear()
+                if not self.controller.inventory_admin.refresh():
+                    log.info("SIGHUP: settings.ini unchanged (or refused: see above)")
         self.scheduler.shutdown(wait=True)  # waits for the jobs that are running to return
         log.info("vsphere-dr stopped")
+
+    def _reload_requested(self, signum: int, _frame: Any) -> None:
+        """SIGHUP (``systemctl reload``): read settings.ini now rather than at the next check."""
+        log.info("SIGHUP received: reading settings.ini again")
+        self._reload.set()
 
     def _job(self, name: str) -> Callable[[], None]:
         def job() -> None:
