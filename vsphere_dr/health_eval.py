@@ -3,8 +3,25 @@
 A NAB-format directory holds CSV files (header ``timestamp,value``, any depth) and ``labels.json``
 mapping each CSV's path relative to the directory to its anomaly windows
 (``[[start, end], ...]``, inclusive). Every file is replayed as one VM: the first 15% of its samples
-(NAB's probationary period) only train, then the model scores the rest and retrains on its own
-history the way the controller does. Scoring rules (docs/health-model.md):
+(NAB's probationary period, at most 750 rows) only train, then the model scores the rest and
+retrains on its own history the way the controller does.
+
+A detection is the onset of an ill verdict (an ill sample after a non-ill one): the moment the
+Health Administrator would open an incident. Two views of the same run (docs/health-model.md):
+
+NAB's score (Lavin and Ahmad, "Evaluating Real-time Anomaly Detection Algorithms - the Numenta
+Anomaly Benchmark", 2015; written from its definition, not its code):
+
+- only a window's first detection counts, weighted by the scaled sigmoid of its position in the
+  window (1 at the window's first row, 0 just past its end): tp * sigma(-(last - i + 1) / width) / sigma(-1);
+- a detection outside every window costs fp * sigma((i - last of the preceding window) / (its width - 1))
+  (about 0 right after a window, -fp from three widths on), or -fp when no window precedes it;
+- a window without detection costs -fn; detections in the probationary period are ignored;
+- per profile, normalised over the files scored: 100 * (raw - null) / (perfect - null), where the
+  null detector never detects (-fn per window) and the perfect one detects each window at its start
+  (tp per window).
+
+Window F1:
 
 - a window is detected when at least one alarm falls inside it; detection delay = first alarm in it
   minus its start;
@@ -19,6 +36,7 @@ import argparse
 import bisect
 import csv
 import json
+import math
 import statistics
 import sys
 from collections.abc import Sequence
@@ -33,6 +51,7 @@ from vsphere_dr.health_model import HealthModelConfig, HealthState, Sample, VmHe
 from vsphere_dr.table import render_table
 
 PROBATION_FRACTION = 0.15
+PROBATION_MAX_ROWS = 750  # NAB: 15% of the file, at most 15% of 5000 rows
 # The baseline, a vCenter usage alarm: "value above THRESHOLD for SUSTAIN_SAMPLES samples".
 PERCENT_THRESHOLD = 90.0  # utilisation metrics, like vCenter's default VM CPU usage alarm (90%)
 TYPICAL_MULTIPLE = 3.0  # other metrics: 3 x their mean over the probationary period
@@ -86,17 +105,151 @@ class Detection:
 
 
 @dataclass(frozen=True)
+class Profile:
+    """A NAB application profile: the weights of true positives, false positives and false negatives."""
+
+    name: str
+    tp: float
+    fp: float
+    fn: float
+
+
+# NAB's config/profiles.json (tnWeight is unused by NAB's scorer).
+PROFILES = (
+    Profile("standard", tp=1.0, fp=0.11, fn=1.0),
+    Profile("reward_low_FP_rate", tp=1.0, fp=0.22, fn=1.0),
+    Profile("reward_low_FN_rate", tp=1.0, fp=0.11, fn=2.0),
+)
+STANDARD = PROFILES[0]
+
+
+def probation_length(rows: int) -> int:
+    """NAB's probationary period: the first 15% of a file's rows, at most 750."""
+    return min(math.floor(PROBATION_FRACTION * rows), PROBATION_MAX_ROWS)
+
+
+def scaled_sigmoid(position: float) -> float:
+    """2 / (1 + e^(5 x)) - 1: 0.987 at x = -1 (a window's start), 0 at x = 0, -1 from x = 3 on."""
+    if position >= 3.0:
+        return -1.0
+    return 2.0 / (1.0 + math.exp(5.0 * position)) - 1.0
+
+
+def onsets(alarms: Sequence[bool]) -> list[bool]:
+    """True where an alarm follows a non-alarm (or starts the series): where an incident opens."""
+    return [bool(a) and (i == 0 or not alarms[i - 1]) for i, a in enumerate(alarms)]
+
+
+def window_rows(times: Sequence[datetime], windows: Sequence[Window]) -> list[tuple[int, int]]:
+    """Each window as (first row, last row) inside its inclusive bounds; windows with no row are left out."""
+    rows = []
+    for a, b in sorted(windows):
+        first, end = bisect.bisect_left(times, a), bisect.bisect_right(times, b)
+        if end > first:
+            rows.append((first, end - 1))
+    return rows
+
+
+@dataclass(frozen=True)
+class NabScore:
+    """NAB's raw score of one detector on one profile, with the null and perfect detectors' raw scores."""
+
+    raw: float
+    null: float
+    perfect: float
+
+    @property
+    def normalized(self) -> float | None:
+        """100 * (raw - null) / (perfect - null); None when there is no window to find."""
+        span = self.perfect - self.null
+        return 100.0 * (self.raw - self.null) / span if span else None
+
+    def __add__(self, other: NabScore) -> NabScore:
+        return NabScore(self.raw + other.raw, self.null + other.null, self.perfect + other.perfect)
+
+
+def nab_score(times: Sequence[datetime], detections: Sequence[bool], windows: Sequence[Window],
+              start: int, profile: Profile = STANDARD) -> NabScore:
+    """Score detections (True rows) as NAB does; rows before ``start`` (probation) are ignored.
+
+    Windows that end in the probationary period are not scored, but still count as the window
+    preceding a later false positive. A window whose first rows are in probation is scored from
+    its first row after probation on (its earliest possible score is then below tp).
+    """
+    spans = window_rows(times, windows)
+    scored = [(first, last) for first, last in spans if last >= start]
+    best: dict[int, float] = {}
+    false_positives = 0.0
+    max_tp = scaled_sigmoid(-1.0)
+    ends = [last for _, last in spans]
+    for i, detected in enumerate(detections):
+        if not detected or i < start:
+            continue
+        k = bisect.bisect_left(ends, i)  # the first window that ends at or after row i
+        if k < len(spans) and spans[k][0] <= i:
+            first, last = spans[k]
+            width = last - first + 1
+            value = profile.tp * scaled_sigmoid(-(last - i + 1) / width) / max_tp
+            best[k] = max(best.get(k, -math.inf), value)
+        elif k == 0:
+            false_positives -= profile.fp  # no window before it
+        else:
+            first, last = spans[k - 1]
+            width = last - first + 1
+            false_positives += profile.fp * scaled_sigmoid((i - last) / max(width - 1, 1))
+    missed = len(scored) - len(best)
+    raw = sum(best.values()) + false_positives - profile.fn * missed
+    return NabScore(raw, null=-profile.fn * len(scored), perfect=profile.tp * len(scored))
+
+
+@dataclass(frozen=True)
+class DetectorResult:
+    """How one detector did on one file (or several added up): both views and how much it flagged."""
+
+    detection: Detection  # the window-F1 view
+    nab: tuple[NabScore, ...]  # one per PROFILES entry, same order
+    flagged: int  # scored samples the detector alarmed on
+    scored: int  # samples after the probationary period
+
+    @property
+    def flagged_fraction(self) -> float:
+        return self.flagged / self.scored if self.scored else 0.0
+
+    def nab_profile(self, name: str) -> NabScore:
+        return self.nab[[p.name for p in PROFILES].index(name)]
+
+    def __add__(self, other: DetectorResult) -> DetectorResult:
+        return DetectorResult(self.detection + other.detection,
+                              tuple(a + b for a, b in zip(self.nab, other.nab)),
+                              self.flagged + other.flagged, self.scored + other.scored)
+
+
+@dataclass(frozen=True)
 class FileResult:
     name: str
-    model: Detection
-    baseline: Detection
+    detectors: dict[str, DetectorResult]  # "model" first, then the baselines
 
 
 @dataclass(frozen=True)
 class EvalReport:
     files: tuple[FileResult, ...]
-    model: Detection
-    baseline: Detection
+    overall: dict[str, DetectorResult]
+
+    @property
+    def best_baseline(self) -> str:
+        """The baseline with the highest overall NAB standard score."""
+        baselines = [name for name in self.overall if name != MODEL]
+        return max(baselines, key=lambda n: self.overall[n].nab[0].normalized or -math.inf)
+
+
+def score_detector(times: Sequence[datetime], alarms: Sequence[bool], windows: Sequence[Window],
+                   start: int) -> DetectorResult:
+    """Both views of one detector's alarms (True for every ill sample) on one file."""
+    detections = onsets(alarms)
+    return DetectorResult(
+        score_alarms(times, alarms, windows, start),
+        tuple(nab_score(times, detections, windows, start, profile) for profile in PROFILES),
+        flagged=sum(bool(a) for a in alarms[start:]), scored=max(len(times) - start, 0))
 
 
 def score_alarms(times: Sequence[datetime], alarms: Sequence[bool], windows: Sequence[Window],
@@ -197,18 +350,26 @@ def read_series(path: Path) -> tuple[list[datetime], list[float]]:
     return [_parse_time(row[0], str(path)) for row in rows[1:]], values
 
 
+MODEL = "model"
+STATIC = "static_threshold"
+
+
+def detector_alarms(name: str, values: Sequence[float], times: Sequence[datetime], start: int,
+                    config: HealthModelConfig) -> dict[str, list[bool]]:
+    """Every detector's alarms on one file: the model first, then the baselines."""
+    return {MODEL: model_alarms(times, values, start, config),
+            STATIC: baseline_alarms(name, values, start)}
+
+
 def evaluate_file(name: str, path: Path, windows: Sequence[Window], config: HealthModelConfig) -> FileResult:
     times, values = read_series(path)
-    start = int(PROBATION_FRACTION * len(times))
-    return FileResult(
-        name,
-        model=score_alarms(times, model_alarms(times, values, start, config), windows, start),
-        baseline=score_alarms(times, baseline_alarms(name, values, start), windows, start),
-    )
+    start = probation_length(len(times))
+    alarms = detector_alarms(name, values, times, start, config)
+    return FileResult(name, {d: score_detector(times, a, windows, start) for d, a in alarms.items()})
 
 
 def evaluate(directory: Path, config: HealthModelConfig | None = None) -> EvalReport:
-    """Run the model and the baseline over every CSV under ``directory`` against its labels.json."""
+    """Run the model and the baselines over every CSV under ``directory`` against its labels.json."""
     if not directory.is_dir():
         raise EvaluationError(f"{directory}: not a directory")
     labels = load_labels(directory)
@@ -222,37 +383,51 @@ def evaluate(directory: Path, config: HealthModelConfig | None = None) -> EvalRe
                               f"(no labels for {unlabelled or 'none'}; no file for {missing or 'none'})")
     config = config or HealthModelConfig()
     files = tuple(evaluate_file(name, path, labels[name], config) for name, path in csvs.items())
-    return EvalReport(files, sum((f.model for f in files[1:]), files[0].model),
-                      sum((f.baseline for f in files[1:]), files[0].baseline))
+    overall = {d: sum((f.detectors[d] for f in files[1:]), files[0].detectors[d]) for d in files[0].detectors}
+    return EvalReport(files, overall)
 
 
 def _number(value: float | None, missing: str = "-") -> str:
     return missing if value is None else f"{value:.3f}"
 
 
+def _nab(value: float | None, missing: str = "-") -> str:
+    return missing if value is None else f"{value:.1f}"
+
+
 def _minutes(delay: timedelta | None) -> str:
     return "-" if delay is None else f"{delay / timedelta(minutes=1):.0f}"
 
 
-def _row(name: str, detector: str, d: Detection) -> list[object]:
+HEADERS = ["file", "detector", "windows", "detected", "false_events", "precision", "recall", "f1", "flagged",
+           "false/day", "median_delay_min"] + [f"nab_{p.name.removeprefix('reward_')}" for p in PROFILES]
+
+
+def _row(name: str, detector: str, r: DetectorResult) -> list[object]:
+    d = r.detection
     return [name, detector, d.windows, d.detected, d.false_events, _number(d.precision), _number(d.recall),
-            _number(d.f1), f"{d.false_per_day:.2f}", _minutes(d.median_delay)]
+            _number(d.f1), f"{r.flagged_fraction:.1%}", f"{d.false_per_day:.2f}", _minutes(d.median_delay)] \
+        + [_nab(s.normalized) for s in r.nab]
 
 
 def format_report(report: EvalReport) -> str:
-    """A table per file and overall; the last line is ``overall model_f1=x.xxx baseline_f1=y.yyy``."""
-    headers = ["file", "detector", "windows", "detected", "false_events", "precision", "recall", "f1",
-               "false/day", "median_delay_min"]
+    """A table per file and overall; the last line is
+    ``overall nab_standard=M baseline_nab_standard=B f1=F`` (B: the best baseline's)."""
     rows = []
-    for f in report.files + (FileResult("OVERALL", report.model, report.baseline),):
-        rows += [_row(f.name, "model", f.model), _row("", "baseline", f.baseline)]
+    for name, detectors in [(f.name, f.detectors) for f in report.files] + [("OVERALL", report.overall)]:
+        for i, (detector, result) in enumerate(detectors.items()):
+            rows.append(_row(name if i == 0 else "", detector, result))
+    model, best = report.overall[MODEL], report.overall[report.best_baseline]
     return "\n".join([
-        render_table(headers, rows),
+        render_table(HEADERS, rows),
         "",
-        f"baseline: alarm when the value stays above {PERCENT_THRESHOLD:g}% (utilization metrics) or "
+        "detections: onsets of an ill verdict (or of a baseline's alarm); nab_*: NAB's normalised score, "
+        "per file (- without windows) and over all files",
+        f"{STATIC}: alarm when the value stays above {PERCENT_THRESHOLD:g}% (utilization metrics) or "
         f"{TYPICAL_MULTIPLE:g} x its probation-period mean (others) for {SUSTAIN_SAMPLES} samples",
-        f"overall model_f1={_number(report.model.f1, 'n/a')} "
-        f"baseline_f1={_number(report.baseline.f1, 'n/a')}",
+        f"overall nab_standard={_nab(model.nab[0].normalized, 'n/a')} "
+        f"baseline_nab_standard={_nab(report.overall[report.best_baseline].nab[0].normalized, 'n/a')} "
+        f"f1={_number(model.detection.f1, 'n/a')}",
     ])
 
 
