@@ -146,22 +146,39 @@ def test_score_detector_counts_onsets_not_every_ill_sample() -> None:
     assert (r.flagged, r.scored, r.flagged_fraction) == (20, 35, pytest.approx(20 / 35))
 
 
-def test_window_detection_false_event_grouping_and_delay() -> None:
+def test_window_detection_counts_onsets_as_false_events_and_delay() -> None:
     """20 samples, probation 0-1; windows 5-8 and 14-16.
 
-    Alarms: 1 (probation: ignored), 3-4 (one false event), 7-9 (detects window 1 at delay 2
-    samples; 9 is a second false event), 11 (third false event). Window 2 is missed.
+    Alarms: 1 (probation: ignored), 3-4 (one onset: a false event), 7-9 (onset 7 detects window 1
+    at delay 2 samples; 9 only continues the run), 11 (a second false event). Window 2 is missed.
     """
     alarms = [i in {1, 3, 4, 7, 8, 9, 11} for i in range(20)]
     windows = [(at(5), at(8)), (at(14), at(16))]
     d = score_alarms([at(i) for i in range(20)], alarms, windows, start=2)
-    assert (d.windows, d.detected, d.false_events) == (2, 1, 3)
+    assert (d.windows, d.detected, d.false_events) == (2, 1, 2)
     assert d.delays == (timedelta(minutes=10),)
-    assert d.precision == pytest.approx(1 / 4)
+    assert d.precision == pytest.approx(1 / 3)
     assert d.recall == pytest.approx(1 / 2)
-    assert d.f1 == pytest.approx(2 * 1 / (2 * 1 + 3 + 1))
+    assert d.f1 == pytest.approx(2 * 1 / (2 * 1 + 2 + 1))
     assert d.days == pytest.approx(17 * 5 / 1440)
-    assert d.false_per_day == pytest.approx(3 / d.days)
+    assert d.false_per_day == pytest.approx(2 / d.days)
+
+
+def test_every_false_onset_counts_and_a_run_into_a_window_does_not_detect_it() -> None:
+    windows = [(at(10), at(12))]
+    flicker = [i % 2 == 0 and not 10 <= i <= 12 for i in range(30)]  # 12 onsets after probation, all outside
+    d = score_alarms([at(i) for i in range(30)], flicker, windows, start=2)
+    assert (d.detected, d.false_events) == (0, 12)
+    early = [8 <= i <= 11 for i in range(30)]  # starts 2 samples before the window
+    d = score_alarms([at(i) for i in range(30)], early, windows, start=2)
+    assert (d.detected, d.false_events) == (0, 1)
+
+
+def test_a_detector_alarming_on_every_sample_no_longer_scores_well() -> None:
+    r = score_detector(ROWS, [True] * 40, WINDOW, start=5)
+    assert r.detection.f1 == 0.0
+    assert r.nab[0].normalized == 0.0
+    assert r.flagged_fraction == 1.0
 
 
 def test_window_bounds_are_inclusive_and_probation_windows_are_left_out() -> None:

@@ -21,13 +21,14 @@ Anomaly Benchmark", 2015; written from its definition, not its code):
   null detector never detects (-fn per window) and the perfect one detects each window at its start
   (tp per window).
 
-Window F1:
+Window F1, on the same detections:
 
-- a window is detected when at least one alarm falls inside it; detection delay = first alarm in it
+- a window is detected when a detection falls inside it; detection delay = its first detection
   minus its start;
-- alarms outside every window are false alarms; a run of consecutive false-alarm samples is one
-  false event;
-- precision = detected windows / (detected windows + false events), recall = detected / windows.
+- every detection outside every window is a false event;
+- precision = detected / (detected + false events), recall = detected / windows,
+  F1 = 2 detected / (detected + false events + windows); printed beside the fraction of samples
+  flagged, so that a detector that alarms all the time shows.
 """
 
 from __future__ import annotations
@@ -254,22 +255,24 @@ def score_detector(times: Sequence[datetime], alarms: Sequence[bool], windows: S
 
 def score_alarms(times: Sequence[datetime], alarms: Sequence[bool], windows: Sequence[Window],
                  start: int) -> Detection:
-    """Score alarms from sample ``start`` on (earlier ones, in the probation period, do not count).
+    """The window-F1 view of alarms (True for every ill sample) from sample ``start`` on.
 
-    Windows that end before the first scored sample are left out.
+    Only onsets (see onsets()) are detections: a window is detected when an onset falls inside it,
+    every onset outside every window is one false event, and an alarm run that merely continues
+    into a window or past its end is neither. Earlier onsets (the probation period) do not count;
+    windows that end before the first scored sample are left out.
     """
-    scored, raised = list(times[start:]), list(alarms[start:])
+    scored, raised = list(times[start:]), onsets(alarms)[start:]
     if not scored:
         return Detection(0, 0, 0, 0.0, ())
     windows = [w for w in windows if w[1] >= scored[0]]
-    inside = [any(a <= t <= b for a, b in windows) for t in scored]
+    detections = [t for t, onset in zip(scored, raised) if onset]
     delays = []
     for a, b in windows:
-        first = next((t for t, alarm in zip(scored, raised) if alarm and a <= t <= b), None)
+        first = next((t for t in detections if a <= t <= b), None)
         if first is not None:
             delays.append(first - a)
-    false = [alarm and not in_window for alarm, in_window in zip(raised, inside)]
-    false_events = sum(1 for i, f in enumerate(false) if f and (i == 0 or not false[i - 1]))
+    false_events = sum(1 for t in detections if not any(a <= t <= b for a, b in windows))
     days = (scored[-1] - scored[0]) / timedelta(days=1)
     return Detection(len(windows), len(delays), false_events, days, tuple(delays))
 
