@@ -29,6 +29,7 @@ from vsphere_dr.health_eval import (
     probation_length,
     scaled_sigmoid,
     score_alarms,
+    score_results,
     score_detector,
 )
 
@@ -284,6 +285,43 @@ def test_main_prints_report_with_exact_last_line(tmp_path: Path, capsys: pytest.
     assert main([str(tmp_path)]) == 0
     last = capsys.readouterr().out.rstrip("\n").splitlines()[-1]
     assert re.fullmatch(r"overall nab_standard=-?\d+\.\d baseline_nab_standard=-?\d+\.\d f1=\d\.\d{3}", last)
+
+
+def test_written_results_rescore_to_the_printed_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Rescored from the results files alone (windows from label, detections from anomaly_score)."""
+    flicky = stuck_at_100(onset=2000)
+    for i in range(1100, 1900, 150):  # bursts the model calls ill outside the window: false positives
+        flicky[i:i + 6] = [100.0] * 6
+    data, out = tmp_path / "data", tmp_path / "out"
+    write_nab(data, {"a/cpu_utilization_stuck.csv": stuck_at_100(), "b/cpu_utilization_flicky.csv": flicky,
+                     "cpu_utilization_quiet.csv": stuck_at_100(onset=2000)},
+              {"a/cpu_utilization_stuck.csv": [label(1490, 1600)],
+               "b/cpu_utilization_flicky.csv": [label(1300, 1340)], "cpu_utilization_quiet.csv": []})
+    assert main([str(data), "--write-results", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.csv"))
+    assert written == ["a/cpu_utilization_stuck.csv", "b/cpu_utilization_flicky.csv", "cpu_utilization_quiet.csv"]
+    rows = (out / "a/cpu_utilization_stuck.csv").read_text().splitlines()
+    assert rows[0] == "timestamp,value,anomaly_score,label"
+    assert rows[1].split(",")[2:] == ["0.0", "0"] and rows[1491].split(",")[3] == "1"
+    total = [NabScore(0.0, 0.0, 0.0)] * len(PROFILES)
+    for name in written:
+        total = [a + b for a, b in zip(total, score_results(out / name))]
+    assert sum(r.split(",")[2] == "1.0" for r in (out / "b/cpu_utilization_flicky.csv").read_text().splitlines()) > 1
+    expected = f"overall nab_standard={total[0].normalized:.1f} "
+    assert printed[-1].startswith(expected)
+    overall = next(line for line in printed if line.startswith("OVERALL")).split()
+    assert overall[-3:] == [f"{s.normalized:.1f}" for s in total]
+    report = evaluate(data)
+    assert [s.raw for s in report.overall["model"].nab] == pytest.approx([s.raw for s in total])
+
+
+def test_cli_passes_write_results(tmp_path: Path) -> None:
+    from vsphere_dr.app.cli import main as cli_main
+    write_nab(tmp_path / "d", {"cpu_utilization_stuck.csv": stuck_at_100()},
+              {"cpu_utilization_stuck.csv": [label(1490, 1600)]})
+    assert cli_main(["eval-health", str(tmp_path / "d"), "--write-results", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "cpu_utilization_stuck.csv").is_file()
 
 
 @pytest.mark.parametrize("setup, message", [

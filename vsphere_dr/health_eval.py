@@ -364,15 +364,65 @@ def detector_alarms(name: str, values: Sequence[float], times: Sequence[datetime
             STATIC: baseline_alarms(name, values, start)}
 
 
-def evaluate_file(name: str, path: Path, windows: Sequence[Window], config: HealthModelConfig) -> FileResult:
+RESULTS_HELP = ("write the model's detections to OUT/<each CSV's relative path>, columns "
+                "timestamp,value,anomaly_score,label (1.0 at each ill onset; 1 inside a labelled window)")
+RESULTS_HEADER = ["timestamp", "value", "anomaly_score", "label"]
+
+
+def write_results(path: Path, times: Sequence[datetime], values: Sequence[float], detections: Sequence[bool],
+                  windows: Sequence[Window]) -> None:
+    """A NAB results file: anomaly_score 1.0 at each detection, label 1 inside a labelled window."""
+    spans = window_rows(times, windows)
+    inside = [False] * len(times)
+    for first, last in spans:
+        inside[first:last + 1] = [True] * (last - first + 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(RESULTS_HEADER)
+        for t, v, d, label in zip(times, values, detections, inside):
+            writer.writerow([f"{t:%Y-%m-%d %H:%M:%S}", repr(v), "1.0" if d else "0.0", int(label)])
+
+
+def score_results(path: Path) -> tuple[NabScore, ...]:
+    """Rescore a results file from its own columns alone, one NabScore per profile.
+
+    Windows are the runs of label 1, detections the rows with anomaly_score >= 1.0 (the
+    threshold NAB would use for a 0/1 score), probation NAB's from the row count.
+    """
+    with path.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    times = [_parse_time(r["timestamp"], str(path)) for r in rows]
+    detections = [float(r["anomaly_score"]) >= 1.0 for r in rows]
+    labels = [r["label"] == "1" for r in rows]
+    windows, first = [], None
+    for i, label in enumerate(labels + [False]):
+        if label and first is None:
+            first = i
+        elif not label and first is not None:
+            windows.append((times[first], times[i - 1]))
+            first = None
+    start = probation_length(len(rows))
+    return tuple(nab_score(times, detections, windows, start, profile) for profile in PROFILES)
+
+
+def evaluate_file(name: str, path: Path, windows: Sequence[Window], config: HealthModelConfig,
+                  results: Path | None = None) -> FileResult:
+    """Score every detector on one file; with ``results``, write the model's results file there."""
     times, values = read_series(path)
     start = probation_length(len(times))
     alarms = detector_alarms(name, values, times, start, config)
+    if results is not None:
+        write_results(results / name, times, values, onsets(alarms[MODEL]), windows)
     return FileResult(name, {d: score_detector(times, a, windows, start) for d, a in alarms.items()})
 
 
-def evaluate(directory: Path, config: HealthModelConfig | None = None) -> EvalReport:
-    """Run the model and the baselines over every CSV under ``directory`` against its labels.json."""
+def evaluate(directory: Path, config: HealthModelConfig | None = None, results: Path | None = None) -> EvalReport:
+    """Run the model and the baselines over every CSV under ``directory`` against its labels.json.
+
+    With ``results``, the model's detections go to ``results/<the CSV's relative path>`` (see
+    write_results), so that NAB's scorer or anyone's can check the numbers.
+    """
     if not directory.is_dir():
         raise EvaluationError(f"{directory}: not a directory")
     labels = load_labels(directory)
@@ -385,7 +435,7 @@ def evaluate(directory: Path, config: HealthModelConfig | None = None) -> EvalRe
         raise EvaluationError(f"{directory}: labels.json does not match the CSV files "
                               f"(no labels for {unlabelled or 'none'}; no file for {missing or 'none'})")
     config = config or HealthModelConfig()
-    files = tuple(evaluate_file(name, path, labels[name], config) for name, path in csvs.items())
+    files = tuple(evaluate_file(name, path, labels[name], config, results) for name, path in csvs.items())
     overall = {d: sum((f.detectors[d] for f in files[1:]), files[0].detectors[d]) for d in files[0].detectors}
     return EvalReport(files, overall)
 
@@ -435,13 +485,17 @@ def format_report(report: EvalReport) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``vsphere-dr eval-health DIR``: print the report; 0, or 2 if the directory is unusable."""
+    """``vsphere-dr eval-health DIR [--write-results OUT]``: print the report; 0, or 2 if unusable."""
     parser = argparse.ArgumentParser(prog="vsphere-dr eval-health",
                                      description="Evaluate the health model on a NAB-format directory.")
     parser.add_argument("directory", type=Path, help="directory with CSV files and labels.json")
+    parser.add_argument("--write-results", type=Path, metavar="OUT", help=RESULTS_HELP)
     args = parser.parse_args(argv)
     try:
-        report = evaluate(args.directory)
+        report = evaluate(args.directory, results=args.write_results)
+    except OSError as exc:
+        print(f"error: cannot write results: {exc}", file=sys.stderr)
+        return 2
     except EvaluationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
