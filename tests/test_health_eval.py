@@ -30,6 +30,8 @@ from vsphere_dr.health_eval import (
     scaled_sigmoid,
     score_alarms,
     score_results,
+    sigma_alarms,
+    sigma_threshold,
     score_detector,
 )
 
@@ -213,6 +215,13 @@ def test_baseline_threshold_rule_and_sustain() -> None:
     assert baseline_alarms("cpu_utilization.csv", values, start=1) == [False] * 4 + [True, True]
 
 
+def test_sigma_baseline_is_probation_mean_plus_3_sd_sustained_2_samples() -> None:
+    probation = [10.0, 12.0, 10.0, 12.0]  # mean 11, sd 1: threshold 14
+    assert sigma_threshold(probation) == pytest.approx(14.0)
+    values = probation + [15.0, 13.0, 15.0, 15.0, 15.0, 14.0]
+    assert sigma_alarms(values, start=4) == [False] * 7 + [True, True, False]
+
+
 def write_nab(directory: Path, series: dict[str, list[float]], labels: dict[str, list[list[str]]]) -> None:
     for name, values in series.items():
         path = directory / name
@@ -244,6 +253,7 @@ def test_evaluate_end_to_end_on_a_tiny_nab_directory(tmp_path: Path) -> None:
                                               "realKnownCause/cpu_utilization_stuck.csv"]
     model, static = (report.files[1].detectors[d].detection for d in ("model", "static_threshold"))
     assert (model.detected, static.detected) == (1, 1)
+    assert list(report.overall) == ["model", "static_threshold", "probation_3sigma"]
     assert model.median_delay <= timedelta(minutes=50 + 15)  # onset is 50 min after window start
     assert static.median_delay == timedelta(minutes=55)
     assert report.files[0].detectors["model"].detection.false_events == 0

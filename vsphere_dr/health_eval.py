@@ -57,6 +57,7 @@ PROBATION_MAX_ROWS = 750  # NAB: 15% of the file, at most 15% of 5000 rows
 PERCENT_THRESHOLD = 90.0  # utilisation metrics, like vCenter's default VM CPU usage alarm (90%)
 TYPICAL_MULTIPLE = 3.0  # other metrics: 3 x their mean over the probationary period
 SUSTAIN_SAMPLES = 2  # vCenter's "for 5 min" at 5-minute samples
+SIGMAS = 3.0  # the second baseline: above the probation period's mean + SIGMAS standard deviations
 COUNTER = "value"
 
 Window = tuple[datetime, datetime]
@@ -307,9 +308,22 @@ def baseline_threshold(name: str, probation: Sequence[float]) -> float:
 
 def baseline_alarms(name: str, values: Sequence[float], start: int) -> list[bool]:
     """Alarm on every sample that ends SUSTAIN_SAMPLES consecutive samples above the threshold."""
-    above = np.asarray(values) > baseline_threshold(name, values[:start])
+    return _sustained(np.asarray(values) > baseline_threshold(name, values[:start]))
+
+
+def _sustained(above: np.ndarray) -> list[bool]:
     run = np.convolve(above, np.ones(SUSTAIN_SAMPLES, dtype=int))[: len(above)]
-    return list(run >= SUSTAIN_SAMPLES)
+    return [bool(r) for r in run >= SUSTAIN_SAMPLES]
+
+
+def sigma_threshold(probation: Sequence[float]) -> float:
+    """Mean + SIGMAS standard deviations of the probation period."""
+    return float(np.mean(probation) + SIGMAS * np.std(probation))
+
+
+def sigma_alarms(values: Sequence[float], start: int) -> list[bool]:
+    """Alarm on every sample that ends SUSTAIN_SAMPLES consecutive samples above sigma_threshold."""
+    return _sustained(np.asarray(values) > sigma_threshold(values[:start]))
 
 
 def _parse_time(text: str, where: str) -> datetime:
@@ -355,13 +369,15 @@ def read_series(path: Path) -> tuple[list[datetime], list[float]]:
 
 MODEL = "model"
 STATIC = "static_threshold"
+SIGMA = "probation_3sigma"
 
 
 def detector_alarms(name: str, values: Sequence[float], times: Sequence[datetime], start: int,
                     config: HealthModelConfig) -> dict[str, list[bool]]:
     """Every detector's alarms on one file: the model first, then the baselines."""
     return {MODEL: model_alarms(times, values, start, config),
-            STATIC: baseline_alarms(name, values, start)}
+            STATIC: baseline_alarms(name, values, start),
+            SIGMA: sigma_alarms(values, start)}
 
 
 RESULTS_HELP = ("write the model's detections to OUT/<each CSV's relative path>, columns "
@@ -478,6 +494,8 @@ def format_report(report: EvalReport) -> str:
         "per file (- without windows) and over all files",
         f"{STATIC}: alarm when the value stays above {PERCENT_THRESHOLD:g}% (utilization metrics) or "
         f"{TYPICAL_MULTIPLE:g} x its probation-period mean (others) for {SUSTAIN_SAMPLES} samples",
+        f"{SIGMA}: alarm when the value stays above its probation period's mean + {SIGMAS:g} standard "
+        f"deviations for {SUSTAIN_SAMPLES} samples",
         f"overall nab_standard={_nab(model.nab[0].normalized, 'n/a')} "
         f"baseline_nab_standard={_nab(report.overall[report.best_baseline].nab[0].normalized, 'n/a')} "
         f"f1={_number(model.detection.f1, 'n/a')}",
