@@ -54,6 +54,7 @@ cassettes: $(STAMP) build/vcsim
 bench: $(STAMP) build/vcsim
 	$(PY) bench/inventory.py
 	$(PY) bench/recovery.py
+	$(PY) bench/health.py
 
 vcsim: build/vcsim
 

@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("status", help="each module's last and next run and outcome; each VM's snapshot age (RPO)")
     evaluate = commands.add_parser("eval-health", help="score the health model on labelled series (NAB format)")
     evaluate.add_argument("directory", type=Path, help="directory with CSV files and labels.json")
+    evaluate.add_argument("--write-results", type=Path, metavar="OUT", help=health_eval.RESULTS_HELP)
     return parser
 
 
@@ -166,7 +167,8 @@ COMMANDS: dict[str, Command] = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "eval-health":  # needs no settings and no vCenter
-        return health_eval.main([str(args.directory)])
+        results = [] if args.write_results is None else ["--write-results", str(args.write_results)]
+        return health_eval.main([str(args.directory), *results])
     try:
         admin = InventoryAdministrator(args.config, PAUSABLE)
         return COMMANDS[args.command](admin, args)
