@@ -67,3 +67,21 @@ def test_once_of_a_module_with_a_defect_exits_1_with_one_line(write_settings, mo
     assert cli.main(["--config", str(path), "once", "--module", "snapshot_creator"]) == cli.EXIT_FAULT
     err = capsys.readouterr().err
     assert err.strip() == "vsphere-dr: error: snapshot_creator failed: ZeroDivisionError: division by zero"
+
+
+def test_version_and_a_reader_that_leaves_early(write_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    version = subprocess.run([sys.executable, "-m", "vsphere_dr.app", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("vsphere-dr 0.")
+    path = write_settings()
+    journal = tmp_path / "journal.sqlite"
+    from vsphere_dr.journal import Journal
+    j = Journal(journal)
+    for n in range(3000):
+        j.open_incident(f"vm-{n}", f"vm-{n}", "test", 0.0)
+    j.close()
+    piped = subprocess.run(f"{sys.executable} -m vsphere_dr.app --config {path} incidents | head -1",
+                           shell=True, capture_output=True, text=True)
+    assert "Traceback" not in piped.stderr and "BrokenPipeError" not in piped.stderr, piped.stderr

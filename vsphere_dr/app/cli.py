@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=Path(os.environ.get("VSPHERE_DR_CONFIG", "settings.ini")),
                         help="settings file (default: $VSPHERE_DR_CONFIG or ./settings.ini)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inventory = commands.add_parser("inventory", help="list hosts and monitored VMs as vCenter shows them")
     inventory.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -165,6 +167,22 @@ COMMANDS: dict[str, Command] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `vsphere-dr incidents | head`: the reader left; what it did not read is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _version() -> str:
+    try:
+        return metadata.version("vsphere-dr")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "eval-health":  # needs no settings and no vCenter
         results = [] if args.write_results is None else ["--write-results", str(args.write_results)]
