@@ -19,9 +19,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vsphere_dr.errors import RoundIncomplete, SettingsError, VsphereDrError
+from vsphere_dr.errors import SettingsError, VsphereDrError
 from vsphere_dr.journal import Journal
-from vsphere_dr.protection import protected_vms, skip_reason
+from vsphere_dr.protection import end_round, protected_vms, skip_reason
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.replicas import Target, choose_target, mark_text, replica_name, replicas_of, to_prune
 from vsphere_dr.settings import ReplicationSettings, Settings
@@ -77,9 +77,7 @@ class ReplicaCreator:
                 report.skipped[vm.name] = reason
             else:
                 self._replicate(inv, vm, targets, report)
-        log.info("%s: %s", self.name, report.summary())
-        if report.failed:
-            raise RoundIncomplete(f"{report.summary()}: " + "; ".join(f"{n}: {e}" for n, e in report.failed.items()))
+        end_round(self.name, report)
         return report
 
     def _replicate(self, inv: Inventory, vm: VmRecord, targets: Targets, report: ReplicaRunReport) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from vsphere_dr.errors import VsphereDrError
 from vsphere_dr.journal import Journal
-from vsphere_dr.protection import protected_vms, skip_reason
+from vsphere_dr.protection import end_round, protected_vms, skip_reason
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
 from vsphere_dr.snapshot_rotation import snapshot_name, to_prune
@@ -71,7 +71,7 @@ class SnapshotCreator:
                 made[vm.moref] = created
         if made:
             self._verify_and_prune(self.gateway.inventory(), made, report)
-        log.info("%s: %s", self.name, report.summary())
+        end_round(self.name, report)
         return report
 
     def _create(self, vm: VmRecord, report: SnapshotRunReport) -> tuple[int, str] | None:

@@ -19,7 +19,7 @@ import pytest
 from modules.snapshot_creator import KIND, SnapshotCreator, SnapshotRunReport
 from tests.fake_vcenter import FakeVCenter
 from tests.recovery_lab import NOW, Clock
-from vsphere_dr.errors import InvalidState
+from vsphere_dr.errors import InvalidState, RoundIncomplete
 from vsphere_dr.journal import Journal
 from vsphere_dr.settings import Settings
 from vsphere_dr.snapshot_rotation import is_ours, snapshot_name
@@ -94,8 +94,13 @@ def creator(vc: FakeVCenter, j: Journal, keep: int = 2, stop: threading.Event | 
 
 
 def run_at(clock: Clock, when: float, module: SnapshotCreator) -> SnapshotRunReport:
+    """The round's report, whether the round ended failed (some VMs failed) or not."""
     clock.now = when
-    return module.run()
+    try:
+        return module.run()
+    except RoundIncomplete as exc:
+        assert isinstance(exc.report, SnapshotRunReport) and exc.report.failed, "failed only when a VM failed"
+        return exc.report
 
 
 def ours(vc: FakeVCenter, vm: str) -> list[str]:
@@ -240,6 +245,15 @@ def test_a_vm_waiting_for_a_person_keeps_its_last_good_snapshot(vc: FakeVCenter,
 
 
 # --- faults: one VM's does not stop the others, and never leaves a VM with none -----------------
+
+
+def test_a_round_in_which_a_vm_failed_ends_failed_naming_it(vc: FakeVCenter, j: Journal, clock: Clock) -> None:
+    """So that `status` shows it failed and `once` exits 1 (cron mails it); it used to end "ok"."""
+    vc.fail_next("create_snapshot", InvalidState("vCenter fault InvalidState while snapshotting vm-2", "InvalidState"))
+    clock.now = NOW
+    with pytest.raises(RoundIncomplete, match=r"1 created, .* 1 failed: db-01: creating snapshot: vCenter fault"):
+        creator(vc, j).run()
+    assert name_at(NOW) in ours(vc, "vm-1"), "web-01 got its snapshot all the same"
 
 
 def test_a_fault_creating_one_vms_snapshot_is_journaled_and_the_others_get_theirs(vc: FakeVCenter, j: Journal,

@@ -93,4 +93,8 @@ class ControllerBusy(VsphereDrError):
 
 class RoundIncomplete(VsphereDrError):
     """A module's round went through every VM but failed for some (the message names them): the
-    others got what they needed, and the run counts as failed."""
+    others got what they needed, and the run counts as failed. ``report`` is the round's report."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report

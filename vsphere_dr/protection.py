@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Protocol
+
+from vsphere_dr.errors import RoundIncomplete
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def protected_vms(inv: Inventory, settings: Settings) -> list[VmRecord]:
@@ -22,3 +28,18 @@ def skip_reason(vm: VmRecord, inv: Inventory, busy: set[str]) -> str | None:
     if vm.connection_state != "connected":
         return f"VM is {vm.connection_state}"
     return None
+
+
+class RoundReport(Protocol):
+    failed: dict[str, str]  # VM name -> error
+
+    def summary(self) -> str: ...
+
+
+def end_round(module: str, report: RoundReport) -> None:
+    """Log a snapshot or replica round's summary; a round in which some VMs failed ends failed
+    (RoundIncomplete naming them), so that `status` and `once`'s exit status show it."""
+    log.info("%s: %s", module, report.summary())
+    if report.failed:
+        failures = "; ".join(f"{name}: {error}" for name, error in report.failed.items())
+        raise RoundIncomplete(f"{report.summary()}: {failures}", report)
