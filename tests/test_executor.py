@@ -156,3 +156,13 @@ def test_an_entry_this_version_cannot_read_is_failed_not_retried(tmp_path: Path)
     assert executor.resume(j.action(old)) is None and executor.resume(j.action(unknown)) is None
     assert [j.action(i).state for i in (old, unknown)] == ["failed", "failed"] and vc.changes == []
     assert "not one this version understands" in j.action(old).error
+
+
+def test_a_vm_registered_as_the_crash_left_it_loses_nothing(tmp_path: Path) -> None:
+    vc, act = REGISTER.build()
+    clock = Clock()
+    j = journal(tmp_path, clock)
+    clock.now = NOW + 25
+    assert Executor(tools(vc, clock), j).execute(act, detected_at=NOW).state == "done"
+    (incident,) = j.incidents()
+    assert incident.rto_seconds == 25 and incident.rpo_seconds == 0

@@ -105,6 +105,8 @@ class Executor:
         self.journal.finish(action_id)
         summary = _summary(kind, run)
         snapshot = action.params.snapshot_created if isinstance(action.params, FromSnapshot) else None
+        if kind.loses_nothing(action.params) and incident is not None:
+            snapshot = self.journal.incident(incident).detected_at  # RPO 0
         self._close(incident, action.line(), snapshot)
         log.warning("recovered %s: %s", action.name, summary)
         return Outcome(action, "done", summary)

@@ -299,6 +299,12 @@ class Journal:
                 (vm, vm_name, cause, detected_at))
             return int(cursor.lastrowid or 0)
 
+    def incident(self, incident: int) -> IncidentRow:
+        rows = self._rows("SELECT * FROM incidents WHERE id = ?", incident)
+        if not rows:
+            raise KeyError(f"no incident {incident} in the journal")
+        return IncidentRow(**dict(rows[0]))
+
     def unresolved_incidents(self) -> list[IncidentRow]:
         """Incidents still open or waiting for a person."""
         rows = self._rows("SELECT * FROM incidents WHERE state IN ('open', 'needs_person') ORDER BY id")

@@ -168,6 +168,11 @@ class Recovery:
         return tuple(step.precondition.format(**values) for step in cls.steps(params) if step.guard)
 
     @classmethod
+    def loses_nothing(cls, params: Params) -> bool:
+        """True when the VM comes back with all its data (RPO 0), not from a snapshot or replica."""
+        return False
+
+    @classmethod
     def unregistered(cls, params: Params) -> tuple[Any, ...]:
         """The registrations this action took out of vCenter (kinds with ``unregisters_vms``)."""
         return ()

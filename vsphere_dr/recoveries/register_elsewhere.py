@@ -65,6 +65,10 @@ class RegisterElsewhere(Recovery):
     commit_step = "powered_on"
 
     @classmethod
+    def loses_nothing(cls, params: Any) -> bool:
+        return params.mode == "as_is"  # its disks as the crash left them
+
+    @classmethod
     def steps(cls, params: Any) -> tuple[Step, ...]:
         revert = (Step("reverted", _revert),) if params.mode == "revert" else ()
         return (REGISTRATION_GONE, STILL_DOWN_AT_ADDRESS, TARGET_USABLE, REGISTERED, *revert, POWERED_ON,
