@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from vsphere_dr.errors import VSphereFault
 from vsphere_dr.recoveries.base import FromSnapshot, Progress, Run, Step, StepFailed, guard
 from vsphere_dr.recoveries.common import read_vm
 
@@ -72,14 +73,17 @@ TARGET_USABLE = guard("target_usable", "{host_name} is connected and out of main
 
 
 def _register(run: Run[RegisterParams, RegisterProgress]) -> None:
-    """Register from the VM's files, or adopt the registration an interrupted run made."""
+    """Register from the VM's files, or adopt the registration an interrupted run made: vCenter
+    answers AlreadyExists for files registered already, and only then is the inventory searched."""
     r = run.params.registration
-    existing = next((vm for vm in run.tools.gateway.inventory().vms.values() if vm.files_path == r.path), None)
-    if existing is not None:
+    try:
+        run.progress.registered = run.tools.gateway.vms.register(r.path, r.name, r.folder, run.params.pool,
+                                                                 run.params.host)
+    except VSphereFault as exc:
+        existing = next((vm for vm in run.tools.gateway.inventory().vms.values() if vm.files_path == r.path), None)
+        if exc.fault_type != "AlreadyExists" or existing is None:
+            raise
         run.progress.registered = existing.moref
-        return
-    run.progress.registered = run.tools.gateway.vms.register(r.path, r.name, r.folder, run.params.pool,
-                                                             run.params.host)
 
 
 def _not_registered(run: Run[RegisterParams, RegisterProgress]) -> str | None:
