@@ -60,7 +60,7 @@ def test_bad_login_replays(address: tuple[str, int], write_settings, capsys: pyt
     with pyvmomi_vcr().use_cassette("bad_login.yaml"):
         with pytest.raises(AuthenticationError, match="refused the login of user 'admin'") as caught:
             VCenterGateway(load_settings(path).vcenter).inventory()
-        assert cli.main(["--config", str(path), "inventory"]) == cli.EXIT_UNREACHABLE
+        assert cli.main(["--config", str(path), "inventory"]) == cli.EXIT_LOGIN
     assert "Wrong-Password-42" not in capsys.readouterr().err
     assert isinstance(caught.value.__cause__, vim.fault.InvalidLogin)  # kept, and it holds no password:
     assert "Wrong-Password-42" not in "".join(traceback.format_exception(caught.value))

@@ -69,6 +69,7 @@ def test_bad_credentials_are_refused_without_retrying(guarded_sim: Simulator, wr
     assert isinstance(caught.value.__cause__, vim.fault.InvalidLogin)
     assert "Wrong-Password-42" not in "".join(traceback.format_exception(caught.value))  # nor in its cause
     assert pauses == []
+    assert cli.main(["--config", str(path), "inventory"]) == cli.EXIT_LOGIN == 5, "its own exit code: no restart loop"
 
 
 def test_right_credentials_work(guarded_sim: Simulator, write_settings) -> None:  # type: ignore[no-untyped-def]

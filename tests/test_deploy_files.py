@@ -73,7 +73,7 @@ def test_unit_waits_longer_than_a_vcenter_task_before_killing() -> None:
 
 
 def test_unit_does_not_restart_on_invalid_settings() -> None:
-    assert str(cli.EXIT_SETTINGS) in unit()["Service"]["RestartPreventExitStatus"].split()
+    assert {str(cli.EXIT_SETTINGS), str(cli.EXIT_LOGIN)} <= set(unit()["Service"]["RestartPreventExitStatus"].split())
 
 
 def test_unit_restarts_a_run_refused_by_the_lock() -> None:
@@ -85,7 +85,7 @@ def test_unit_restarts_a_run_refused_by_the_lock() -> None:
 
 def test_crontab_names_every_exit_code() -> None:
     comment = (DEPLOY / "crontab").read_text(encoding="utf-8").split("# Exit codes:")[1].split("\nSHELL=")[0]
-    codes = (cli.EXIT_OK, cli.EXIT_FAULT, cli.EXIT_SETTINGS, cli.EXIT_UNREACHABLE, cli.EXIT_BUSY)
+    codes = (cli.EXIT_OK, cli.EXIT_FAULT, cli.EXIT_SETTINGS, cli.EXIT_UNREACHABLE, cli.EXIT_BUSY, cli.EXIT_LOGIN)
     assert all(re.search(rf"\b{code} ", comment) for code in codes), comment
 
 

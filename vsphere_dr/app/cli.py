@@ -25,16 +25,18 @@ from vsphere_dr.inventory_report import inventory_as_dict, inventory_as_text
 from vsphere_dr.logging_setup import apply_settings
 from vsphere_dr.settings import Settings
 
-EXIT_OK, EXIT_FAULT, EXIT_SETTINGS, EXIT_UNREACHABLE, EXIT_BUSY = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_FAULT, EXIT_SETTINGS, EXIT_UNREACHABLE, EXIT_BUSY, EXIT_LOGIN = 0, 1, 2, 3, 4, 5
 log = logging.getLogger(__name__)
 
 EPILOG = """exit codes:
   0  success
   1  vCenter answered with a fault, or a module failed
   2  settings.ini is missing or invalid (the message names section, key and reason, never a secret)
-  3  vCenter unreachable after the bounded retries, TLS not trusted, or login refused
+  3  vCenter unreachable after the bounded retries, or its TLS certificate not trusted
   4  run/once only: another vsphere-dr run or once holds the journal's lock; nothing was done
      (normal when cron runs overlap; logged at WARNING with the holder's pid, host and since)
+  5  vCenter refused the login (user or password): not retried, so that a wrong password never
+     becomes an account lockout
 """
 
 
@@ -192,7 +194,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return COMMANDS[args.command](admin, args)
     except SettingsError as exc:
         return _fail(exc, EXIT_SETTINGS)
-    except (VCenterUnreachable, AuthenticationError) as exc:
+    except AuthenticationError as exc:
+        return _fail(exc, EXIT_LOGIN)
+    except VCenterUnreachable as exc:
         return _fail(exc, EXIT_UNREACHABLE)
     except ControllerBusy as exc:
         # Not an error: overlapping cron runs meet here. Logged only (no stderr line for cron to mail).
