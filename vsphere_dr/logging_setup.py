@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 
 from vsphere_dr.settings import MASK, LoggingSettings, Settings
@@ -39,6 +40,12 @@ class SecretMask(logging.Filter):
         return True
 
 
+class UtcPlain(logging.Formatter):
+    """Plain lines whose time is UTC and says so (``2026-12-01 09:15:07,123Z``), as the JSON lines'."""
+
+    converter = time.gmtime
+
+
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -66,7 +73,7 @@ def configure_logging(settings: LoggingSettings) -> None:
     if settings.format == "json":
         handler.setFormatter(JsonLines())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(UtcPlain("%(asctime)sZ %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(SECRETS)
     root = logging.getLogger()
     for old in root.handlers[:]:
