@@ -23,7 +23,7 @@ from vsphere_dr.errors import SettingsError, VsphereDrError
 from vsphere_dr.journal import Journal
 from vsphere_dr.protection import end_round, protected_vms, skip_reason
 from vsphere_dr.records import Inventory, VmRecord
-from vsphere_dr.replicas import Target, choose_target, mark_text, replica_name, replicas_of, to_prune
+from vsphere_dr.replicas import Target, choose_target, mark_text, replica_name, to_prune
 from vsphere_dr.settings import ReplicationSettings, Settings
 from vsphere_dr.snapshot_rotation import newest_ours
 from vsphere_dr.vcenter import Gateway
@@ -87,14 +87,14 @@ class ReplicaCreator:
             report.skipped[vm.name] = "no vsphere-dr snapshot yet"
             return
         name = replica_name(vm.name, s.replication.suffix, snap.created)
-        existing = inv.vm_by_name(name)
+        replicas, existing = inv.replicas_of(vm), inv.vm_by_name(name)
         if existing is not None:
             report.kept[vm.name] = name
-            self._prune(vm, replicas_of(inv, vm), existing.moref, None, report)
+            self._prune(vm, replicas, existing.moref, None, report)
             return
         target = choose_target(inv, vm, targets.hosts, targets.datastores)
         if isinstance(target, str):
-            self._failed(vm, None, target, report)
+            self._failed(vm, None, target, report, _newest(replicas))
             return
         action = self.journal.intend(KIND, vm.moref, vm.name, {"name": name, "snapshot": snap.moref,
                                                                "host": target.host.moref,
@@ -105,17 +105,17 @@ class ReplicaCreator:
                                                            target.pool, target.datastore.moref,
                                                            mark_text(vm, snap.name, snap.created))
         except VsphereDrError as exc:
-            self._failed(vm, action, f"cloning {name}: {exc}", report)
+            self._failed(vm, action, f"cloning {name}: {exc}", report, _newest(replicas))
             return
         self.journal.progress(action, "created", {"replica": replica})
         self._mark(vm, replica)
         found = self.gateway.vm_records([replica]).get(replica)
         problem = _problem(found, target, inv)
         if found is None or problem is not None:
-            self._failed(vm, action, f"replica {name} {problem}", report)
+            self._failed(vm, action, f"replica {name} {problem}", report, _newest(replicas))
             return
         report.created[vm.name] = name
-        self._prune(vm, replicas_of(inv, vm) + [found], replica, action, report)
+        self._prune(vm, replicas + [found], replica, action, report)
 
     def _mark(self, vm: VmRecord, replica: str) -> None:
         """The custom attribute, where vCenter has them; the annotation alone marks it otherwise."""
@@ -135,20 +135,20 @@ class ReplicaCreator:
                 self.gateway.vms.destroy(old.moref)
                 report.pruned.append(f"{vm.name}: {old.name}")
         except VsphereDrError as exc:
-            self._failed(vm, action, f"pruning old replicas: {exc}", report, newest=newest)
+            self._failed(vm, action, f"pruning old replicas: {exc}", report, newest)
             return
         if action is not None:
             self.journal.finish(action)
         self.journal.record_replica_status(vm.moref, vm.name, newest)
 
     def _failed(self, vm: VmRecord, action: int | None, error: str, report: ReplicaRunReport,
-                newest: float | None = None) -> None:
+                newest: float | None) -> None:
+        """Journal a VM's failure; ``newest``: the time of its newest replica in vCenter (its RPO goes on)."""
         log.error("%s: %s: %s", self.name, vm.name, error)
         report.failed[vm.name] = error
         if action is not None:
             self.journal.fail(action, error)
-        previous = {row.vm: row.newest_at for row in self.journal.replica_status()}.get(vm.moref)
-        self.journal.record_replica_status(vm.moref, vm.name, newest or previous, error)
+        self.journal.record_replica_status(vm.moref, vm.name, newest, error)
 
     def _reconcile(self, inv: Inventory) -> None:
         """Settle replica actions a previous round left unfinished: the replica is there (the next

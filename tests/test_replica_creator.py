@@ -20,7 +20,7 @@ from tests.fake_vcenter import FakeVCenter
 from tests.recovery_lab import SNAPSHOT_TIME, Clock, journal, lab
 from vsphere_dr.errors import RoundIncomplete, SettingsError, VSphereFault
 from vsphere_dr.journal import Journal
-from vsphere_dr.replicas import mark_text, parse_mark, replica_name, replicas_of, to_prune
+from vsphere_dr.replicas import mark_text, parse_mark, replica_name, to_prune
 from vsphere_dr.settings import Settings
 
 T0 = SNAPSHOT_TIME  # web-01's snapshot in the lab
@@ -58,7 +58,7 @@ def creator(vc: FakeVCenter, j: Journal, chosen: Settings | None = None) -> Repl
 
 def replicas(vc: FakeVCenter, vm: str) -> list[Any]:
     inv = vc.inventory()
-    return replicas_of(inv, inv.vms[vm])
+    return inv.replicas_of(inv.vms[vm])
 
 
 def test_a_round_makes_one_verified_replica_per_vm_where_its_host_cannot_take_it_down(vc: FakeVCenter,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from vsphere_dr.records import Inventory, SnapshotRecord, VmRecord
-from vsphere_dr.replicas import replicas_of
 from vsphere_dr.table import render_table
 
 
@@ -54,7 +53,7 @@ def _host_name(inv: Inventory, vm: VmRecord) -> str | None:
 
 
 def _newest_replica(inv: Inventory, vm: VmRecord) -> VmRecord | None:
-    found = replicas_of(inv, vm)
+    found = inv.replicas_of(vm)
     return found[-1] if found else None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from types import MappingProxyType
 
 
@@ -142,6 +143,10 @@ class VmRecord:
         return self.files_path[1:].split("]", 1)[0]
 
 
+def _taken(replica: VmRecord) -> datetime:
+    return replica.replica.taken if replica.replica else datetime.min
+
+
 def _frozen(items: Mapping[str, object]) -> Mapping[str, object]:
     return MappingProxyType(dict(items))
 
@@ -172,4 +177,26 @@ class Inventory:
         return next((host for host in self.hosts.values() if host.name == name), None)
 
     def vm_by_name(self, name: str) -> VmRecord | None:
-        return next((vm for vm in self.vms.values() if vm.name == name), None)
+        """The first VM of that name (names are not unique in vCenter)."""
+        return self._vms_by_name.get(name)
+
+    def replicas_of(self, vm: VmRecord) -> list[VmRecord]:
+        """The VM's vsphere-dr replicas, oldest first (by the time of the snapshot each was made from)."""
+        return list(self._replicas_by_source.get(vm.uuid or "", ())) if vm.uuid else []
+
+    # Indexes built once per inventory: a round asks about every VM, and a scan per VM would be
+    # quadratic in the fleet.
+    @cached_property
+    def _vms_by_name(self) -> dict[str, VmRecord]:
+        found: dict[str, VmRecord] = {}
+        for vm in self.vms.values():
+            found.setdefault(vm.name, vm)
+        return found
+
+    @cached_property
+    def _replicas_by_source(self) -> dict[str, tuple[VmRecord, ...]]:
+        found: dict[str, list[VmRecord]] = {}
+        for vm in self.vms.values():
+            if vm.replica is not None:
+                found.setdefault(vm.replica.source_uuid, []).append(vm)
+        return {uuid: tuple(sorted(vms, key=_taken)) for uuid, vms in found.items()}

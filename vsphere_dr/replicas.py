@@ -41,12 +41,6 @@ def parse_mark(annotation: str) -> ReplicaMark | None:
     return ReplicaMark(found["uuid"], found["name"], found["snapshot"], taken)
 
 
-def replicas_of(inv: Inventory, vm: VmRecord) -> list[VmRecord]:
-    """The VM's replicas, oldest first (by the time of the snapshot each was made from)."""
-    found = [r for r in inv.vms.values() if r.replica is not None and vm.uuid and r.replica.source_uuid == vm.uuid]
-    return sorted(found, key=lambda r: r.replica.taken if r.replica else datetime.min)
-
-
 @dataclass(frozen=True)
 class Target:
     host: HostRecord
