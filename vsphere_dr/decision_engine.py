@@ -17,9 +17,9 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
 from enum import StrEnum
+from functools import cached_property
+from typing import Any
 
 from vsphere_dr.placement import Ledger, choose_host
 from vsphere_dr.plan import Action, ActionKind, Plan
@@ -31,7 +31,6 @@ from vsphere_dr.recoveries.register_elsewhere import RegisterAndStartParams
 from vsphere_dr.recoveries.registration import RegisterParams, Registration
 from vsphere_dr.recoveries.remove_failed_host import RemoveHostParams
 from vsphere_dr.recoveries.start_replica import StartReplicaParams
-from vsphere_dr.replicas import replicas_of
 from vsphere_dr.recoveries.reset import ResetParams
 from vsphere_dr.recoveries.restart_from_snapshot import RestartParams
 from vsphere_dr.recoveries.revive_host import ReviveParams
@@ -126,6 +125,7 @@ class _Decider:
         self.notes: list[str] = []
         self.reviving: set[str] = set()  # hosts with a revive action in this plan
         self.removing: set[str] = set()  # failed hosts whose removal this plan holds
+        self.removable: dict[str, bool] = {}  # failed host -> whether its VMs can all be registered elsewhere
         self.adding: set[str] = set()  # failed hosts for whose VMs this plan adds a spare host
         self.handled: set[str] = set()  # VMs of those hosts, planned with the removal
 
@@ -282,21 +282,33 @@ class _Decider:
             SpareHostParams(spare_host=spare, compute_resource=host.compute_resource, datacenter=host.datacenter,
                             failed_host=host.moref, failed_host_name=host.name), self.policy.priority(vm.name)))
 
+    @cached_property
+    def _vms_on(self) -> dict[str, list[VmRecord]]:
+        """Every host's VMs, by name."""
+        found: dict[str, list[VmRecord]] = {}
+        for vm in sorted(self.inv.vms.values(), key=lambda v: v.name):
+            found.setdefault(vm.host or "", []).append(vm)
+        return found
+
     def _removable(self, host: HostRecord) -> bool:
         """Its VMs can all be registered again elsewhere, and none of them answers (an isolated
-        host's VMs may; their files' locks fence the rest)."""
-        on_it = [vm for vm in self.inv.vms.values() if vm.host == host.moref]
-        answering = any(self.world.vms[vm.moref].classification.condition == VmCondition.RESPONDING
-                        for vm in on_it if vm.moref in self.world.vms)
-        return not answering and all(vm.files_path and vm.folder and choose_host(self.inv, vm, self.ledger, False)
-                                     for vm in on_it)
+        host's VMs may; their files' locks fence the rest). Asked once per host and plan: it does
+        not depend on the room this plan has taken (registration as it was needs none)."""
+        if host.moref not in self.removable:
+            on_it = self._vms_on.get(host.moref, [])
+            answering = any(self.world.vms[vm.moref].classification.condition == VmCondition.RESPONDING
+                            for vm in on_it if vm.moref in self.world.vms)
+            self.removable[host.moref] = not answering and all(
+                vm.files_path and vm.folder and choose_host(self.inv, vm, self.ledger, need_room=False)
+                for vm in on_it)
+        return self.removable[host.moref]
 
     def _remove_and_register(self, host: HostRecord, host_why: str) -> bool:
         """Plan the failed host's removal and every one of its VMs' registration elsewhere: started
         if it ran and is to be recovered, as it was otherwise. False if some VM has nowhere to go."""
         if host.moref in self.removing:
             return True
-        on_it = sorted((vm for vm in self.inv.vms.values() if vm.host == host.moref), key=lambda v: v.name)
+        on_it = self._vms_on.get(host.moref, [])
         registrations = tuple(_registration(vm, host) for vm in on_it)
         planned = [self._registration_action(vm, reg, host_why, self._to_start(vm, host_why))
                    for vm, reg in zip(on_it, registrations)]
@@ -349,7 +361,7 @@ class _Decider:
                       self.policy.priority(vm.name))
 
     def _newest_usable_replica(self, vm: VmRecord) -> VmRecord | None:
-        usable = [r for r in replicas_of(self.inv, vm) if r.power_state == "poweredOff"
+        usable = [r for r in self.inv.replicas_of(vm) if r.power_state == "poweredOff"
                   and (host := self.inv.hosts.get(r.host or "")) is not None and host.usable]
         return usable[-1] if usable else None
 
