@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from vsphere_dr.recoveries.base import Params, Recovery, Run, Step, StepFailed, guard
-from vsphere_dr.recoveries.common import host_connected, host_runtime
+from vsphere_dr.recoveries.common import host_connected
 
 
 class SpareHostParams(Params):
@@ -45,8 +45,7 @@ def _add(run: Run[SpareHostParams, Any]) -> None:
 
 def _not_connected(run: Run[SpareHostParams, Any]) -> str | None:
     host = run.tools.gateway.inventory().host_by_name(run.params.spare_host)
-    runtime = host_runtime(run, host.moref) if host else None
-    if runtime is None or runtime.connection_state != "connected":
+    if host is None or not host_connected(run, host.moref):
         return f"spare host {run.params.spare_host} is not connected in vCenter"
     return None
 

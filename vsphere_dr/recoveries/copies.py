@@ -18,8 +18,6 @@ from vsphere_dr.recoveries.base import Progress, Run, StepFailed, guard
 from vsphere_dr.recoveries.common import answers_again, best_effort, host_connected, read_vm
 from vsphere_dr.timefmt import utc_seconds
 
-Location = tuple[str, str, str]  # host, resource pool, datastore (morefs)
-
 
 class MarkProgress(Progress):
     original_marked: bool | None = None

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from vsphere_dr.errors import VSphereFault
 from vsphere_dr.recoveries.base import FromSnapshot, Progress, Run, Step, StepFailed, guard
-from vsphere_dr.recoveries.common import read_vm
+from vsphere_dr.recoveries.common import host_runtime, read_vm
 
 
 class Registration(BaseModel):
@@ -61,7 +61,7 @@ def _still_registered(run: Run[RegisterParams, Any]) -> str | None:
 
 
 def _usable(run: Run[RegisterParams, Any]) -> str | None:
-    host = run.tools.gateway.host_runtimes([run.params.host]).get(run.params.host)
+    host = host_runtime(run, run.params.host)
     if host is None or not host.usable:
         return f"target host {run.params.host_name} can no longer take it: the next sweep chooses again"
     return None
