@@ -141,11 +141,11 @@ class VCenterSession:
             self.round_trips += 1
             calling = _soap_call(info, args)
             with self._connection_errors_reported(calling, getattr(info, "isTask", False)):
-                if info.wsdlName not in _SAFE_TO_REPEAT:
-                    return invoke(mo, info, args, *rest, **kwargs)
                 try:
                     return invoke(mo, info, args, *rest, **kwargs)
                 except _NETWORK_ERRORS as exc:
+                    if info.wsdlName not in _SAFE_TO_REPEAT:
+                        raise
                     # Most often a pooled keep-alive connection vCenter closed while idle between
                     # sweeps: a read is repeated once on a new connection, nothing else is.
                     log.debug("connection lost during %s (%s): reading once more", calling, _reason(exc))
