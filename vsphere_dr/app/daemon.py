@@ -10,7 +10,8 @@ A changed interval or crontab expression in settings.ini reschedules its job wit
 a module listed in ``[scheduler] paused`` keeps its job but the job is paused (resumed when it
 leaves the list).
 SIGHUP (``systemctl reload``) reads settings.ini at once, as the Inventory Administrator does every
-``settings_check_seconds``; it used to kill the process. On SIGTERM/SIGINT no new run starts, running modules stop between VMs (so the action in flight
+``settings_check_seconds``; it used to kill the process.
+On SIGTERM/SIGINT no new run starts, running modules stop between VMs (so the action in flight
 is finished and journaled), and the scheduler waits for them before exiting.
 """
 
