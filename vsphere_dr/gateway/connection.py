@@ -40,6 +40,7 @@ class VCenterSession:
         self._si: vim.ServiceInstance | None = None
         self._content: vim.ServiceInstanceContent | None = None
         self.round_trips = 0
+        self.logins = 0  # successful logins so far: objects made in one session end with it
 
     @property
     def where(self) -> str:
@@ -54,6 +55,7 @@ class VCenterSession:
         """
         if self._si is None:
             self._si = self._connect_with_retries()
+            self.logins += 1
         if self._content is None:
             self._content = self._si.RetrieveContent()
         return self._content

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -45,19 +45,33 @@ WANTED: dict[type, tuple[str, ...]] = {
 def read_inventory(content: vim.ServiceInstanceContent) -> Inventory:
     """Everything the controller needs to know about vCenter's inventory, in a few round trips."""
     objects = retrieve(content, WANTED)
-    props = {_id(obj): p for obj, p in objects}
-    kinds = {_id(obj): type(obj) for obj, _ in objects}
+    return build_inventory({_id(obj): p for obj, p in objects}, {_id(obj): type(obj) for obj, _ in objects},
+                           datetime.now(timezone.utc))
+
+
+def build_inventory(props: Mapping[str, PropertyMap], kinds: Mapping[str, type], read_at: datetime,
+                    vm_cache: dict[str, VmRecord] | None = None) -> Inventory:
+    """The records of objects whose properties (``WANTED``) are ``props``, of the types ``kinds``.
+
+    The one way from property maps to an Inventory, for a full read and for the watcher's
+    incremental picture alike. ``vm_cache`` (moref -> record) holds VM records still true: the
+    watcher drops those whose properties changed, so a sweep rebuilds only them.
+    """
+    cache = {} if vm_cache is None else vm_cache
     of_kind = lambda kind: [(ref, p) for ref, p in props.items() if issubclass(kinds[ref], kind)]  # noqa: E731
     datacenter_of = _DatacenterResolver(props, kinds)
     resources = {ref: _compute_resource(ref, p, kinds[ref], datacenter_of(ref))
                  for ref, p in of_kind(vim.ComputeResource)}
+    for ref, p in of_kind(vim.VirtualMachine):
+        if ref not in cache:
+            cache[ref] = _vm(ref, p)
     return Inventory(
-        read_at=datetime.now(timezone.utc),
+        read_at=read_at,
         datacenters=tuple(sorted(p["name"] for _, p in of_kind(vim.Datacenter))),
         compute_resources=resources,
         hosts={ref: _host(ref, p, resources, datacenter_of(ref)) for ref, p in of_kind(vim.HostSystem)},
         datastores={ref: _datastore(ref, p) for ref, p in of_kind(vim.Datastore)},
-        vms={ref: _vm(ref, p) for ref, p in of_kind(vim.VirtualMachine)},
+        vms={ref: cache[ref] for ref, _ in of_kind(vim.VirtualMachine)},
     )
 
 
@@ -101,7 +115,7 @@ def _ids(objs: Iterable[Any] | None) -> tuple[str, ...]:
 class _DatacenterResolver:
     """Finds the datacenter above an object by following ``parent`` through the folders."""
 
-    def __init__(self, props: dict[str, PropertyMap], kinds: dict[str, type]) -> None:
+    def __init__(self, props: Mapping[str, PropertyMap], kinds: Mapping[str, type]) -> None:
         self._props, self._kinds = props, kinds
 
     def __call__(self, ref: str) -> str:

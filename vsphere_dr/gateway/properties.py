@@ -23,7 +23,7 @@ def retrieve(content: vim.ServiceInstanceContent, wanted: Mapping[type, Sequence
     """
     view = content.viewManager.CreateContainerView(root or content.rootFolder, list(wanted), True)
     try:
-        return _collect(content.propertyCollector, _filter_spec(view, wanted))
+        return _collect(content.propertyCollector, filter_spec(view, wanted))
     finally:
         view.DestroyView()
 
@@ -40,7 +40,8 @@ def read_object(content: vim.ServiceInstanceContent, obj: Any, paths: Sequence[s
     return found[0][1] if found else {}
 
 
-def _filter_spec(view: vim.view.ContainerView, wanted: Mapping[type, Sequence[str]]) -> Any:
+def filter_spec(view: vim.view.ContainerView, wanted: Mapping[type, Sequence[str]]) -> Any:
+    """The wanted properties of every object in the view (a full read's and the watcher's filter)."""
     pc = vmodl.query.PropertyCollector
     traverse = pc.TraversalSpec(name="view", type=vim.view.ContainerView, path="view", skip=False)
     return pc.FilterSpec(
