@@ -128,10 +128,13 @@ class ProbeState:
     failing_since: float | None = None
     last_healthy: float | None = None
 
-    def after(self, answered: bool, now: float) -> ProbeState:
+    def after(self, answered: bool, now: float, evidence_since: float | None = None) -> ProbeState:
+        """The state after one more probe. A run of failures starts at ``evidence_since`` when
+        vCenter showed the failure before this probe could (never later than ``now``)."""
         if answered:
             return ProbeState(0, None, now)
-        return ProbeState(self.failures + 1, self.failing_since or now, self.last_healthy)
+        started = min(evidence_since, now) if evidence_since is not None else now
+        return ProbeState(self.failures + 1, self.failing_since or started, self.last_healthy)
 
 
 @dataclass(frozen=True)

@@ -168,18 +168,25 @@ class VCenterSettings(Section):
 
 
 class MonitoringSettings(Section):
-    interval_seconds: Annotated[float, Field(ge=1)] = 30.0
+    """Detection's timing: docs/recovery.md ("The shipped timings") gives the reasoning for each default."""
+
+    interval_seconds: Annotated[float, Field(ge=1)] = 10.0
+    # The short cadence of sweeps while something is suspect (a VM failing, a host down), until
+    # the evidence is complete or gone.
+    confirm_interval_seconds: Annotated[float, Field(ge=0.5)] = 5.0
     probe: Literal["tcp", "icmp"] = "tcp"
     probe_port: Annotated[int, Field(ge=1, le=65535)] = 22
     probe_timeout_seconds: Seconds = 1.0
     probe_concurrency: Annotated[int, Field(ge=1, le=4096)] = 64
     failures_before_action: Annotated[int, Field(ge=1, le=100)] = 3
-    isolation_timeout_seconds: Annotated[float, Field(ge=0)] = 60.0
+    isolation_timeout_seconds: Annotated[float, Field(ge=0)] = 10.0
 
     @model_validator(mode="after")
-    def _timeout_fits_interval(self) -> MonitoringSettings:
+    def _timeouts_fit_intervals(self) -> MonitoringSettings:
         if self.probe_timeout_seconds >= self.interval_seconds:
             raise ValueError("probe_timeout_seconds must be shorter than interval_seconds")
+        if self.confirm_interval_seconds > self.interval_seconds:
+            raise ValueError("confirm_interval_seconds must not be longer than interval_seconds")
         return self
 
 

@@ -68,3 +68,17 @@ class Gateway(Protocol):
     def host_runtimes(self, morefs: list[str]) -> dict[str, HostRuntime]:
         """The connection and maintenance state of a few hosts in one round trip."""
         ...
+
+
+class LiveInventory(Protocol):
+    """The daemon's picture of the inventory, kept up to date as vCenter reports changes
+    (``vsphere_dr.gateway.watcher.InventoryWatcher``)."""
+
+    def inventory(self) -> Inventory | None:
+        """The latest consistent picture; None while there is none (a sweep then reads it whole)."""
+        ...
+
+    def evidence_since(self, moref: str) -> float | None:
+        """When vCenter first showed this host or VM failing, if it has shown it since."""
+        ...
+

@@ -11,6 +11,8 @@ a module listed in ``[scheduler] paused`` keeps its job but the job is paused (r
 leaves the list).
 SIGHUP (``systemctl reload``) reads settings.ini at once, as the Inventory Administrator does every
 ``settings_check_seconds``; it used to kill the process.
+The inventory watcher (vsphere_dr/gateway/watcher.py) keeps the health sweep's inventory up to
+date between sweeps and wakes the sweep on evidence of a failure (early_sweeps.py).
 On SIGTERM/SIGINT no new run starts, running modules stop between VMs (so the action in flight
 is finished and journaled), and the scheduler waits for them before exiting.
 """
@@ -30,7 +32,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from vsphere_dr.app.controller import Controller
+from vsphere_dr.app.early_sweeps import EarlySweeps
 from vsphere_dr.app.module_registry import Schedule, schedules
+from vsphere_dr.gateway.watcher import InventoryWatcher
 from vsphere_dr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,9 @@ class Daemon:
         self._paused = frozenset(controller.settings().scheduler.paused)
         self._reload = threading.Event()
         controller.inventory_admin.on_change(self._reschedule)
+        self.early = EarlySweeps(self.scheduler, controller.health.name, lambda: controller.health.recheck_at)
+        self.watcher: InventoryWatcher | None = None
+        controller.inventory_admin.on_change(self._rewatch)
 
     def serve(self) -> None:
         now = datetime.now(timezone.utc)
@@ -76,6 +83,7 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._reload_requested)
         log.info("vsphere-dr running: %s", ", ".join(
             f"{n} {'paused' if n in self._paused else 'every ' + _describe(s)}" for n, s in self._current.items()))
+        self._watch(self.controller.settings())
         self.scheduler.start()
         while not self.controller.stop.wait(0.5):
             if self._reload.is_set():
@@ -83,6 +91,7 @@ class Daemon:
                 if not self.controller.inventory_admin.refresh():
                     log.info("SIGHUP: settings.ini unchanged (or refused: see above)")
         self.scheduler.shutdown(wait=True)  # waits for the jobs that are running to return
+        self._unwatch()
         log.info("vsphere-dr stopped")
 
     def _reload_requested(self, signum: int, _frame: Any) -> None:
@@ -92,9 +101,32 @@ class Daemon:
 
     def _job(self, name: str) -> Callable[[], None]:
         def job() -> None:
-            if not self.controller.stop.is_set():
+            if self.controller.stop.is_set():
+                return
+            if name == self.controller.health.name:
+                with self.early.sweeping():
+                    self.controller.run_module(name)
+            else:
                 self.controller.run_module(name)
         return job
+
+    def _watch(self, settings: Settings) -> None:
+        """Start the inventory watcher: the health sweep's inventory from now on, and its waker."""
+        self.watcher = InventoryWatcher(settings.vcenter, on_evidence=self.early.wake)
+        self.watcher.start()
+        self.controller.health.live = self.watcher
+
+    def _unwatch(self) -> None:
+        self.controller.health.live = None
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+
+    def _rewatch(self, old: Settings, new: Settings) -> None:
+        """Another vCenter or credential: watch with the new settings (a full read)."""
+        if new.vcenter != old.vcenter and self.watcher is not None:
+            self._unwatch()
+            self._watch(new)
 
     def _reschedule(self, old: Settings, new: Settings) -> None:
         fresh, paused = schedules(new), frozenset(new.scheduler.paused)
