@@ -91,7 +91,11 @@ def test_evidence_is_timed_when_vcenter_shows_it_and_wakes_once(watcher: tuple[I
     assert w.evidence_since("host-1") == seen, "the clock stays at the first evidence"
     assert woken[1:] == ["web-1: summary.quickStats.guestHeartbeatStatus red"]
     w._apply(update_set(("modify", HOST, [change("runtime.connectionState", "connected")])))
-    assert w.evidence_since("host-1") is None
+    assert w.evidence_since("host-1") is None and w.evidence_since("vm-1") is not None
+    w._apply(update_set(("modify", VM, [change("summary.quickStats.guestHeartbeatStatus", "green")])))
+    w._apply(update_set(("modify", VM, [change("runtime.connectionState", "disconnected")]),
+                        ("modify", HOST, [change("runtime.connectionState", "notResponding")])))
+    assert woken[2:] == ["esx-1: runtime.connectionState notResponding (and 1 more)"], "one wake per update"
 
 
 def test_what_was_already_so_at_the_full_read_is_no_evidence(watcher: tuple[InventoryWatcher, list[str]]) -> None:

@@ -177,7 +177,7 @@ class MonitoringSettings(Section):
     probe: Literal["tcp", "icmp"] = "tcp"
     probe_port: Annotated[int, Field(ge=1, le=65535)] = 22
     probe_timeout_seconds: Seconds = 1.0
-    probe_concurrency: Annotated[int, Field(ge=1, le=4096)] = 64
+    probe_concurrency: Annotated[int, Field(ge=1, le=4096)] = 1024
     failures_before_action: Annotated[int, Field(ge=1, le=100)] = 3
     isolation_timeout_seconds: Annotated[float, Field(ge=0)] = 10.0
 

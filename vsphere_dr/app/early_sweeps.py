@@ -37,9 +37,10 @@ class EarlySweeps:
     def wake(self, why: str) -> None:
         """Evidence of a failure: run the sweep now (or as soon as the running one returns)."""
         with self._lock:
-            if self._running:
-                self._woken = True
-                return
+            self._woken = self._running
+        if self._woken:
+            log.info("vCenter shows %s: another health sweep as soon as this one ends", why)
+            return
         log.info("vCenter shows %s: health sweep now", why)
         self._run_at(datetime.now(timezone.utc))
 

@@ -16,7 +16,7 @@ full read leaves them; only VMs whose properties changed are rebuilt.
 
 The watcher also notes the first evidence vCenter shows of a failure, as it arrives: a host
 going notResponding, a VM powered off, disconnected, or its heartbeat red. ``on_evidence`` is
-called for each (the daemon runs a health sweep at once) and ``evidence_since(moref)`` says when
+called once per update that brings new evidence (the daemon runs a health sweep at once) and ``evidence_since(moref)`` says when
 it was seen, so that a failure's clock starts then, not at the sweep that happened to look.
 docs/simulator.md says what vCenter and vcsim do with WaitForUpdatesEx.
 """
@@ -110,8 +110,16 @@ class InventoryWatcher:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop waiting (within one ``maxWaitSeconds``) and log out (which ends the collector)."""
+        """Cancel the wait in flight (CancelWaitForUpdates, as govmomi does), let the thread end,
+        and log out (which ends the collector)."""
         self._stopping.set()
+        collector = self._collector
+        if collector is not None:
+            try:
+                with faults_translated("cancelling the inventory watcher's wait"):
+                    collector.CancelWaitForUpdates()
+            except VCenterError as exc:  # the wait ends within maxWaitSeconds anyway
+                log.debug("inventory watcher: %s", exc)
         if self._thread is not None:
             self._thread.join(self._max_wait + 5)
         self._session.close()
@@ -135,6 +143,8 @@ class InventoryWatcher:
         except vmodl.query.InvalidCollectorVersion:
             log.warning("vCenter lost the inventory watcher's version: reading the inventory whole again")
         except VCenterError as exc:
+            if self._stopping.is_set():  # the wait that stop() cancelled
+                return False
             log.warning("inventory watcher: %s; sweeps read the inventory themselves until it is back", exc)
         # A new login next time, and with it a new collector: the old one ends with its session.
         self._session.close()
@@ -186,8 +196,9 @@ class InventoryWatcher:
             self._version, self._built = updates.version, None
             truncated = bool(updates.truncated)
             self._current_at = None if truncated or self._stale else now
-        for what in woken:
-            self._on_evidence(what)
+        if woken:  # hosts first: a host's VMs show disconnected with it
+            first = sorted(woken, key=lambda what: not what.endswith("notResponding"))[0]
+            self._on_evidence(first + (f" (and {len(woken) - 1} more)" if len(woken) > 1 else ""))
         return truncated
 
     def _object_update(self, update: Any, now: float, initial: bool) -> list[str]:
