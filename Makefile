@@ -56,6 +56,8 @@ bench: $(STAMP) build/vcsim
 	$(PY) bench/inventory.py
 	$(PY) bench/recovery.py
 	$(PY) bench/health.py
+	$(PY) bench/detection.py
+	$(PY) bench/probes.py
 
 vcsim: build/vcsim
 
