@@ -80,6 +80,48 @@ def test_an_array_element_change_makes_the_object_be_read_again(watcher: tuple[I
     assert w._stale == {"vm-1"} and w.inventory() is None
 
 
+def test_a_change_to_an_object_never_entered_makes_it_be_read(watcher: tuple[InventoryWatcher, list[str]]) -> None:
+    w, _ = watcher
+    w._apply(update_set(("modify", vim.VirtualMachine("vm-9"), [change("runtime.powerState", "poweredOn")])))
+    assert "vm-9" in w._stale and w.inventory() is None
+
+
+class LostVersion:
+    """Service content whose collector has lost the version of every wait but the first."""
+
+    def __init__(self) -> None:
+        self.collectors = 0
+        self.propertyCollector = self
+        self.viewManager = self
+        self.rootFolder = vim.Folder("group-d1")
+
+    def CreatePropertyCollector(self) -> LostVersion:  # noqa: N802 (pyVmomi's names)
+        self.collectors += 1
+        return self
+
+    def CreateContainerView(self, *_args: Any) -> Any:  # noqa: N802
+        return vim.view.ContainerView("view-1")
+
+    def CreateFilter(self, *_args: Any, **_kwargs: Any) -> None:  # noqa: N802
+        return None
+
+    def WaitForUpdatesEx(self, version: str, _options: Any) -> Any:  # noqa: N802
+        if version == "":
+            return update_set(("enter", HOST, HOST_PROPS), version="1")
+        raise vmodl.query.InvalidCollectorVersion()
+
+
+def test_a_lost_version_reads_the_inventory_whole_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = InventoryWatcher(VCenterSettings(host="vc.test", user="u", password="p"))
+    content = LostVersion()
+    monkeypatch.setattr(w._session, "content", lambda: content)
+    assert w.step() and w.full_reads == 1 and w.inventory() is not None
+    assert not w.step(), "InvalidCollectorVersion"
+    assert w.inventory() is None, "no picture until it is read again"
+    assert w.step() and w.full_reads == 2 and content.collectors == 2
+    assert w.inventory().hosts["host-1"].name == "esx-1"
+
+
 def test_evidence_is_timed_when_vcenter_shows_it_and_wakes_once(watcher: tuple[InventoryWatcher, list[str]]) -> None:
     w, woken = watcher
     assert w.evidence_since("host-1") is None
@@ -113,6 +155,9 @@ def test_a_failure_run_starts_at_the_first_evidence_never_later_than_the_probe()
     running = ProbeState(2, NOW - 30, NOW - 60)
     assert running.after(False, NOW, evidence_since=NOW - 7).failing_since == NOW - 30, "a run already started"
     assert ProbeState().after(True, NOW, evidence_since=NOW - 7) == ProbeState(0, None, NOW)
+    answered_since = ProbeState(0, None, NOW - 3)
+    assert answered_since.after(False, NOW, evidence_since=NOW - 7).failing_since == NOW, \
+        "evidence older than the last answer does not start this run"
 
 
 def sweep_with(chosen: Settings) -> HealthSweep:
@@ -170,7 +215,8 @@ def pacing() -> Iterator[Pacing]:
     p = Pacing()
     yield p
     p.hold.set()
-    p.scheduler.shutdown(wait=True)
+    if p.scheduler.running:
+        p.scheduler.shutdown(wait=True)
 
 
 def test_evidence_runs_the_sweep_at_once_not_at_its_interval(pacing: Pacing) -> None:
@@ -205,3 +251,17 @@ def test_a_paused_sweep_is_not_woken(pacing: Pacing) -> None:
     pacing.early.wake("evidence")
     time.sleep(0.5)
     assert pacing.runs == [] and pacing.scheduler.get_job("sweep").next_run_time is None
+
+
+def test_stopping_while_a_sweep_runs_does_not_hang(pacing: Pacing) -> None:
+    """SIGTERM during a sweep that leaves something suspect: the scheduler's shutdown waits for
+    the sweep while holding its job stores' lock, so the sweep must not ask the scheduler then."""
+    pacing.suspect_for = [0.1]
+    pacing.early.wake("evidence")
+    pacing.wait_runs(1)
+    stopping = threading.Thread(target=pacing.scheduler.shutdown, kwargs={"wait": True})
+    stopping.start()
+    time.sleep(0.2)
+    pacing.hold.set()
+    stopping.join(5)
+    assert not stopping.is_alive(), "shutdown hung"

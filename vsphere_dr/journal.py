@@ -130,10 +130,12 @@ class ProbeState:
 
     def after(self, answered: bool, now: float, evidence_since: float | None = None) -> ProbeState:
         """The state after one more probe. A run of failures starts at ``evidence_since`` when
-        vCenter showed the failure before this probe could (never later than ``now``)."""
+        vCenter showed the failure before this probe could, but never before the last answer nor
+        after ``now``."""
         if answered:
             return ProbeState(0, None, now)
-        started = min(evidence_since, now) if evidence_since is not None else now
+        shown = evidence_since is not None and (self.last_healthy is None or evidence_since > self.last_healthy)
+        started = min(evidence_since, now) if shown and evidence_since is not None else now
         return ProbeState(self.failures + 1, self.failing_since or started, self.last_healthy)
 
 

@@ -10,11 +10,15 @@ A failure is thus decided as soon as the evidence is complete.
 Both go through the scheduler (``modify_job(next_run_time=...)``), so a sweep never overlaps
 itself; a wake that comes while the sweep runs makes the next one start as soon as it returns
 (the scheduler would skip a run due while one is going). A paused sweep is never woken.
+The scheduler is asked by a thread of this class's own: the sweep's job thread and the watcher's
+thread only queue the request. (APScheduler's shutdown holds the job stores' lock while it waits
+for running jobs; a job asking the scheduler anything then would wait for ever.)
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +37,8 @@ class EarlySweeps:
         self._lock = threading.Lock()
         self._running = False
         self._woken = False  # evidence came while the sweep ran
+        self._requests: queue.SimpleQueue[datetime] = queue.SimpleQueue()
+        threading.Thread(target=self._move_runs, name="early-sweeps", daemon=True).start()
 
     def wake(self, why: str) -> None:
         """Evidence of a failure: run the sweep now (or as soon as the running one returns)."""
@@ -62,8 +68,13 @@ class EarlySweeps:
                 self._run_at(datetime.fromtimestamp(recheck, timezone.utc))
 
     def _run_at(self, when: datetime) -> None:
-        job = self._scheduler.get_job(self._job_id)
-        if job is None or job.next_run_time is None:  # not scheduled yet, or paused
-            return
-        if when < job.next_run_time:
-            self._scheduler.modify_job(self._job_id, next_run_time=when)
+        self._requests.put(when)
+
+    def _move_runs(self) -> None:
+        while True:
+            when = self._requests.get()
+            job = self._scheduler.get_job(self._job_id)
+            if job is None or job.next_run_time is None:  # not scheduled yet, paused, or stopped
+                continue
+            if when < job.next_run_time:
+                self._scheduler.modify_job(self._job_id, next_run_time=when)

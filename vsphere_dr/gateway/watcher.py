@@ -82,7 +82,7 @@ class InventoryWatcher:
         self._built: Inventory | None = None
         self._current_at: float | None = None  # when the picture was last known true; None: it is not
         self._evidence: dict[str, float] = {}  # moref -> when vCenter first showed it failing
-        self._stale: set[str] = set()  # objects whose changes came as array element operations
+        self._stale: set[str] = set()  # objects to read again whole (see _reread)
         self.full_reads = 0
 
     # --- what a sweep asks ---------------------------------------------------------------
@@ -140,12 +140,13 @@ class InventoryWatcher:
                 else:
                     self._wait(content)
             return True
-        except vmodl.query.InvalidCollectorVersion:
-            log.warning("vCenter lost the inventory watcher's version: reading the inventory whole again")
         except VCenterError as exc:
             if self._stopping.is_set():  # the wait that stop() cancelled
                 return False
-            log.warning("inventory watcher: %s; sweeps read the inventory themselves until it is back", exc)
+            if isinstance(exc.__cause__, vmodl.query.InvalidCollectorVersion):
+                log.warning("vCenter lost the inventory watcher's version: reading the inventory whole again")
+            else:
+                log.warning("inventory watcher: %s; sweeps read the inventory themselves until it is back", exc)
         # A new login next time, and with it a new collector: the old one ends with its session.
         self._session.close()
         self._forget()
@@ -209,6 +210,8 @@ class InventoryWatcher:
             return []
         if update.kind == "enter":
             self._props[moref], self._kinds[moref] = {}, kind
+        elif moref not in self._props:  # a change to an object never entered: read it whole
+            self._stale.add(moref)
         props = self._props.setdefault(moref, {})
         self._kinds.setdefault(moref, kind)
         self._vm_cache.pop(moref, None)
@@ -240,7 +243,8 @@ class InventoryWatcher:
         return shown[:1]
 
     def _reread(self, content: vim.ServiceInstanceContent) -> None:
-        """Read again, whole, the objects whose changes came as array element operations."""
+        """Read again, whole, the objects whose changes could not be applied (array element
+        operations, a change to an object never entered); one that is gone is dropped."""
         with self._lock:
             stale, self._stale = self._stale, set()
             kinds = {moref: self._kinds[moref] for moref in stale if moref in self._kinds}
@@ -255,5 +259,8 @@ class InventoryWatcher:
                 self._vm_cache.pop(moref, None)
                 if moref in found:
                     self._props[moref] = found[moref]
+                else:
+                    self._props.pop(moref, None)
+                    self._kinds.pop(moref, None)
             self._built, self._current_at = None, self._clock()
 
