@@ -124,6 +124,13 @@ class VmRecord:
     files_path: str | None = None  # config.files.vmPathName, e.g. "[ds-prod] web-01/web-01.vmx"
     folder: str | None = None  # moref of the VM folder it is in (where it is registered again)
     replica: ReplicaMark | None = None  # set when this VM is a vsphere-dr replica of another
+    # Read by the whole-inventory read only (not by a few VMs' fresh records):
+    folder_path: str | None = None  # its folder's inventory path as govc writes it, e.g. "/DC0/vm/prod"
+    attributes: tuple[tuple[str, str], ...] = ()  # its custom attributes (name, value), by name
+
+    def attribute(self, name: str) -> str | None:
+        """The value of custom attribute ``name``, or None where it has none."""
+        return next((value for key, value in self.attributes if key == name), None)
 
     @property
     def newest_snapshot(self) -> SnapshotRecord | None:
