@@ -57,8 +57,8 @@ class ReplicaCreator:
     name = "replica_creator"
 
     def __init__(self, gateway: Gateway, journal: Journal, settings: Callable[[], Settings],
-                 stop: threading.Event | None = None) -> None:
-        self.gateway, self.journal, self.settings = gateway, journal, settings
+                 stop: threading.Event | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.gateway, self.journal, self.settings, self.clock = gateway, journal, settings, clock
         self.stop = stop or threading.Event()
 
     def run(self) -> ReplicaRunReport:
@@ -71,7 +71,7 @@ class ReplicaCreator:
         self._reconcile(inv)
         targets = resolve_targets(inv, s.replication)
         busy = self.journal.vms_under_recovery()
-        slack, now = replica_round_seconds(s) / 2, time.time()
+        slack, now = replica_round_seconds(s) / 2, self.clock()
         for vm, group in in_groups(inv, s):
             if self.stop.is_set():
                 report.skipped[vm.name] = "controller stopping"

@@ -46,8 +46,8 @@ class SnapshotCreator:
     name = "snapshot_creator"
 
     def __init__(self, gateway: Gateway, journal: Journal, settings: Callable[[], Settings],
-                 stop: threading.Event | None = None) -> None:
-        self.gateway, self.journal, self.settings = gateway, journal, settings
+                 stop: threading.Event | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.gateway, self.journal, self.settings, self.clock = gateway, journal, settings, clock
         self.stop = stop or threading.Event()
 
     def targets(self, inv: Inventory) -> list[tuple[VmRecord, ProtectionGroup]]:
@@ -60,7 +60,7 @@ class SnapshotCreator:
         report = SnapshotRunReport()
         busy = self.journal.vms_under_recovery()
         made: dict[str, tuple[int, str]] = {}  # VM moref -> (action id, snapshot moref)
-        slack, now = snapshot_round_seconds(self.settings()) / 2, time.time()
+        slack, now = snapshot_round_seconds(self.settings()) / 2, self.clock()
         for vm, group in self.targets(inv):
             if self.stop.is_set():
                 report.skipped[vm.name] = "controller stopping"

@@ -100,6 +100,7 @@ def cmd_once(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     stop_on_signals(controller.stop)
     try:
         error = controller.run_module(args.module)
+        controller.write_metrics()
     finally:
         controller.close()
     if error is None:

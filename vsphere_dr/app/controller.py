@@ -25,8 +25,10 @@ from vsphere_dr.executor import Executor
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.journal import Journal
 from vsphere_dr.logging_setup import apply_settings
+from vsphere_dr.metrics import DrCollector, registry_of, write_textfile
 from vsphere_dr.probes import Prober
 from vsphere_dr.recoveries.base import Tools
+from vsphere_dr.records import Inventory
 from vsphere_dr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,19 @@ class Controller:
         if tuple(self.modules) != MODULES:
             raise RuntimeError(f"the controller's modules {tuple(self.modules)} are not the registry's {MODULES}")
         self.inventory_admin.on_change(self._settings_changed)
+        self.metrics = registry_of(DrCollector(self.journal, self.settings, self._latest_inventory,
+                                               lambda: sum(g.round_trips for g in self.gateways)))
+
+    def _latest_inventory(self) -> Inventory | None:
+        """The newest whole inventory any of this controller's sessions of [vcenter] read."""
+        read = [g.last_inventory for g in self.gateways if g is self.gateway or g is not self.admin_gateway]
+        return max((inv for inv in read if inv is not None), key=lambda inv: inv.read_at, default=None)
+
+    def write_metrics(self) -> None:
+        """The node_exporter textfile, if [metrics] textfile names one (`once` writes it after its run)."""
+        path = self.settings().metrics.textfile
+        if path is not None:
+            write_textfile(self.metrics, path)
 
     def settings(self) -> Settings:
         return self.inventory_admin.settings

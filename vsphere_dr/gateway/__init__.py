@@ -41,6 +41,7 @@ class VCenterGateway:
             self.close()
         self.settings = settings
         self.session = VCenterSession(settings)
+        self.last_inventory: Inventory | None = None  # the newest whole inventory read (for the metrics)
         self.vms = VmOperations(self.session, settings.task_timeout_seconds)
         self.hosts = HostOperations(self.session, settings.task_timeout_seconds)
         self.alarms = AlarmOperations(self.session)
@@ -65,7 +66,8 @@ class VCenterGateway:
 
     def inventory(self) -> Inventory:
         """The whole inventory (hosts, clusters, datastores, VMs with snapshots and alarm state)."""
-        return self._read("reading the inventory", read_inventory)
+        self.last_inventory = self._read("reading the inventory", read_inventory)
+        return self.last_inventory
 
     def vm_records(self, morefs: list[str]) -> dict[str, VmRecord]:
         """Fresh records of a few VMs (one round trip): for checking what a step did."""
