@@ -38,7 +38,8 @@ def lab() -> Inventory:
     vms = [
         replace(vm(1, 1), name="web-01", folder_path="/dc/vm/prod/web", attributes=(("dr-tier", "gold"),)),
         replace(vm(2, 1), name="web-02", folder_path="/dc/vm/prod/web"),
-        replace(vm(3, 1), name="db-01", folder_path="/dc/vm/prod", attributes=(("dr-tier", "silver"),)),
+        replace(vm(3, 1), name="db-01", folder_path="/dc/vm/prod", attributes=(("dr-tier", "silver"),),
+                tags=(("backup", "nightly"), ("dr-plan", "tier-1"))),
         replace(vm(4, 2), name="scratch-01", folder_path="/dc/vm/test"),
         replace(vm(5, 2), name="build-01", folder_path="/dc/vm/test", ip=None),
         replace(vm(9, 2), name="app-09", folder_path="/dc/vm"),
@@ -80,6 +81,22 @@ def test_a_folder_takes_the_vms_below_it_and_criteria_of_different_keys_must_all
     assert [v.name for v in group_vms(lab(), s, "prod")] == ["web-01", "web-02"]
     s = settings({"silver": {"attributes": "dr-tier = s*, missing = x"}})
     assert group_vms(lab(), s, "silver") == []
+
+
+def test_vcenter_tags_choose_and_exclude_by_category_and_tag_pattern() -> None:
+    s = settings({"tier": {"tags": "dr-plan = tier-*"}, "rest": {}})
+    assert why(s)["db-01"] == (True, "in group tier", "tier")
+    assert why(s)["web-01"] == (True, "in group rest", "rest")
+    assert why(settings({"t": {"tags": "backup = tier-*"}}))["db-01"][2] is None  # the category must match too
+    s = settings(exclude_tags="backup = night*")
+    assert why(s)["db-01"] == (False, "excluded by [protection] exclude_tags = backup=night*", None)
+
+
+def test_tags_are_read_only_when_a_group_or_an_exclusion_uses_them() -> None:
+    from vsphere_dr.protection import needs_tags
+    assert not needs_tags(settings({"web": {"vms": "web-*", "attributes": "a = b"}}))
+    assert needs_tags(settings({"web": {"tags": "dr-plan = tier-1"}}))
+    assert needs_tags(settings(exclude_tags="backup = none"))
 
 
 def test_excludes_take_precedence_over_any_group() -> None:

@@ -166,3 +166,61 @@ def test_setting_a_custom_attribute_again_replaces_its_value(attributed: Simulat
     with client(attributed) as vc:
         values = [(v.key, v.value) for v in vc.vm("web-02").customValue]
     assert len(values) == 1 and values[0][1] == "gold"
+
+
+def tag(sim: Simulator, vm_moref: str, category: str, name: str) -> None:
+    """Attach a tag as a person would, through the vAPI REST service (created when missing)."""
+    import base64
+    import http.client
+
+    def call(method: str, path: str, body: object = None, session: str = "") -> Any:
+        conn = http.client.HTTPConnection(sim.host, sim.port, timeout=10)
+        headers = {"Content-Type": "application/json"}
+        headers.update({"vmware-api-session-id": session} if session else
+                       {"Authorization": "Basic " + base64.b64encode(b"admin:pw").decode()})
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        answer = conn.getresponse().read()
+        conn.close()
+        return json.loads(answer)["value"] if answer else None
+
+    session = call("POST", "/rest/com/vmware/cis/session")
+    categories = {call("GET", f"/rest/com/vmware/cis/tagging/category/id:{c}", session=session)["name"]: c
+                  for c in call("GET", "/rest/com/vmware/cis/tagging/category", session=session) or []}
+    cid = categories.get(category) or call("POST", "/rest/com/vmware/cis/tagging/category", {"create_spec": {
+        "name": category, "description": "", "cardinality": "SINGLE", "associable_types": ["VirtualMachine"]}},
+        session)
+    tid = call("POST", "/rest/com/vmware/cis/tagging/tag", {"create_spec": {"name": name, "description": "",
+                                                                            "category_id": cid}}, session)
+    call("POST", f"/rest/com/vmware/cis/tagging/tag-association/id:{tid}?~action=attach",
+         {"object_id": {"id": vm_moref, "type": "VirtualMachine"}}, session)
+
+
+def test_a_vcenter_tag_chooses_a_group(attributed: Simulator, write_settings) -> None:  # type: ignore[no-untyped-def]
+    with client(attributed) as vc:
+        db = vc.vm("db-01")._moId
+        edge = vc.vm("edge-01")._moId
+    tag(attributed, db, "dr-plan", "tier-1")
+    tag(attributed, edge, "backup", "none")
+    path = write_settings(attributed.host, attributed.port, inventory=BACKING, protection={"exclude_tags": "backup = no*"},
+                          **{"protection.tier1": {"tags": "dr-plan = tier-*"}, "protection.rest": {}})
+    result = cli(path, "protection", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["db-01"]["group"] == "tier1"
+    assert (rows["edge-01"]["protected"], rows["edge-01"]["reason"]) == (False,
+                                                                          "excluded by [protection] exclude_tags = backup=no*")
+    assert rows["web-01"]["group"] == "rest"
+
+
+def test_a_refused_tagging_login_is_a_login_error(vcsim_binary: Path, topology: Path, write_settings) -> None:  # type: ignore[no-untyped-def]
+    """With -username/-password the REST login checks them as /sdk does: a wrong password exits 5."""
+    from tests.sim_world import own_simulator
+
+    with own_simulator(vcsim_binary, topology, ["-username", "admin", "-password", "test-password"]) as sim:
+        path = write_settings(sim.host, sim.port, **{"protection.t": {"tags": "a = b"}})
+        assert cli(path, "protection").returncode == 0
+        text = path.read_text().replace("password = test-password", "password = wrong-one")
+        path.write_text(text)
+        result = cli(path, "protection")
+    assert result.returncode == 5, result.stderr
+    assert "refused the login" in result.stderr and "wrong-one" not in result.stderr

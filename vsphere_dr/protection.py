@@ -75,7 +75,8 @@ def _takes(group: ProtectionGroup, vm: VmRecord, inv: Inventory) -> bool:
         return False
     checks = [(group.vms, _names), (group.folders, _folders), (group.clusters, _clusters)]
     return (all(_any_match(items, matcher(vm, inv)) for items, matcher in checks if items)
-            and all(_attribute_matches(vm, name, pattern) for name, pattern in group.attributes.items()))
+            and all(_attribute_matches(vm, name, pattern) for name, pattern in group.attributes.items())
+            and all(_tag_matches(vm, category, pattern) for category, pattern in group.tags.items()))
 
 
 def _matching_criterion(vm: VmRecord, inv: Inventory, selection: Selection) -> str | None:
@@ -86,7 +87,10 @@ def _matching_criterion(vm: VmRecord, inv: Inventory, selection: Selection) -> s
         if hit is not None:
             return f"{key} = {hit}"
     hit = next((name for name, pattern in selection.attributes.items() if _attribute_matches(vm, name, pattern)), None)
-    return f"exclude_attributes = {hit}={selection.attributes[hit]}" if hit is not None else None
+    if hit is not None:
+        return f"exclude_attributes = {hit}={selection.attributes[hit]}"
+    hit = next((name for name, pattern in selection.tags.items() if _tag_matches(vm, name, pattern)), None)
+    return f"exclude_tags = {hit}={selection.tags[hit]}" if hit is not None else None
 
 
 def _names(vm: VmRecord, inv: Inventory) -> list[str]:
@@ -111,6 +115,16 @@ def _any_match(patterns: Iterable[str], values: list[str]) -> bool:
 def _attribute_matches(vm: VmRecord, name: str, pattern: str) -> bool:
     value = vm.attribute(name)
     return value is not None and fnmatch.fnmatchcase(value, pattern)
+
+
+def _tag_matches(vm: VmRecord, category: str, pattern: str) -> bool:
+    return any(cat == category and fnmatch.fnmatchcase(tag, pattern) for cat, tag in vm.tags)
+
+
+def needs_tags(settings: Settings) -> bool:
+    """Whether some group or exclusion chooses VMs by vCenter tag: the inventory read must then
+    read the tags too (a REST pass of its own, gateway/tagging.py)."""
+    return bool(settings.protection.exclude_tags) or any(g.tags for g in settings.protection_groups.values())
 
 
 def group_vms(inv: Inventory, settings: Settings, group: str | None = None) -> list[VmRecord]:

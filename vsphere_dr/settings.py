@@ -416,6 +416,7 @@ class Selection(Section):
     folders: NameList = []  # VM folder paths as govc writes them (/DC0/vm/prod); a VM below one is in it
     clusters: NameList = []  # cluster name patterns (the cluster of the VM's host)
     attributes: NameMap = {}  # custom attribute name = value pattern; every pair must match
+    tags: NameMap = {}  # vCenter tag category = tag name pattern; every pair must match
 
     @field_validator("folders")
     @classmethod
@@ -428,7 +429,7 @@ class Selection(Section):
 
     @property
     def empty(self) -> bool:
-        return not (self.vms or self.folders or self.clusters or self.attributes)
+        return not (self.vms or self.folders or self.clusters or self.attributes or self.tags)
 
 
 class ProtectionGroup(Selection):
@@ -448,13 +449,14 @@ class ProtectionSettings(Section):
     exclude_folders: NameList = []
     exclude_clusters: NameList = []
     exclude_attributes: NameMap = {}
+    exclude_tags: NameMap = {}
     rpo_target_seconds: Seconds = 7200.0
 
     @property
     def excluded(self) -> Selection:
         """The exclusions as one selection per kind (any one matching excludes)."""
         return Selection(vms=self.exclude, folders=self.exclude_folders, clusters=self.exclude_clusters,
-                         attributes=self.exclude_attributes)
+                         attributes=self.exclude_attributes, tags=self.exclude_tags)
 
 
 class Settings(Section):

@@ -25,6 +25,7 @@ from vsphere_dr.errors import AuthenticationError, ControllerBusy, SettingsError
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.inventory_report import inventory_as_dict, inventory_as_text
 from vsphere_dr.logging_setup import apply_settings
+from vsphere_dr.protection import needs_tags
 from vsphere_dr.settings import Settings
 
 EXIT_OK, EXIT_FAULT, EXIT_SETTINGS, EXIT_UNREACHABLE, EXIT_BUSY, EXIT_LOGIN = 0, 1, 2, 3, 4, 5
@@ -128,6 +129,7 @@ def cmd_plan(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
 def cmd_protection(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     settings = _logged(admin)
     with VCenterGateway(settings.vcenter) as gateway:
+        gateway.read_tags = needs_tags(settings)
         inv = gateway.inventory()
     rows = protection_rows(inv, settings, time.time())
     print(json.dumps(rows, indent=2) if args.json else protection_text(rows))
