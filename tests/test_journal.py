@@ -487,7 +487,6 @@ def test_vms_removed_with_their_host_are_remembered_until_registered_again(tmp_p
 
 
 def test_a_journal_from_before_last_ok_at_gets_the_column(tmp_path: Path) -> None:
-    import sqlite3
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE module_runs (module TEXT PRIMARY KEY, started_at REAL NOT NULL, finished_at REAL,"

@@ -39,10 +39,11 @@ def verdicts(inv: Inventory, settings: Settings) -> dict[str, Verdict]:
     """Every VM of the inventory's verdict, by moref."""
     backing = {vm: host for host, vm in settings.inventory.vhost_backing.items()}
     groups = settings.protection_groups or {DEFAULT_GROUP: ProtectionGroup()}
-    return {vm.moref: _verdict(vm, inv, settings, groups, backing) for vm in inv.vms.values()}
+    excluded = settings.protection.excluded
+    return {vm.moref: _verdict(vm, inv, excluded, groups, backing) for vm in inv.vms.values()}
 
 
-def _verdict(vm: VmRecord, inv: Inventory, settings: Settings, groups: Mapping[str, ProtectionGroup],
+def _verdict(vm: VmRecord, inv: Inventory, excluded: Selection, groups: Mapping[str, ProtectionGroup],
              backing: Mapping[str, str]) -> Verdict:
     unmonitored = _unmonitored(vm)
     if unmonitored:
@@ -50,9 +51,9 @@ def _verdict(vm: VmRecord, inv: Inventory, settings: Settings, groups: Mapping[s
     if vm.name in backing:
         return Verdict(vm.moref, True, f"backing VM of nested host {backing[vm.name]} (snapshot_creator_vhost)",
                        backing_of=backing[vm.name])
-    excluded = _matching_criterion(vm, inv, settings.protection.excluded)
-    if excluded:
-        return Verdict(vm.moref, False, f"excluded by [protection] {excluded}")
+    exclusion = _matching_criterion(vm, inv, excluded)
+    if exclusion:
+        return Verdict(vm.moref, False, f"excluded by [protection] {exclusion}")
     for name, group in groups.items():
         if _takes(group, vm, inv):
             return Verdict(vm.moref, True, f"in group {name}", name)

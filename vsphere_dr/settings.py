@@ -427,10 +427,6 @@ class Selection(Section):
                              "as govc writes it: /DATACENTER/vm/FOLDER")
         return [item.rstrip("/") or "/" for item in value]
 
-    @property
-    def empty(self) -> bool:
-        return not (self.vms or self.folders or self.clusters or self.attributes or self.tags)
-
 
 class ProtectionGroup(Selection):
     """A `[protection.NAME]` section: the VMs it takes, and what they get."""
