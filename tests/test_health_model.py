@@ -171,10 +171,12 @@ def test_missing_counter_carries_last_value_and_extra_counter_is_ignored() -> No
 
 
 def test_invalid_config_is_rejected_with_the_field_named() -> None:
-    with pytest.raises(HealthModelError, match="flag_window"):
-        HealthModelConfig(anomalous_samples_to_flag=4, flag_window=3)
+    with pytest.raises(HealthModelError, match="refractory"):
+        HealthModelConfig(refractory=0)
+    with pytest.raises(HealthModelError, match="threshold"):
+        HealthModelConfig(threshold=0)
     with pytest.raises(HealthModelError, match="min_history"):
-        HealthModelConfig(min_history=50)
+        HealthModelConfig(min_history=20)
     assert issubclass(HealthModelError, VsphereDrError)
 
 
@@ -239,7 +241,7 @@ def test_other_configuration_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "health-models.pkl"
     trained_store()[0].save(path)
     with pytest.raises(HealthModelError, match="model configuration"):
-        HealthModelStore.load(path, replace(HealthModelConfig(), threshold_factor=2.0))
+        HealthModelStore.load(path, replace(HealthModelConfig(), threshold=9.0))
 
 
 def test_missing_file_gives_empty_store_without_warning(tmp_path: Path,

@@ -123,7 +123,7 @@ def test_models_learned_with_other_settings_are_refused_with_a_warning(tmp_path:
     watch.observe({"vm-1": fleet(total=1)["vm-1"][0]})
     watch.save()
     with caplog.at_level(logging.WARNING):
-        changed = HealthWatch(HealthSettings(threshold_factor=2.0), path)
+        changed = HealthWatch(HealthSettings(ill_evidence=9), path)
     assert changed.vms == frozenset()
     assert any("model configuration" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
