@@ -60,6 +60,7 @@ MIN_TAIL = 16
 EXTREMES_SHARE = 0.01  # of a test's history that estimates the exponential tail beyond its extremes
 MIN_EXTREMES = 5
 MAX_REASONS = 3
+EVIDENCE_CAP = 2.0  # evidence is kept below this many thresholds: one extreme sample is ill briefly
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,7 @@ class VmHealthModel:
 
     def _judge(self, timestamp: datetime, surprise: float, surprises: list[tuple[float, str]]) -> Verdict:
         config = self.config
-        self._evidence = max(0.0, self._evidence + surprise - config.allowance)
+        self._evidence = min(max(0.0, self._evidence + surprise - config.allowance), EVIDENCE_CAP * config.threshold)
         self._since_onset += 1
         if self._evidence < config.threshold:
             self._ill = False
