@@ -5,7 +5,8 @@
 
 Each VM's model is fitted (``fit``: the samples one by one into its history, then a training) on
 7 days of 5-minute samples of ``--counters`` counters, then every round gives each VM one new
-sample through ``VmHealthModel.score`` (the sweep's path: one sample per VM per round). Memory per model is the size of its pickle (what the models file holds per VM).
+sample through ``VmHealthModel.score`` (the sweep's path: one sample per VM per round). Memory
+per model is the size of its pickle (what the models file holds per VM).
 Prints a table and, last, ``cost_per_vm_sample_ms=<ms> memory_per_model_kb=<kB>
 round_10000_vms_s=<s> with_refits_s=<s>`` (extrapolated linearly from the measured costs, one core;
 the last adds the refits: each VM refits (``retrain``, timed as ``refit_s_per_vm``) once per
