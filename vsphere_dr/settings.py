@@ -305,8 +305,8 @@ class JournalSettings(Section):
 
 # [health] key -> the HealthModelConfig field it sets (docs/health-model.md explains each).
 HEALTH_MODEL_KEYS = {"warmup_samples": "min_history", "history_samples": "max_history",
-                     "threshold_quantile": "threshold_quantile", "threshold_factor": "threshold_factor",
-                     "anomalous_samples_to_flag": "anomalous_samples_to_flag", "flag_window": "flag_window"}
+                     "median_window": "median_window", "surprise_allowance": "allowance",
+                     "ill_evidence": "threshold", "refractory_samples": "refractory"}
 
 
 class HealthSettings(Section):
@@ -320,10 +320,10 @@ class HealthSettings(Section):
     interval_seconds: Annotated[float, Field(ge=20)] = 300.0  # vCenter's real-time samples are 20 s apart
     warmup_samples: int = 288
     history_samples: int = 2016
-    threshold_quantile: float = 0.99
-    threshold_factor: float = 1.5
-    anomalous_samples_to_flag: int = 3
-    flag_window: int = 5
+    median_window: int = 12
+    surprise_allowance: float = 2.5
+    ill_evidence: float = 8.0
+    refractory_samples: int = 96
     retrain_interval_seconds: Annotated[float, Field(ge=60)] = 86400.0
     model_path: OptionalPath = None
     response: Literal["incident", "reset", "recover"] = "incident"
