@@ -134,6 +134,14 @@ def test_group_sections_in_the_ini_are_validated_with_their_section_named(tmp_pa
     assert loaded.protection_groups["db"].rpo_target_seconds == 900
 
 
+def test_a_group_name_is_a_plain_word(tmp_path: Path) -> None:
+    path = tmp_path / "settings.ini"
+    path.write_text("[vcenter]\nhost = vc\nuser = u\npassword = p\n[protection.web tier]\nvms = web-*\n",
+                    encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"\[protection.web tier\]: a group's name is letters, digits"):
+        load_settings(path)
+
+
 def test_a_group_interval_with_a_cron_round_is_refused() -> None:
     with pytest.raises(ValueError, match=r"\[protection.web\] snapshot_interval_seconds needs \[snapshots\] "
                                          "interval_seconds, not cron"):

@@ -473,6 +473,14 @@ class Settings(Section):
     # The [protection.NAME] sections, in file order (a VM is in the first group that takes it).
     protection_groups: dict[str, ProtectionGroup] = {}
 
+    @field_validator("protection_groups")
+    @classmethod
+    def _group_names(cls, value: dict[str, ProtectionGroup]) -> dict[str, ProtectionGroup]:
+        bad = [name for name in value if not re.fullmatch(r"[A-Za-z0-9_-]+", name)]
+        if bad:
+            raise ValueError(f"[protection.{bad[0]}]: a group's name is letters, digits, '_' and '-'")
+        return value
+
     @model_validator(mode="after")
     def _group_intervals_need_intervals(self) -> Settings:
         """A group's own interval is honoured by running the round as often as the most frequent
