@@ -587,8 +587,8 @@ def _describe(error: Any, raw: dict[str, Any]) -> str:
 
 def _section_loc(loc: list[str]) -> list[str]:
     """A group's location as its section: (protection_groups, web, key) -> ([protection.web], key)."""
-    if len(loc) >= 2 and loc[0] == "protection_groups":
-        return [GROUP_PREFIX + loc[1], *loc[2:]]
+    if loc[:1] == ["protection_groups"]:  # alone: a rule about the groups, its message names the section
+        return [GROUP_PREFIX + loc[1], *loc[2:]] if len(loc) >= 2 else []
     return loc
 
 
