@@ -94,6 +94,7 @@ class LostVersion:
         self.propertyCollector = self
         self.viewManager = self
         self.rootFolder = vim.Folder("group-d1")
+        self.customFieldsManager = None
 
     def CreatePropertyCollector(self) -> LostVersion:  # noqa: N802 (pyVmomi's names)
         self.collectors += 1

@@ -1,7 +1,7 @@
 """The daemon's incremental inventory (WaitForUpdatesEx) against fresh full reads, on the simulator.
 
 A sequence of changes a lab goes through (power operations, a new VM, a removed VM, a host losing
-power and coming back, a host disconnected by a person, a snapshot, a crash) is applied, and after each one the watcher's picture
+power and coming back, a host disconnected by a person, a snapshot, a crash, a custom attribute) is applied, and after each one the watcher's picture
 must equal what a full read shows at that moment: the same records, field for field.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from pyVmomi import vim
 
 from tests.chaos import chaos
 from tests.sim_world import Client, clone_vm, run_task, wait_until
@@ -81,6 +82,11 @@ def test_incremental_picture_equals_a_full_read_through_a_lab_s_changes(
         ("VM recovers", lambda: chaos(own, "vm_recover", WEB)),
         ("host power loss", lambda: chaos(own, "host_down", P1)),
         ("host back", lambda: chaos(own, "host_up", P1)),
+        ("custom attribute defined", lambda: vc.content.customFieldsManager.AddCustomFieldDef(
+            name="owner", moType=vim.VirtualMachine)),
+        ("custom attribute set", lambda: vc.content.customFieldsManager.SetField(
+            entity=vc.vm(WEB), key=next(f.key for f in vc.content.customFieldsManager.field if f.name == "owner"),
+            value="team-a")),
         ("host disconnected", lambda: run_task(vc.host(P1).DisconnectHost_Task())),
         ("host reconnected", lambda: run_task(vc.host(P1).ReconnectHost_Task())),
     ]

@@ -1,7 +1,8 @@
 """The daemon's picture of the inventory, kept up to date with WaitForUpdatesEx.
 
 A session and a PropertyCollector of its own (``CreatePropertyCollector``), one filter over a
-ContainerView of the root folder asking for the same properties as a full read (``WANTED``),
+ContainerView of the root folder asking for the same properties as a full read (``WANTED``, and
+the custom attributes' definitions),
 and a thread that waits for updates (``WaitForUpdatesEx``, bounded by ``maxWaitSeconds``) and
 applies each one to the objects' property maps: only what changed crosses the wire. A sweep asks
 ``inventory()`` for the latest consistent picture and never waits for the watcher.
@@ -35,7 +36,7 @@ from pyVmomi import vim, vmodl
 from vsphere_dr.errors import VCenterError
 from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.gateway.faults import faults_translated
-from vsphere_dr.gateway.inventory_reader import WANTED, build_inventory
+from vsphere_dr.gateway.inventory_reader import FIELDS, WANTED, build_inventory, outside_the_tree
 from vsphere_dr.gateway.properties import PropertyMap, filter_spec, retrieve_objects
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import VCenterSettings
@@ -53,10 +54,14 @@ EVIDENCE: dict[tuple[type, str], frozenset[str]] = {
 }
 
 
+# Objects whose change can change every VM's record (its folder path, its custom attributes' names).
+VM_CONTEXT = (vim.Folder, vim.Datacenter, FIELDS[0])
+
+
 def paths_of(kind: type) -> tuple[str, ...]:
     """The properties a full read asks of an object of ``kind`` (a cluster's include a compute
     resource's)."""
-    return tuple(path for wanted, paths in WANTED.items() if issubclass(kind, wanted) for path in paths)
+    return tuple(path for wanted, paths in (*WANTED.items(), FIELDS) if issubclass(kind, wanted) for path in paths)
 
 
 class InventoryWatcher:
@@ -160,7 +165,7 @@ class InventoryWatcher:
         """A new collector and filter; the first WaitForUpdatesEx (version "") gives every object."""
         collector = content.propertyCollector.CreatePropertyCollector()
         view = content.viewManager.CreateContainerView(content.rootFolder, list(WANTED), True)
-        collector.CreateFilter(filter_spec(view, WANTED), partialUpdates=False)
+        collector.CreateFilter(filter_spec(view, WANTED, outside_the_tree(content)), partialUpdates=False)
         with self._lock:
             self._props, self._kinds, self._vm_cache, self._evidence = {}, {}, {}, {}
             self._collector, self._login, self._version = collector, self._session.logins, ""
@@ -204,6 +209,8 @@ class InventoryWatcher:
 
     def _object_update(self, update: Any, now: float, initial: bool) -> list[str]:
         moref, kind = update.obj._moId, type(update.obj)
+        if issubclass(kind, VM_CONTEXT):
+            self._vm_cache.clear()
         if update.kind == "leave":
             for table in (self._props, self._kinds, self._vm_cache, self._evidence):
                 table.pop(moref, None)
