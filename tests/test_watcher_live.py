@@ -1,7 +1,7 @@
 """The daemon's incremental inventory (WaitForUpdatesEx) against fresh full reads, on the simulator.
 
 A sequence of changes a lab goes through (power operations, a new VM, a removed VM, a host losing
-power and coming back, a host disconnected by a person, a snapshot, a crash, a custom attribute) is applied, and after each one the watcher's picture
+power and coming back, a host disconnected by a person, a snapshot, a crash, a custom attribute, a folder renamed) is applied, and after each one the watcher's picture
 must equal what a full read shows at that moment: the same records, field for field.
 """
 
@@ -87,6 +87,7 @@ def test_incremental_picture_equals_a_full_read_through_a_lab_s_changes(
         ("custom attribute set", lambda: vc.content.customFieldsManager.SetField(
             entity=vc.vm(WEB), key=next(f.key for f in vc.content.customFieldsManager.field if f.name == "owner"),
             value="team-a")),
+        ("VM folder renamed", lambda: run_task(vc.vm(WEB).parent.Rename_Task("vms"))),
         ("host disconnected", lambda: run_task(vc.host(P1).DisconnectHost_Task())),
         ("host reconnected", lambda: run_task(vc.host(P1).ReconnectHost_Task())),
     ]
