@@ -266,3 +266,21 @@ def test_stopping_while_a_sweep_runs_does_not_hang(pacing: Pacing) -> None:
     pacing.hold.set()
     stopping.join(5)
     assert not stopping.is_alive(), "shutdown hung"
+
+
+def test_a_refused_login_ends_the_watcher_and_a_lost_vcenter_is_said_once(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from vsphere_dr.errors import AuthenticationError, VCenterUnreachable
+
+    w = InventoryWatcher(VCenterSettings(host="vc.test", user="u", password="p"))
+    failures = iter([VCenterUnreachable("cannot reach vCenter"), VCenterUnreachable("cannot reach vCenter"),
+                     AuthenticationError("vCenter refused the login")])
+
+    def content() -> Any:
+        raise next(failures)
+
+    monkeypatch.setattr(w._session, "content", content)
+    assert not w.step() and not w.step()
+    assert caplog.text.count("cannot reach vCenter") == 1, "said once, not at every retry"
+    assert not w.step() and w._stopping.is_set(), "a refused login is not retried"
+    assert "inventory watcher stopped: vCenter refused the login" in caplog.text

@@ -33,7 +33,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from vsphere_dr.errors import VCenterError
+from vsphere_dr.errors import AuthenticationError, VCenterError
 from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.gateway.faults import faults_translated
 from vsphere_dr.gateway.inventory_reader import FIELDS, WANTED, build_inventory, outside_the_tree
@@ -88,6 +88,7 @@ class InventoryWatcher:
         self._current_at: float | None = None  # when the picture was last known true; None: it is not
         self._evidence: dict[str, float] = {}  # moref -> when vCenter first showed it failing
         self._stale: set[str] = set()  # objects to read again whole (see _reread)
+        self._lost = False  # the last round failed (said once, until the picture is read again)
         self.full_reads = 0
 
     # --- what a sweep asks ---------------------------------------------------------------
@@ -146,16 +147,25 @@ class InventoryWatcher:
                     self._wait(content)
             return True
         except VCenterError as exc:
-            if self._stopping.is_set():  # the wait that stop() cancelled
-                return False
-            if isinstance(exc.__cause__, vmodl.query.InvalidCollectorVersion):
-                log.warning("vCenter lost the inventory watcher's version: reading the inventory whole again")
-            else:
-                log.warning("inventory watcher: %s; sweeps read the inventory themselves until it is back", exc)
+            self._report(exc)
         # A new login next time, and with it a new collector: the old one ends with its session.
         self._session.close()
         self._forget()
         return False
+
+    def _report(self, exc: VCenterError) -> None:
+        """Say why the picture is lost: once, not at every retry. A refused login ends the
+        watcher: retried every few seconds, it could lock the account."""
+        if self._stopping.is_set():  # the wait that stop() cancelled
+            return
+        if isinstance(exc, AuthenticationError):
+            log.error("inventory watcher stopped: %s; sweeps read the inventory themselves", exc)
+            self._stopping.set()
+        elif isinstance(exc.__cause__, vmodl.query.InvalidCollectorVersion):
+            log.warning("vCenter lost the inventory watcher's version: reading the inventory whole again")
+        elif not self._lost:
+            log.warning("inventory watcher: %s; sweeps read the inventory themselves until it is back", exc)
+        self._lost = True
 
     def _forget(self) -> None:
         with self._lock:
@@ -174,6 +184,7 @@ class InventoryWatcher:
             updates = collector.WaitForUpdatesEx(self._version, PC.WaitOptions(maxWaitSeconds=0))
         self._reread(content)
         self.full_reads += 1
+        self._lost = False
         log.info("inventory watcher: %d objects read whole", len(self._props))
 
     def _wait(self, content: vim.ServiceInstanceContent) -> None:
