@@ -66,6 +66,17 @@ def test_updates_change_only_their_objects_records(watcher: tuple[InventoryWatch
     assert "vm-1" not in w.inventory().vms
 
 
+def test_no_picture_when_vcenter_has_not_answered_for_longer_than_a_wait_and_a_timeout() -> None:
+    now = [NOW]
+    w = InventoryWatcher(VCenterSettings(host="vc.test", user="u", password="p", connect_timeout_seconds=10),
+                         clock=lambda: now[0])
+    w._apply(update_set(("enter", HOST, HOST_PROPS)), initial=True)
+    now[0] += 19
+    assert w.inventory() is not None
+    now[0] += 2
+    assert w.inventory() is None, "a sweep reads the inventory itself"
+
+
 def test_a_truncated_update_is_not_a_consistent_picture(watcher: tuple[InventoryWatcher, list[str]]) -> None:
     w, _ = watcher
     assert w._apply(update_set(("modify", VM, [change("runtime.powerState", "poweredOff")]), truncated=True))

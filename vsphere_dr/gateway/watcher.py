@@ -73,6 +73,8 @@ class InventoryWatcher:
         self._session = VCenterSession(settings)
         # A wait must return before the HTTP connection's own timeout gives up on it.
         self._max_wait = max(1, int(settings.connect_timeout_seconds) // 2)
+        # A wait that has not returned after this long is lost in the network: no picture then.
+        self._trusted_for = 2 * self._max_wait + settings.connect_timeout_seconds
         self._retry_after = settings.retry_backoff_seconds
         self._on_evidence, self._clock = on_evidence, clock
         self._lock = threading.Lock()
@@ -94,9 +96,10 @@ class InventoryWatcher:
     # --- what a sweep asks ---------------------------------------------------------------
 
     def inventory(self) -> Inventory | None:
-        """The latest consistent picture, or None while there is none (not read yet, vCenter lost)."""
+        """The latest consistent picture, or None while there is none (not read yet, vCenter lost,
+        or no answer from it for longer than a wait and a timeout)."""
         with self._lock:
-            if self._current_at is None:
+            if self._current_at is None or self._clock() - self._current_at > self._trusted_for:
                 return None
             if self._built is None:
                 self._built = build_inventory(self._props, self._kinds,
