@@ -104,6 +104,7 @@ class HealthSweep:
 
     def _sweep(self, dry_run: bool) -> SweepReport:
         now = self.clock()
+        self.recheck_at = None  # a sweep that fails leaves nothing to recheck: the regular cadence
         try:
             inv = self._inventory()
         except VCenterError as exc:

@@ -194,6 +194,21 @@ def test_recheck_comes_on_the_confirmation_cadence_or_when_a_host_s_timeout_ends
     assert sweep._recheck_at(World(NOW, None, {"host-1": HostView(False, over)}, {})) is None
 
 
+def test_a_sweep_that_cannot_read_vcenter_leaves_nothing_to_recheck() -> None:
+    """Else a recheck time left from before would run the failing sweep again and again."""
+    from vsphere_dr.errors import VCenterUnreachable
+
+    class Unreachable:
+        def inventory(self) -> None:
+            raise VCenterUnreachable("cannot reach vCenter at https://vc.test:443")
+
+    sweep = HealthSweep(Unreachable(), None, None, settings, None, None, None)  # type: ignore[arg-type]
+    sweep.recheck_at = NOW - 100
+    with pytest.raises(VCenterUnreachable):
+        sweep.plan()
+    assert sweep.recheck_at is None
+
+
 class Pacing:
     """A real scheduler with one sweep job every hour, whose runs are recorded."""
 
