@@ -297,6 +297,36 @@ class ReplicationSettings(Section):
         return self
 
 
+class DrillSettings(Section):
+    """Test failovers (`vsphere-dr drill`): where a copy's network adapters go, how it is checked.
+
+    The copy goes where replicas go ([replication] hosts or cluster, and datastores)."""
+
+    network: OptionalStr = None  # a port group for the copies' adapters; none: every adapter disconnected
+    probe: OptionalStr = None  # tcp:PORT against the copy's address on the drill network
+    prefix: Annotated[str, Field(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")] = "vsphere-dr-drill"
+    timeout_seconds: Seconds = 600.0  # from power-on to the heartbeat (and probe) answering
+
+    @field_validator("probe")
+    @classmethod
+    def _tcp_port(cls, value: str | None) -> str | None:
+        found = re.fullmatch(r"tcp:(\d{1,5})", value or "")
+        if value is not None and (found is None or not 1 <= int(found[1]) <= 65535):
+            raise ValueError("expected tcp:PORT with a port from 1 to 65535")
+        return value
+
+    @model_validator(mode="after")
+    def _probe_needs_network(self) -> DrillSettings:
+        if self.probe and not self.network:
+            raise ValueError("probe needs network = <a drill port group>: a copy whose adapters are "
+                             "disconnected cannot answer a probe")
+        return self
+
+    @property
+    def probe_port(self) -> int | None:
+        return int(self.probe.split(":")[1]) if self.probe else None
+
+
 class JournalSettings(Section):
     path: Path = Path("var/vsphere-dr.sqlite")
 
@@ -386,6 +416,7 @@ class Settings(Section):
     inventory: InventorySettings = InventorySettings()
     recovery: RecoverySettings = RecoverySettings()
     replication: ReplicationSettings = ReplicationSettings()
+    drill: DrillSettings = DrillSettings()
     journal: JournalSettings = JournalSettings()
     logging: LoggingSettings = LoggingSettings()
     health: HealthSettings = HealthSettings()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from modules.inventory_administrator import InventoryAdministrator
 from vsphere_dr import health_eval
+from vsphere_dr.app import drill
 from vsphere_dr.app.controller import Controller
 from vsphere_dr.app.daemon import Daemon, stop_on_signals
 from vsphere_dr.app.incidents import incidents_as_dicts, incidents_text
@@ -37,6 +38,8 @@ EPILOG = """exit codes:
      (normal when cron runs overlap; logged at WARNING with the holder's pid, host and since)
   5  vCenter refused the login (user or password): not retried, so that a wrong password never
      becomes an account lockout
+  drill: 0 every VM's drill passed; 1 a VM's drill failed or was refused (the report says why);
+     2 also for an unknown VM name; 4 another drill holds the journal's drill lock
 """
 
 
@@ -66,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval-health", help="score the health model on labelled series (NAB format)")
     evaluate.add_argument("directory", type=Path, help="directory with CSV files and labels.json")
     evaluate.add_argument("--write-results", type=Path, metavar="OUT", help=health_eval.RESULTS_HELP)
+    drill.add_commands(commands)
     return parser
 
 
@@ -151,6 +155,7 @@ def exclusive(command: Command) -> Command:
     def locked(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
         what = ["vsphere-dr", args.command] + (["--module", args.module] if args.command == "once" else [])
         with held(lock_for_journal(_logged(admin).journal.path), " ".join(what), getattr(args, "wait_lock", 0.0)):
+            drill.clean_up_after_drills(admin)
             return command(admin, args)
 
     return locked
@@ -165,6 +170,8 @@ COMMANDS: dict[str, Command] = {
     "status": cmd_status,
     "plan": cmd_plan,
     "incidents": cmd_incidents,
+    "drill": drill.cmd_drill,  # takes the drill lock, never the controller's: a drill runs beside `run`
+    "drills": drill.cmd_drills,
 }
 
 

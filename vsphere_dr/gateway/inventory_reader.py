@@ -19,6 +19,7 @@ from vsphere_dr.records import (
     SnapshotRecord,
     VmRecord,
 )
+from vsphere_dr.drill_marks import parse_mark as parse_drill_mark
 from vsphere_dr.replicas import parse_mark
 
 WANTED: dict[type, tuple[str, ...]] = {
@@ -175,6 +176,7 @@ def _vm(ref: str, p: PropertyMap) -> VmRecord:
         snapshots=_snapshots(p.get("snapshot")), alarms=_alarms(p.get("triggeredAlarmState")),
         files_path=p.get("config.files.vmPathName") or None, replica=parse_mark(p.get("config.annotation") or ""),
         folder=_id(p["parent"]) if p.get("parent") is not None else None,
+        drill=parse_drill_mark(p.get("config.annotation") or ""),
     )
 
 
