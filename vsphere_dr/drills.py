@@ -163,7 +163,7 @@ def _answers(run: DrillRun) -> None:
     timeout = run.tools.settings().drill.timeout_seconds
     port = run.tools.settings().drill.probe_port
     what = "its guest heartbeat" + (f" and tcp:{port}" if port else "")
-    wait_for(run, lambda: _answered(run, port), timeout, f"{run.copy_name}: no {what} within {timeout:.0f} s")
+    wait_for(run, lambda: _answered(run, port), timeout, f"{run.copy_name} did not answer ({what}) within {timeout:.0f} s")
     run.answered_at = run.tools.clock()
     run.tools.journal.update_drill(run.id, answered_at=run.answered_at)
 
