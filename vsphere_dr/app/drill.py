@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from modules.inventory_administrator import InventoryAdministrator
@@ -27,7 +29,8 @@ from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.journal import DrillRow, DrillRunRow, Journal
 from vsphere_dr.logging_setup import apply_settings
 from vsphere_dr.probes import Prober
-from vsphere_dr.settings import Settings
+from vsphere_dr.settings import Settings, VCenterSettings
+from vsphere_dr.vcenter import Gateway
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -99,7 +102,10 @@ def cmd_drills(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def clean_up_after_drills(admin: InventoryAdministrator) -> None:
+Connect = Callable[[VCenterSettings], AbstractContextManager[Gateway]]
+
+
+def clean_up_after_drills(admin: InventoryAdministrator, connect: Connect = VCenterGateway) -> None:
     """At the start of `run` and `once`: remove the copies of drills that were killed half-way,
     unless a drill is running now (it holds the drill lock, and its copies are its own). Never
     stops `run` or `once`: what cannot be removed now is tried at the next start."""
@@ -108,12 +114,13 @@ def clean_up_after_drills(admin: InventoryAdministrator) -> None:
     try:
         lock.acquire("vsphere-dr clean-up of interrupted drills")
     except ControllerBusy:
-        log.info("a drill is running (%s): its copies are its own", lock.holder().describe() if lock.holder() else "")
+        holder = lock.holder()
+        log.info("a drill is running (%s): its copies are its own", holder.describe() if holder else "")
         return
     journal = Journal(settings.journal.path)
     try:
         if journal.uncleaned_drills():
-            with VCenterGateway(settings.vcenter) as gateway:
+            with connect(settings.vcenter) as gateway:
                 for removed in clean_up(_tools(admin, gateway, journal), scan=False):
                     log.warning("removed %s, the copy of a drill that did not finish", removed)
         else:
@@ -125,7 +132,7 @@ def clean_up_after_drills(admin: InventoryAdministrator) -> None:
         lock.release()
 
 
-def _tools(admin: InventoryAdministrator, gateway: VCenterGateway, journal: Journal) -> DrillTools:
+def _tools(admin: InventoryAdministrator, gateway: Gateway, journal: Journal) -> DrillTools:
     def probe(address: str, port: int) -> bool:
         monitoring = admin.settings.monitoring.model_copy(update={"probe": "tcp", "probe_port": port})
         return Prober(monitoring).probe([address]).get(address, False)
