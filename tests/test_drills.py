@@ -22,7 +22,7 @@ from tests.recovery_lab import NOW, SNAPSHOT_TIME, Clock, journal, lab
 from vsphere_dr import drill_marks
 from vsphere_dr.drill_report import chart_svg, report_as_dict, report_html, report_text, rpo, time_to_answer
 from vsphere_dr.drills import DrillRunner, DrillTools, clean_up, select_vms, source_of
-from vsphere_dr.errors import NotADrillCopy, UsageError
+from vsphere_dr.errors import NotADrillCopy, TaskTimeout, UsageError, VSphereFault
 from vsphere_dr.journal import Journal
 from vsphere_dr.records import CopyState, NicState
 from vsphere_dr.replicas import mark_text, replica_name
@@ -183,14 +183,7 @@ def test_a_recovery_that_begins_while_the_copy_boots_wins_and_the_copy_is_remove
 
 def test_a_copy_that_never_answers_fails_after_the_timeout_and_is_removed(vc: FakeVCenter, j: Journal,
                                                                            clock: Clock) -> None:
-    clone = vc.gateway.vms.clone_for_drill
-
-    def broken_clone(*args: Any) -> str:
-        moref = clone(*args)
-        vc.vms[moref].broken = True
-        return moref
-
-    vc.gateway.vms.clone_for_drill = broken_clone  # type: ignore[method-assign]
+    vc.gateway.vms.clone_for_drill = _broken(vc)  # type: ignore[method-assign]
     (row,) = j.drills(drill(vc, j, clock, ["db-01"]))
     assert row.state == "failed" and "did not answer (its guest heartbeat) within 60 s" in row.error
     assert copies(vc) == [] and row.cleaned == 1 and clock.now >= NOW + 60
@@ -366,3 +359,45 @@ def test_the_report_in_text_json_and_a_page_with_a_chart(vc: FakeVCenter, j: Jou
     page = report_html(run, rows)
     assert page.count("<svg") == 1 and chart_svg(rows) in page and "db-01" in page
     assert "src=" not in page and "href=" not in page and "<script" not in page, "no external assets"
+
+
+def test_a_stop_while_the_copy_boots_removes_the_copy(vc: FakeVCenter, j: Journal, clock: Clock) -> None:
+    t = tools(vc, j, clock)
+    vc.gateway.vms.clone_for_drill = _broken(vc)  # type: ignore[method-assign]
+    t.sleep = lambda _seconds: t.stop.set()  # SIGTERM while it waits
+    (row,) = j.drills(drill(vc, j, clock, ["db-01"], t=t))
+    assert row.state == "failed" and "stopping" in row.error and copies(vc) == [] and row.cleaned == 1
+    assert j.drill_runs()[-1].outcome == "interrupted"
+
+
+def test_a_clone_that_timed_out_but_completed_is_found_by_its_mark_and_removed(vc: FakeVCenter, j: Journal,
+                                                                              clock: Clock) -> None:
+    clone = vc.gateway.vms.clone_for_drill
+
+    def timed_out(*args: Any) -> str:
+        clone(*args)
+        raise TaskTimeout("cloning: the task did not finish within 600 s; it may still complete")
+
+    vc.gateway.vms.clone_for_drill = timed_out  # type: ignore[method-assign]
+    (row,) = j.drills(drill(vc, j, clock, ["db-01"]))
+    assert row.state == "failed" and "did not finish" in row.error and copies(vc) == [] and row.cleaned == 1
+
+
+def test_a_copy_that_cannot_be_deleted_fails_the_drill_and_is_removed_at_the_next_start(
+        vc: FakeVCenter, j: Journal, clock: Clock) -> None:
+    vc.fail_next("destroy_drill_copy", VSphereFault("vCenter fault TaskInProgress", "TaskInProgress"))
+    (row,) = j.drills(drill(vc, j, clock, ["db-01"]))
+    assert row.state == "failed" and "was not removed" in row.error and row.cleaned == 0 and len(copies(vc)) == 1
+    assert clean_up(tools(vc, j, clock), scan=False) == [f"{row.copy_name} ({row.copy})"] and copies(vc) == []
+    assert j.drill(row.id).state == "failed", "a failed drill stays failed"
+
+
+def _broken(vc: FakeVCenter) -> Any:
+    clone = vc.gateway.vms.clone_for_drill
+
+    def broken_clone(*args: Any) -> str:
+        moref = clone(*args)
+        vc.vms[moref].broken = True
+        return moref
+
+    return broken_clone
