@@ -107,7 +107,8 @@ def chart_svg(rows: list[DrillRow]) -> str:
              f'<rect x="{LABEL_WIDTH}" y="4" width="10" height="10" fill="{COLOURS["answer"]}"/>'
              f'<text x="{LABEL_WIDTH + 14}" y="13">time to answer</text>',
              f'<rect x="{LABEL_WIDTH + 130}" y="4" width="10" height="10" fill="{COLOURS["rpo"]}"/>'
-             f'<text x="{LABEL_WIDTH + 144}" y="13">RPO</text>']
+             f'<text x="{LABEL_WIDTH + 144}" y="13">RPO</text>'
+             f'<text x="{LABEL_WIDTH + 200}" y="13" fill="#666">(each on its own scale)</text>']
     for i, (row, answer, point) in enumerate(series):
         y = 24 + i * row_height
         parts.append(f'<text x="0" y="{y + BAR_HEIGHT + 3}">{html.escape(row.vm_name[:28])}</text>')
@@ -128,6 +129,8 @@ def _rounded(value: float | None) -> float | None:
 def _seconds(value: float | None) -> str:
     if value is None:
         return "-"
+    if value < 10:
+        return f"{value:.2f} s"
     if value < 120:
         return f"{value:.1f} s"
     minutes = value / 60

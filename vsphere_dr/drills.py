@@ -34,7 +34,7 @@ from vsphere_dr.protection import protected_vms, skip_reason
 from vsphere_dr.recoveries.base import Interrupted, NoLongerNeeded, Step, StepFailed, guard
 from vsphere_dr.recoveries.common import wait_for
 from vsphere_dr.records import CopyState, Inventory, VmRecord
-from vsphere_dr.replicas import choose_target
+from vsphere_dr.replicas import Target, choose_target
 from vsphere_dr.settings import Settings
 from vsphere_dr.vcenter import Gateway
 
@@ -105,6 +105,7 @@ class DrillRun:
     vm: VmRecord
     source: Source
     host: str
+    host_name: str
     pool: str
     datastore: str
     copy_name: str
@@ -231,30 +232,39 @@ class DrillRunner:
     def _plan(self, run_id: int, inv: Inventory, vm: VmRecord, hosts: Sequence[str],
               datastores: Sequence[str]) -> DrillRun | None:
         """The VM's drill, journaled; or None when it is refused (journaled with the reason)."""
-        s = self.tools.settings()
-        source = source_of(inv, vm)
-        target = None if isinstance(source, str) else choose_target(inv, vm, hosts, datastores)
-        why = ("vsphere-dr is stopping" if self.tools.stop.is_set() else None) \
-            or skip_reason(vm, inv, self.tools.journal.vms_under_recovery()) \
-            or (source if isinstance(source, str) else None) or (target if isinstance(target, str) else None)
-        if why is not None or isinstance(source, str) or target is None or isinstance(target, str):
-            log.warning("drill of %s refused: %s", vm.name, why)
-            self.tools.journal.intend_drill(run_id, vm.moref, vm.name, state="refused", error=why or "", cleaned=1,
+        planned = self._where(inv, vm, hosts, datastores)
+        if isinstance(planned, str):
+            log.warning("drill of %s refused: %s", vm.name, planned)
+            self.tools.journal.intend_drill(run_id, vm.moref, vm.name, state="refused", error=planned, cleaned=1,
                                             finished_at=self.tools.clock())
             return None
-        name = drill_marks.copy_name(s.drill.prefix, vm.name, self.tools.clock())
-        token = drill_marks.new_token()
-        fields: dict[str, Any] = dict(
-            source_kind=source.kind, source_vm=source.vm, source_snapshot=source.snapshot, source_name=source.name,
-            source_taken=source.taken, host=target.host.moref, host_name=target.host.name,
+        source, target = planned
+        s = self.tools.settings()
+        name, token = drill_marks.copy_name(s.drill.prefix, vm.name, self.tools.clock()), drill_marks.new_token()
+        drill = self.tools.journal.intend_drill(
+            run_id, vm.moref, vm.name, source_kind=source.kind, source_vm=source.vm, source_snapshot=source.snapshot,
+            source_name=source.name, source_taken=source.taken, host=target.host.moref, host_name=target.host.name,
             datastore=target.datastore.moref, prefix=s.drill.prefix, copy_name=name, token=token)
-        drill = self.tools.journal.intend_drill(run_id, vm.moref, vm.name, **fields)
-        return DrillRun(self.tools, drill, vm, source, target.host.moref, target.pool, target.datastore.moref,
-                        name, s.drill.prefix, token, s.drill.network)
+        return DrillRun(self.tools, drill, vm, source, target.host.moref, target.host.name, target.pool,
+                        target.datastore.moref, name, s.drill.prefix, token, s.drill.network)
+
+    def _where(self, inv: Inventory, vm: VmRecord, hosts: Sequence[str],
+               datastores: Sequence[str]) -> tuple[Source, Target] | str:
+        """What the VM's copy is made from and where it goes; or why it gets no drill."""
+        if self.tools.stop.is_set():
+            return "vsphere-dr is stopping"
+        busy = skip_reason(vm, inv, self.tools.journal.vms_under_recovery())
+        if busy is not None:
+            return busy
+        source = source_of(inv, vm)
+        if isinstance(source, str):
+            return source
+        target = choose_target(inv, vm, hosts, datastores)
+        return target if isinstance(target, str) else (source, target)
 
     def _drill(self, run: DrillRun) -> None:
         journal = self.tools.journal
-        log.info("drill of %s: a copy of %s %s on %s", run.name, run.source.kind, run.source.name, run.host)
+        log.info("drill of %s: a copy of %s %s on %s", run.name, run.source.kind, run.source.name, run.host_name)
         state, error = "passed", ""
         try:
             for step in STEPS:
