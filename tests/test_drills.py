@@ -344,6 +344,8 @@ def test_selection_names_what_is_wrong(vc: FakeVCenter, j: Journal) -> None:
         select_vms(inv, s, [], everything=False, group="tier-1")
     assert [vm.name for vm in select_vms(inv, s, [], everything=True)] == ["bare-01", "db-01", "web-01"]
     assert isinstance(source_of(inv, inv.vms["vm-9"]), str)
+    with pytest.raises(UsageError, match="no protected VM"):
+        select_vms(FakeVCenter().inventory(), s, [], everything=True)
 
 
 def test_the_report_in_text_json_and_a_page_with_a_chart(vc: FakeVCenter, j: Journal, clock: Clock) -> None:

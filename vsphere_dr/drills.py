@@ -74,6 +74,8 @@ def select_vms(inv: Inventory, settings: Settings, names: Sequence[str], everyth
         raise UsageError(f"--group {group}: this version has no [protection] groups; use --vm or --all")
     protected = {vm.name: vm for vm in protected_vms(inv, settings)}
     if everything:
+        if not protected:
+            raise UsageError("--all: vCenter shows no protected VM to drill")
         return list(protected.values())
     unknown = [name for name in names if inv.vm_by_name(name) is None]
     if unknown:
