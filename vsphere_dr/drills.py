@@ -288,16 +288,15 @@ class DrillRunner:
         """Remove the copy whatever happened; a copy that cannot be removed fails the drill and
         stays journaled uncleaned, so the next start tries again."""
         cleaned = 1
-        if run.copy is None:
-            run.copy = _copy_by_mark(self.tools, run.id, run.token)
-        if run.copy is not None:
-            try:
+        try:
+            run.copy = run.copy or _copy_by_mark(self.tools, run.id, run.token)
+            if run.copy is not None:
                 remove_copy(self.tools, run.copy, run.prefix, run.id, run.token)
                 self.tools.journal.update_drill(run.id, step="destroyed")
-            except VsphereDrError as exc:
-                cleaned, state = 0, "failed"
-                error = f"{error}; " if error else ""
-                error += f"its copy {run.copy_name} ({run.copy}) was not removed: {exc}"
+        except VsphereDrError as exc:
+            cleaned, state = 0, "failed"
+            error = f"{error}; " if error else ""
+            error += f"its copy {run.copy_name} ({run.copy or 'moref not known'}) was not removed: {exc}"
         outcome = f"{state}" + (f": {error}" if error else "")
         (log.info if state == "passed" else log.warning)("drill of %s %s", run.name, outcome)
         self.tools.journal.update_drill(run.id, state=state, error=error, cleaned=cleaned,
