@@ -24,9 +24,10 @@ from vsphere_dr.drill_report import chart_svg, report_as_dict, report_html, repo
 from vsphere_dr.drills import DrillRunner, DrillTools, clean_up, select_vms, source_of
 from vsphere_dr.errors import NotADrillCopy, TaskTimeout, UsageError, VSphereFault
 from vsphere_dr.journal import Journal
+from vsphere_dr.protection import protected_vms, verdicts
 from vsphere_dr.records import CopyState, NicState
 from vsphere_dr.replicas import mark_text, replica_name
-from vsphere_dr.settings import Settings
+from vsphere_dr.settings import ProtectionGroup, Settings
 
 PREFIX = "vsphere-dr-drill"
 
@@ -323,11 +324,14 @@ def test_a_marked_copy_of_another_journal_is_left_alone(vc: FakeVCenter, j: Jour
     assert clean_up(tools(vc, j, clock), scan=True) == [] and other.moref in vc.vms
 
 
-def test_drill_copies_are_not_monitored_vms(vc: FakeVCenter) -> None:
+def test_drill_copies_are_neither_monitored_nor_protected(vc: FakeVCenter) -> None:
     token = drill_marks.new_token()
     vc.add_vm("vm-61", f"{PREFIX}-web-01-x", "host-3", "10.0.0.1",
               annotation=drill_marks.annotation("web-01", 3, token))
-    assert "vm-61" not in {vm.moref for vm in vc.inventory().monitored_vms()}
+    inv = vc.inventory()
+    assert "vm-61" not in {vm.moref for vm in inv.monitored_vms()}
+    assert "vm-61" not in {vm.moref for vm in protected_vms(inv, settings())}
+    assert "drill copy of web-01" in verdicts(inv, settings())["vm-61"].reason
 
 
 # --- selection and reports ---------------------------------------------------------------------
@@ -340,8 +344,14 @@ def test_selection_names_what_is_wrong(vc: FakeVCenter, j: Journal) -> None:
         select_vms(inv, s, ["web-01", "nope"], everything=False)
     with pytest.raises(UsageError, match="not a protected VM"):
         select_vms(inv, s, [replica_name], everything=False)
-    with pytest.raises(UsageError, match="--group"):
-        select_vms(inv, s, [], everything=False, group="tier-1")
+    with pytest.raises(UsageError, match="--group: no protection group 'tier1'"):
+        select_vms(inv, s, [], everything=False, group="tier1")
+    grouped = s.model_copy(update={"protection_groups": {"tier1": ProtectionGroup(vms=["db-*", "web-*"]),
+                                                         "rest": ProtectionGroup(vms=["*"])}})
+    assert [vm.name for vm in select_vms(inv, grouped, [], everything=False, group="tier1")] == ["db-01", "web-01"]
+    with pytest.raises(UsageError, match="bare-01: not a protected VM"):
+        select_vms(inv, s.model_copy(update={"protection_groups": {"tier1": ProtectionGroup(vms=["db-*"])}}),
+                   ["bare-01"], everything=False)
     assert [vm.name for vm in select_vms(inv, s, [], everything=True)] == ["bare-01", "db-01", "web-01"]
     assert isinstance(source_of(inv, inv.vms["vm-9"]), str)
     with pytest.raises(UsageError, match="no protected VM"):

@@ -30,7 +30,7 @@ from typing import Any
 from vsphere_dr import drill_marks
 from vsphere_dr.errors import NotADrillCopy, UsageError, VsphereDrError
 from vsphere_dr.journal import DrillRow, Journal
-from vsphere_dr.protection import protected_vms, skip_reason
+from vsphere_dr.protection import group_vms, protected_vms, skip_reason
 from vsphere_dr.recoveries.base import Interrupted, NoLongerNeeded, Step, StepFailed, guard
 from vsphere_dr.recoveries.common import wait_for
 from vsphere_dr.records import CopyState, Inventory, VmRecord
@@ -68,11 +68,18 @@ def source_of(inv: Inventory, vm: VmRecord) -> Source | str:
 def select_vms(inv: Inventory, settings: Settings, names: Sequence[str], everything: bool,
                group: str | None = None) -> list[VmRecord]:
     """The VMs a drill is asked for: named ones (``--vm``), every protected one (``--all``), or a
-    protection group's (``--group``). An unknown name, or a VM that is not protected (a replica,
-    a drill copy, a template, one without an IP), is a UsageError naming it."""
-    if group is not None:
-        raise UsageError(f"--group {group}: this version has no [protection] groups; use --vm or --all")
+    protection group's (``--group``). An unknown name or group, or a VM that is not protected (a
+    replica, a drill copy, a template, one without an IP, one no group takes), is a UsageError
+    naming it."""
     protected = {vm.name: vm for vm in protected_vms(inv, settings)}
+    if group is not None:
+        try:
+            chosen = [vm for vm in group_vms(inv, settings, group) if vm.name in protected]
+        except KeyError as exc:
+            raise UsageError(f"--group: {exc.args[0]}") from None
+        if not chosen:
+            raise UsageError(f"--group {group}: vCenter shows no protected VM in it")
+        return chosen
     if everything:
         if not protected:
             raise UsageError("--all: vCenter shows no protected VM to drill")
@@ -82,8 +89,8 @@ def select_vms(inv: Inventory, settings: Settings, names: Sequence[str], everyth
         raise UsageError(f"vCenter has no VM named {', '.join(unknown)}")
     unprotected = [name for name in names if name not in protected]
     if unprotected:
-        raise UsageError(f"{', '.join(unprotected)}: not a protected VM (a replica, a drill copy, a template, "
-                         "a vHost's backing VM, or a VM without an IP): nothing to drill")
+        raise UsageError(f"{', '.join(unprotected)}: not a protected VM (`vsphere-dr protection` says why): "
+                         "nothing to drill")
     return [protected[name] for name in dict.fromkeys(names)]
 
 
