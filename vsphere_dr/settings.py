@@ -13,7 +13,7 @@ import configparser
 import difflib
 import os
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -35,6 +35,7 @@ from pydantic import (
 
 from vsphere_dr.errors import SettingsError
 from vsphere_dr.health_config import HealthModelConfig, HealthModelError
+from vsphere_dr.settings_env import Origins, apply_environment, state_directory
 
 MASK = "***"
 # A key whose name contains one of these is named like a secret: its value is never shown.
@@ -297,8 +298,12 @@ class ReplicationSettings(Section):
         return self
 
 
+DEFAULT_JOURNAL_NAME = "vsphere-dr.sqlite"
+
+
 class JournalSettings(Section):
-    path: Path = Path("var/vsphere-dr.sqlite")
+    # load_settings puts it in $STATE_DIRECTORY, else in var/ beside the settings file.
+    path: Path = Path("var") / DEFAULT_JOURNAL_NAME
 
 
 # [health] key -> the HealthModelConfig field it sets (docs/health-model.md explains each).
@@ -392,21 +397,35 @@ class Settings(Section):
     scheduler: SchedulerSettings = SchedulerSettings()
 
 
-def load_settings(path: Path, pausable: Collection[str] | None = None) -> Settings:
-    """Read and validate settings.ini; raise SettingsError naming every problem found.
+def load_settings(path: Path, pausable: Collection[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings.ini with the environment's overrides; raise SettingsError naming
+    every problem found (and, for a value from the environment, the variable it came from).
 
     ``pausable`` names the modules that ``[scheduler] paused`` may list (the entry point knows
-    them; the core does not). Without it any name is accepted.
+    them; the core does not). Without it any name is accepted. ``environ``: os.environ by default.
     """
-    raw = _read_ini(path)
+    environ = os.environ if environ is None else environ
+    raw, origins = apply_environment(_read_ini(path), environ, list(Settings.model_fields))
+    base = path.resolve().parent
+    raw = {name: {key: _anchor(name, key, value, base) for key, value in values.items()} for name, values in raw.items()}
+    _default_journal(raw, state_directory(environ) or base / "var")
     try:
         return Settings.model_validate(raw, context={"pausable": pausable})
     except ValidationError as exc:
         errors = exc.errors(include_input=False)
     # Raised outside the except clause: the ValidationError quotes every input, the values of
     # unknown keys too, and would stay attached to the SettingsError as its __context__.
-    problems = [_describe(error, raw) for error in errors]
+    problems = [_describe(error, raw, origins) for error in errors]
     raise SettingsError(f"{path}: invalid settings:\n  " + "\n  ".join(problems))
+
+
+def _default_journal(raw: dict[str, dict[str, str]], directory: Path) -> None:
+    """The journal (and the health models beside it) in systemd's $STATE_DIRECTORY when it is set,
+    else in var/ beside the settings file, unless [journal] path says otherwise."""
+    journal = raw.setdefault("journal", {})
+    if not journal.get("path", "").strip():
+        journal["path"] = str(directory / DEFAULT_JOURNAL_NAME)
 
 
 def _read_ini(path: Path) -> dict[str, dict[str, str]]:
@@ -414,9 +433,7 @@ def _read_ini(path: Path) -> dict[str, dict[str, str]]:
     problem = _parse(parser, path)
     if problem is not None:
         raise SettingsError(f"{path}: {problem}")
-    base = path.resolve().parent
-    return {name: {key: _anchor(name, key, value, base) for key, value in parser[name].items()}
-            for name in parser.sections()}
+    return {name: dict(parser[name].items()) for name in parser.sections()}
 
 
 def _parse(parser: configparser.ConfigParser, path: Path) -> str | None:
@@ -457,10 +474,12 @@ def _anchor(section: str, key: str, value: str, base: Path) -> str:
     return value
 
 
-def _describe(error: Any, raw: dict[str, dict[str, str]]) -> str:
+def _describe(error: Any, raw: dict[str, dict[str, str]], origins: Origins) -> str:
     loc = [str(part) for part in error["loc"]]
+    source = origins.get((loc[0], loc[1])) if len(loc) >= 2 else None
+    where = f" (from the environment: {source})" if source else ""
     if error["type"] == "extra_forbidden":
-        return _unknown(loc)
+        return _unknown(loc) + where
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "missing section" if len(loc) == 1 else "required key is missing"
@@ -469,9 +488,9 @@ def _describe(error: Any, raw: dict[str, dict[str, str]]) -> str:
     section, key = loc[0], loc[1]
     value = raw.get(section, {}).get(key)
     if value is None:
-        return f"[{section}] {key}: {message}"
-    shown = MASK if is_secret_key(key) else repr(value)
-    return f"[{section}] {key} = {shown}: {message}"
+        return f"[{section}] {key}{where}: {message}"
+    shown = MASK if is_secret_key(key) or (source and is_secret_key(source)) else repr(value)
+    return f"[{section}] {key} = {shown}{where}: {message}"
 
 
 def _unknown(loc: list[str]) -> str:
