@@ -95,8 +95,11 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def resolve_secret(plain: SecretStr | None, env: str | None, file: Path | None, what: str) -> SecretStr:
-    """Return the secret from whichever of the three sources is set (exactly one must be)."""
+def resolve_secret(plain: SecretStr | None, env: str | None, file: Path | None, what: str,
+                   environ: Mapping[str, str] | None = None) -> SecretStr:
+    """Return the secret from whichever of the three sources is set (exactly one must be);
+    ``env`` is looked up in ``environ`` (os.environ by default)."""
+    environ = os.environ if environ is None else environ
     given = [name for name, v in (("password", plain), ("password_env", env), ("password_file", file)) if v]
     if len(given) != 1:
         raise ValueError(f"set exactly one of password, password_env, password_file for {what} "
@@ -104,9 +107,9 @@ def resolve_secret(plain: SecretStr | None, env: str | None, file: Path | None, 
     if plain is not None:
         return plain
     if env:
-        if env not in os.environ:
+        if env not in environ:
             raise ValueError(f"password_env names the environment variable {env}, which is not set")
-        return SecretStr(os.environ[env])
+        return SecretStr(environ[env])
     assert file is not None
     return _read_secret_file(file)
 
@@ -156,10 +159,11 @@ class VCenterSettings(Section):
         return digits
 
     @model_validator(mode="after")
-    def _consistent(self) -> VCenterSettings:
+    def _consistent(self, info: ValidationInfo) -> VCenterSettings:
         if self.insecure_http and self.thumbprint:
             raise ValueError("insecure_http and thumbprint exclude each other: a thumbprint pins TLS")
-        self._secret = resolve_secret(self.password, self.password_env, self.password_file, "vCenter")
+        self._secret = resolve_secret(self.password, self.password_env, self.password_file, "vCenter",
+                                      (info.context or {}).get("environ"))
         return self
 
     @property
@@ -411,7 +415,7 @@ def load_settings(path: Path, pausable: Collection[str] | None = None,
     raw = {name: {key: _anchor(name, key, value, base) for key, value in values.items()} for name, values in raw.items()}
     _default_journal(raw, state_directory(environ) or base / "var")
     try:
-        return Settings.model_validate(raw, context={"pausable": pausable})
+        return Settings.model_validate(raw, context={"pausable": pausable, "environ": environ})
     except ValidationError as exc:
         errors = exc.errors(include_input=False)
     # Raised outside the except clause: the ValidationError quotes every input, the values of

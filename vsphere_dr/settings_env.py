@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from vsphere_dr.errors import SettingsError
 
@@ -101,11 +101,9 @@ def _govc_url(text: str) -> list[Override]:
     """GOVC_URL's parts as [vcenter] keys; a URL govc would not accept is named, never quoted."""
     if "://" not in text.split("@")[0]:
         text = "https://" + text  # govc's default scheme
-    try:
-        url = urlsplit(text)
-        port = url.port
-    except ValueError:  # its text may quote the URL, password and all
-        raise SettingsError("GOVC_URL is not a valid URL (a port out of range or not a number?)") from None
+    url, port = _split(text)
+    if url is None:
+        raise SettingsError("GOVC_URL is not a valid URL (a port out of range or not a number?)")
     if url.scheme not in ("http", "https") or not url.hostname:
         raise SettingsError("GOVC_URL is not an http(s) URL with a host name")
     if url.path not in ("", "/", "/sdk", "/sdk/"):
@@ -113,6 +111,16 @@ def _govc_url(text: str) -> list[Override]:
     parts = {"host": url.hostname, "port": str(port) if port else None, "user": unquote(url.username or ""),
              "password": unquote(url.password or ""), "insecure_http": "true" if url.scheme == "http" else "false"}
     return [Override("vcenter", key, value, "GOVC_URL") for key, value in parts.items() if value]
+
+
+def _split(text: str) -> tuple[SplitResult | None, int | None]:
+    """urllib's parts of ``text``, or None; its error is dropped (it may quote the URL, password and all),
+    and returned rather than raised from so that it is not chained to ours."""
+    try:
+        url = urlsplit(text)
+        return url, url.port
+    except ValueError:
+        return None, None
 
 
 def state_directory(environ: Mapping[str, str]) -> Path | None:
