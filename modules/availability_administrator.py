@@ -17,6 +17,7 @@ from vsphere_dr.records import Inventory, VmRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+NAMES_LOGGED = 5
 
 
 @dataclass
@@ -32,10 +33,22 @@ class AvailabilityReport:
                 f"{len(self.new_hosts)} hosts added, {len(self.removed_hosts)} removed")
 
     def changes(self) -> str:
-        """What changed, by name, for the log: e.g. ``new VMs: web-04; hosts removed: esx-p3``."""
-        parts = [("new VMs", self.new_vms), ("retired VMs", self.retired_vms),
-                 ("hosts added", self.new_hosts), ("hosts removed", self.removed_hosts)]
-        return "; ".join(f"{what}: {', '.join(sorted(names))}" for what, names in parts if names)
+        """What changed, for the log, a few names each: e.g. ``3 new: web-04, web-05, web-06; 1 host removed: esx-p3``."""
+        parts = [(f"{len(self.new_vms)} new", self.new_vms), (f"{len(self.retired_vms)} retired", self.retired_vms),
+                 (f"{_hosts_text(len(self.new_hosts))} added", self.new_hosts),
+                 (f"{_hosts_text(len(self.removed_hosts))} removed", self.removed_hosts)]
+        return "; ".join(f"{what}: {_some(names)}" for what, names in parts if names)
+
+
+def _hosts_text(count: int) -> str:
+    return f"{count} host{'' if count == 1 else 's'}"
+
+
+def _some(names: list[str]) -> str:
+    """At most NAMES_LOGGED names, then how many more: a first look at 10,000 VMs is one short line."""
+    shown = sorted(names)[:NAMES_LOGGED]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 class AvailabilityAdministrator(Generic[T]):
@@ -69,8 +82,9 @@ class AvailabilityAdministrator(Generic[T]):
         report.removed_hosts = sorted(self.hosts[m] for m in self.hosts.keys() - hosts.keys())
         self.hosts = hosts
         report.monitored = len(self.administrators)
-        for vm in inv.unmonitored_vms():
-            log.debug("not monitored (no IP): %s", vm.name)
+        unmonitored = [vm.name for vm in inv.unmonitored_vms()]
+        if unmonitored:
+            log.debug("%d VMs not monitored (no IP): %s", len(unmonitored), _some(unmonitored))
         if report.changes():
-            log.info("%s: %s", self.name, report.changes())
+            log.info("%s, %d VMs monitored (%s)", _hosts_text(len(self.hosts)), report.monitored, report.changes())
         return report

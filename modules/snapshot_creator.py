@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from vsphere_dr.errors import VsphereDrError
 from vsphere_dr.journal import Journal
+from vsphere_dr.logging_setup import fields
 from vsphere_dr.protection import end_round, protected_vms, skip_reason
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
@@ -121,7 +122,7 @@ class SnapshotCreator:
 
     def _failed(self, moref: str, name: str, action: int, error: str, report: SnapshotRunReport,
                 newest: float | None) -> None:
-        log.error("%s: %s: %s", self.name, name, error)
+        log.error("%s: %s: %s", self.name, name, error, extra=fields(vm=name, moref=moref, module=self.name))
         report.failed[name] = error
         self.journal.fail(action, error)
         self.journal.record_snapshot_status(moref, name, newest, error)
