@@ -18,7 +18,7 @@ EXAMPLE_TOPOLOGY = ROOT / "tools" / "vcsim" / "example-topology.json"
 
 # The environment a developer's shell may carry that would change what the tests read (settings
 # overrides, a settings file, systemd's variables): removed for every test, which sets what it needs.
-FOREIGN_ENV = ("VMWARE_", "GOVC_", "VSPHERE_DR_CONFIG", "STATE_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_")
+FOREIGN_ENV = ("VMWARE_", "GOVC_", "VSPHERE_DR_CONFIG", "VSPHERE_DR_VCSIM", "STATE_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_")
 
 
 @pytest.fixture(autouse=True)

@@ -139,3 +139,22 @@ def test_a_missing_settings_file_named_by_the_environment(tmp_path: Path, monkey
     monkeypatch.setenv("VSPHERE_DR_CONFIG", str(tmp_path / "nope.ini"))
     assert main(["status"]) == EXIT_SETTINGS
     assert f"{tmp_path / 'nope.ini'}: cannot read settings file" in capsys.readouterr().err
+
+
+def test_json_times_are_iso_utc_text_and_vms_have_morefs(write_settings, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from vsphere_dr.journal import Journal
+
+    path = write_settings()
+    journal = Journal(path.parent / "journal.sqlite")
+    incident = journal.open_incident("vm-42", "web-01", "not responding", 1_764_580_507.25)
+    journal.close_incident(incident, "recovered", "restarted", recovered_at=1_764_580_567.0)
+    journal.record_snapshot_status("vm-42", "web-01", 1_764_576_907.0, "")
+    journal.close()
+    assert main(["incidents", "--json", "--config", str(path)]) == EXIT_OK
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["vm"], row["detected_at"], row["recovered_at"]) == ("vm-42", "2025-12-01T09:15:07Z",
+                                                                    "2025-12-01T09:16:07Z")
+    assert row["rto_seconds"] == pytest.approx(59.75)
+    assert main(["status", "--json", "--config", str(path)]) == EXIT_OK
+    (snapshot,) = json.loads(capsys.readouterr().out)["snapshots"]
+    assert (snapshot["vm"], snapshot["vm_name"], snapshot["newest"]) == ("vm-42", "web-01", "2025-12-01T08:15:07Z")
