@@ -75,7 +75,7 @@ def test_unit_watchdog_leaves_room_for_the_main_loop() -> None:
 def test_unit_gives_the_login_time_to_be_retried_before_ready() -> None:
     fields = VCenterSettings.model_fields
     attempts, timeout = fields["connect_attempts"].default, fields["connect_timeout_seconds"].default
-    backoff = fields["retry_backoff_seconds"].default * (2 ** (attempts - 1) - 1) * 2
+    backoff = fields["retry_backoff_seconds"].default * (2 ** (attempts - 1) - 1)  # 2 s, then 4 s, ...
     assert int(unit()["Service"]["TimeoutStartSec"]) > attempts * timeout + backoff
 
 
