@@ -158,3 +158,13 @@ def test_json_times_are_iso_utc_text_and_vms_have_morefs(write_settings, capsys:
     assert main(["status", "--json", "--config", str(path)]) == EXIT_OK
     (snapshot,) = json.loads(capsys.readouterr().out)["snapshots"]
     assert (snapshot["vm"], snapshot["vm_name"], snapshot["newest"]) == ("vm-42", "web-01", "2025-12-01T08:15:07Z")
+
+
+def test_a_journal_path_naming_another_file_is_a_settings_error(write_settings, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "notes.txt"
+    other.write_text("not a database, but someone's notes\n" * 100, encoding="utf-8")
+    path = write_settings(journal={"path": str(other)})
+    assert main(["status", "--config", str(path)]) == EXIT_SETTINGS
+    assert f"[journal] path = {other}: cannot be used as the journal: file is not a database" in capsys.readouterr().err
+    assert other.read_text(encoding="utf-8").startswith("not a database")  # left as it was
