@@ -168,3 +168,16 @@ def test_a_journal_path_naming_another_file_is_a_settings_error(write_settings, 
     assert main(["status", "--config", str(path)]) == EXIT_SETTINGS
     assert f"[journal] path = {other}: cannot be used as the journal: file is not a database" in capsys.readouterr().err
     assert other.read_text(encoding="utf-8").startswith("not a database")  # left as it was
+
+
+def test_plan_json_shows_times_as_iso_text() -> None:
+    from vsphere_dr.plan import Action, ActionKind, Plan
+    from vsphere_dr.recoveries.restart_from_snapshot import RestartParams
+
+    params = RestartParams(snapshot="snapshot-7", snapshot_name="vsphere-dr-x", snapshot_created=1_764_580_507.0,
+                           host="host-1")
+    plan = Plan((Action(ActionKind.RESTART_FROM_SNAPSHOT, "vm-42", "web-01", "step 3", "not responding",
+                        params=params),))
+    (shown,) = plan.as_dict()["actions"]
+    assert (shown["target"], shown["params"]["snapshot_created"]) == ("vm-42", "2025-12-01T09:15:07Z")
+    assert params.as_json()["snapshot_created"] == 1_764_580_507.0  # the journal keeps epoch seconds
