@@ -5,6 +5,9 @@ value and the reason. A value that may be a secret is never shown: that of a key
 is masked, that of an unknown key is left out (a misspelt password is still the password), and a
 line that does not parse is named by its number, not quoted. Passwords are held as ``SecretStr``,
 which ``repr`` does not show either.
+
+The environment overrides the file (settings_env.py: ``VSPHERE_DR_<SECTION>_<KEY>``, Ansible's
+``VMWARE_*``, govc's ``GOVC_*``); a value from it is named by its variable in every message.
 """
 
 from __future__ import annotations
