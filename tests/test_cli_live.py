@@ -52,6 +52,12 @@ def test_check_config_reaches_vcenter(sim: Simulator, write_settings) -> None:  
     result = run("--config", str(write_settings(sim.host, sim.port)), "check-config")
     assert result.returncode == 0, result.stderr
     assert "is valid" in result.stdout and "answered as VMware vCenter Server" in result.stdout
+    assert "[journal] path: " in result.stdout and "can be written" in result.stdout
+    as_json = run("check-config", "--json", "--config", str(write_settings(sim.host, sim.port)))  # --config after
+    assert as_json.returncode == 0, as_json.stderr
+    checked = json.loads(as_json.stdout)
+    assert checked["valid"] is True and checked["vcenter"]["about"].startswith("VMware vCenter Server")
+    assert set(checked["writable"]) == {"[journal] path", "[health] model_path"}
 
 
 def test_help_documents_exit_codes() -> None:
