@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from vsphere_dr.logging_setup import in_brief
 from vsphere_dr.records import Inventory, VmRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-NAMES_LOGGED = 5
 
 
 @dataclass
@@ -37,18 +37,11 @@ class AvailabilityReport:
         parts = [(f"{len(self.new_vms)} new", self.new_vms), (f"{len(self.retired_vms)} retired", self.retired_vms),
                  (f"{_hosts_text(len(self.new_hosts))} added", self.new_hosts),
                  (f"{_hosts_text(len(self.removed_hosts))} removed", self.removed_hosts)]
-        return "; ".join(f"{what}: {_some(names)}" for what, names in parts if names)
+        return "; ".join(f"{what}: {in_brief(names)}" for what, names in parts if names)
 
 
 def _hosts_text(count: int) -> str:
     return f"{count} host{'' if count == 1 else 's'}"
-
-
-def _some(names: list[str]) -> str:
-    """At most NAMES_LOGGED names, then how many more: a first look at 10,000 VMs is one short line."""
-    shown = sorted(names)[:NAMES_LOGGED]
-    more = len(names) - len(shown)
-    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 class AvailabilityAdministrator(Generic[T]):
@@ -84,7 +77,7 @@ class AvailabilityAdministrator(Generic[T]):
         report.monitored = len(self.administrators)
         unmonitored = [vm.name for vm in inv.unmonitored_vms()]
         if unmonitored:
-            log.debug("%d VMs not monitored (no IP): %s", len(unmonitored), _some(unmonitored))
+            log.debug("%d VMs not monitored (no IP): %s", len(unmonitored), in_brief(unmonitored))
         if report.changes():
             log.info("%s, %d VMs monitored (%s)", _hosts_text(len(self.hosts)), report.monitored, report.changes())
         return report

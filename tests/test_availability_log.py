@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
-from modules.availability_administrator import NAMES_LOGGED, AvailabilityAdministrator
+from modules.availability_administrator import AvailabilityAdministrator
 from tests.world_builder import host, inventory, vm
+from vsphere_dr.logging_setup import NAMES_LOGGED
 
 
 def lines(caplog: pytest.LogCaptureFixture) -> list[str]:

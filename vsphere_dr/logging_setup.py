@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from typing import Any
 
 from vsphere_dr.settings import MASK, LoggingSettings, Settings
@@ -20,6 +21,16 @@ from vsphere_dr.settings import MASK, LoggingSettings, Settings
 MIN_MASKED = 4
 # The LogRecord attribute holding a line's fields (LogRecord has its own "module", so they are kept apart).
 FIELDS_ATTRIBUTE = "vsphere_dr_fields"
+
+
+NAMES_LOGGED = 5
+
+
+def in_brief(names: Iterable[str]) -> str:
+    """At most NAMES_LOGGED names, sorted, then how many more: a first look at 10,000 VMs is one short line."""
+    ordered = sorted(names)
+    more = len(ordered) - NAMES_LOGGED
+    return ", ".join(ordered[:NAMES_LOGGED]) + (f" and {more} more" if more > 0 else "")
 
 
 def fields(vm: str | None = None, moref: str | None = None, incident: int | None = None,
