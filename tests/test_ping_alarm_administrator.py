@@ -161,9 +161,9 @@ def test_same_user(a: str, b: str, same: bool) -> None:
 
 def test_creating_many_alarms_is_one_short_log_line(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    inv = inventory(*(vm(f"vm-{n}", name=f"web-{n:02d}") for n in range(1, 31)))
+    inv = inventory(*(vm(f"vm-{n:02d}") for n in range(1, 31)))
     admin, _ = administrator(inv)
     admin.prepare(inv)
     (line,) = [r.getMessage() for r in caplog.records if "created the alarms" in r.getMessage()]
     assert line == ("ping_alarm_administrator: created the alarms of 30 VMs: "
-                    "web-01, web-02, web-03, web-04, web-05 and 25 more")
+                    "name-of-vm-01, name-of-vm-02, name-of-vm-03, name-of-vm-04, name-of-vm-05 and 25 more")
