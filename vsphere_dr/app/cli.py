@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str, json_output: str | None = None) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, parents=[common])
+    def command(name: str, help: str, json_output: str | None = None, settings: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, parents=[common] if settings else [])
         if json_output:
             sub.add_argument("--json", action="store_true", help=f"print JSON instead of {json_output}")
         return sub
@@ -76,10 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     command("plan", "one health sweep as a dry run: each action and why; changes nothing", "text")
     command("incidents", "incidents from the journal, with RTO and RPO", "a table")
     command("status", "each module's last and next run and outcome; each VM's snapshot age (RPO)", "tables")
-    init = command("init-config", "write a commented settings file to start from")
+    init = command("init-config", "write a commented settings file to start from", settings=False)
     init.add_argument("path", type=Path, metavar="PATH", help="where to write it, e.g. /etc/vsphere-dr/settings.ini")
     init.add_argument("--force", action="store_true", help="replace PATH if it exists")
-    evaluate = command("eval-health", "score the health model on labelled series (NAB format)")
+    evaluate = command("eval-health", "score the health model on labelled series (NAB format)", settings=False)
     evaluate.add_argument("directory", type=Path, help="directory with CSV files and labels.json")
     evaluate.add_argument("--write-results", type=Path, metavar="OUT", help=health_eval.RESULTS_HELP)
     return parser
