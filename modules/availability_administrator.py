@@ -33,7 +33,8 @@ class AvailabilityReport:
                 f"{len(self.new_hosts)} hosts added, {len(self.removed_hosts)} removed")
 
     def changes(self) -> str:
-        """What changed, for the log, a few names each: e.g. ``3 new: web-04, web-05, web-06; 1 host removed: esx-p3``."""
+        """What changed, for the log, a few names each: e.g.
+        ``3 new: web-04, web-05, web-06; 1 host removed: esx-p3``."""
         parts = [(f"{len(self.new_vms)} new", self.new_vms), (f"{len(self.retired_vms)} retired", self.retired_vms),
                  (f"{_hosts_text(len(self.new_hosts))} added", self.new_hosts),
                  (f"{_hosts_text(len(self.removed_hosts))} removed", self.removed_hosts)]

@@ -415,7 +415,8 @@ def load_settings(path: Path, pausable: Collection[str] | None = None,
     environ = os.environ if environ is None else environ
     raw, origins = apply_environment(_read_ini(path), environ, list(Settings.model_fields))
     base = path.resolve().parent
-    raw = {name: {key: _anchor(name, key, value, base) for key, value in values.items()} for name, values in raw.items()}
+    raw = {name: {key: _anchor(name, key, value, base) for key, value in values.items()}
+           for name, values in raw.items()}
     _default_journal(raw, state_directory(environ) or base / "var")
     try:
         return Settings.model_validate(raw, context={"pausable": pausable, "environ": environ})

@@ -39,9 +39,11 @@ def missing_binary(binary: Path) -> str:
         return (f"no simulator at {binary} (${BINARY_ENV} or --binary): build one in a clone of the vsphere-dr "
                 "repository with `make vcsim`, which writes build/vcsim")
     if (CHECKOUT / "tools" / "vcsim").is_dir():
-        return f"no simulator at {binary}: build it with `make -C {CHECKOUT} vcsim` (installs Go and govmomi if missing)"
+        return (f"no simulator at {binary}: build it with `make -C {CHECKOUT} vcsim` "
+                "(installs Go and govmomi if missing)")
     return ("this installed package has no simulator: it is built from the vsphere-dr repository's tools/vcsim. "
-            f"In a clone of it run `make vcsim`, then set {BINARY_ENV}=/path/to/the/clone/build/vcsim (or pass --binary)")
+            f"In a clone of it run `make vcsim`, then set {BINARY_ENV}=/path/to/the/clone/build/vcsim "
+            "(or pass --binary)")
 
 
 def free_port() -> int:
