@@ -13,8 +13,7 @@ from vsphere_dr.timefmt import iso_utc
 def incidents_as_dicts(rows: list[IncidentRow]) -> list[dict[str, Any]]:
     return [{"id": r.id, "vm": r.vm, "vm_name": r.vm_name, "state": r.state, "cause": r.cause,
              "detected_at": iso_utc(r.detected_at), "recovered_at": iso_utc(r.recovered_at),
-             "rto_seconds": r.rto_seconds,
-             "rpo_seconds": r.rpo_seconds, "note": r.note} for r in rows]
+             "rto_seconds": r.rto_seconds, "rpo_seconds": r.rpo_seconds, "note": r.note} for r in rows]
 
 
 def incidents_text(rows: list[IncidentRow]) -> str:
