@@ -64,7 +64,7 @@ def test_init_config_writes_a_sample_the_real_loader_accepts(tmp_path: Path, mon
     settings = load_settings(target)
     assert settings.vcenter.host == "vcenter.example.com" and settings.vcenter.verify_tls is True
     assert settings.vcenter.secret.get_secret_value() == "from-the-environment-file"
-    assert settings.journal.path == tmp_path / "var" / "vsphere-dr.sqlite"
+    assert settings.journal.path == Path("/var/lib/vsphere-dr/vsphere-dr.sqlite")  # the unit's StateDirectory
     # every line that is not a comment sets a key of a known section (load_settings refuses others)
     assert all(line.strip("[]") in Settings.model_fields for line in target.read_text().splitlines()
                if line.startswith("["))
