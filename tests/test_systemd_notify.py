@@ -123,3 +123,24 @@ def test_run_under_type_notify(own, tmp_path: Path, write_settings) -> None:  # 
             process.kill()
             process.wait()
         systemd.sock.close()
+
+
+def test_a_reload_that_fails_is_logged_and_the_daemon_stays_ready(systemd: FakeSystemd, write_settings,  # type: ignore[no-untyped-def]
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from vsphere_dr.app.daemon import Daemon
+    from vsphere_dr.settings import load_settings
+
+    settings = load_settings(write_settings())
+
+    def refresh() -> bool:
+        raise PermissionError(13, "Permission denied")
+
+    admin = SimpleNamespace(refresh=refresh, on_change=lambda listener: None)
+    controller = SimpleNamespace(settings=lambda: settings, inventory_admin=admin)
+    daemon = Daemon(controller, Notifier({"NOTIFY_SOCKET": systemd.address}))  # type: ignore[arg-type]
+    daemon._reload_now()
+    assert (systemd.receive(1) or "").startswith("RELOADING=1")
+    assert (systemd.receive(1) or "").startswith("READY=1")
+    assert "SIGHUP: applying the new settings failed: PermissionError" in caplog.text

@@ -102,10 +102,20 @@ class Daemon:
             self.notifier.watchdog()
             if self._reload.is_set():
                 self._reload.clear()
-                self.notifier.reloading()
-                if not self.controller.inventory_admin.refresh():
-                    log.info("SIGHUP: settings.ini unchanged (or refused: see above)")
-                self.notifier.ready("settings read again")
+                self._reload_now()
+
+    def _reload_now(self) -> None:
+        """SIGHUP's reload, between RELOADING=1 and READY=1. Whatever applying the new settings raises
+        (a listener's defect, a new log file that cannot be opened) is logged: a reload never ends `run`."""
+        self.notifier.reloading()
+        try:
+            changed = self.controller.inventory_admin.refresh()
+        except Exception as exc:
+            log.error("SIGHUP: applying the new settings failed: %s: %s", type(exc).__name__, exc)
+        else:
+            if not changed:
+                log.info("SIGHUP: settings.ini unchanged (or refused: see above)")
+        self.notifier.ready("settings read again")
 
     def _reload_requested(self, signum: int, _frame: Any) -> None:
         """SIGHUP (``systemctl reload``): read settings.ini now rather than at the next check."""
