@@ -18,7 +18,8 @@ OVERLAY_SRC := $(wildcard tools/vcsim/_overlay/simulator/*.go)
 # simulator finds a SOAP method by name on the Go type, so no wrapper type
 # could take its place.
 STOCK_RENAMES := virtual_machine.go:CloneVMTask virtual_machine.go:RelocateVMTask \
-	folder.go:AddStandaloneHostTask cluster_compute_resource.go:AddHostTask
+	folder.go:AddStandaloneHostTask cluster_compute_resource.go:AddHostTask \
+	custom_fields_manager.go:SetField
 STOCK_COPIES := $(sort $(foreach r,$(STOCK_RENAMES),$(firstword $(subst :, ,$(r)))))
 SHADOW    := build/gopath
 SHADOW_GOVMOMI := $(SHADOW)/src/github.com/vmware/govmomi

@@ -181,3 +181,12 @@ def test_plan_json_shows_times_as_iso_text() -> None:
     (shown,) = plan.as_dict()["actions"]
     assert (shown["target"], shown["params"]["snapshot_created"]) == ("vm-42", "2025-12-01T09:15:07Z")
     assert params.as_json()["snapshot_created"] == 1_764_580_507.0  # the journal keeps epoch seconds
+
+
+def test_the_metrics_textfile_is_checked_too(write_settings, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    path = write_settings(metrics={"listen": "", "textfile": str(blocker / "vsphere-dr.prom")})
+    assert main(["once", "--config", str(path)]) == EXIT_SETTINGS
+    assert f"[metrics] textfile = {blocker / 'vsphere-dr.prom'}: {blocker} is not a directory" in capsys.readouterr().err

@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS module_runs (
     started_at REAL NOT NULL,
     finished_at REAL,
     outcome TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT ''
+    message TEXT NOT NULL DEFAULT '',
+    last_ok_at REAL
 );
 CREATE TABLE IF NOT EXISTS probe_state (
     target TEXT PRIMARY KEY,
@@ -142,6 +143,16 @@ class RunRow:
     finished_at: float | None
     outcome: str
     message: str
+    last_ok_at: float | None = None  # when a run of it last ended ok
+
+
+@dataclass(frozen=True)
+class RecoveryTime:
+    """How long a finished recovery action took, from its intent to its last step."""
+
+    kind: str
+    outcome: str  # done, failed or abandoned
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -175,9 +186,16 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
             self._db.executescript(SCHEMA)
+            self._add_missing_columns()
         except sqlite3.DatabaseError as exc:
             return str(exc)
         return None
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a journal may have been created: module_runs.last_ok_at."""
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(module_runs)")}
+        if "last_ok_at" not in columns:
+            self._db.execute("ALTER TABLE module_runs ADD COLUMN last_ok_at REAL")
 
     def close(self) -> None:
         with self._lock:
@@ -249,6 +267,13 @@ class Journal:
         else:
             rows = self._rows("SELECT * FROM actions WHERE vm = ? AND created_at >= ? ORDER BY id", vm, since)
         return [_action(r) for r in rows]
+
+    def recovery_times(self) -> list[RecoveryTime]:
+        """Every finished action of a kind that changes vCenter (not snapshots, replicas or notices)."""
+        rows = self._rows("SELECT kind, state, updated_at - created_at AS seconds FROM actions"
+                          " WHERE state IN ('done', 'failed', 'abandoned')")
+        return [RecoveryTime(r["kind"], r["state"], r["seconds"]) for r in rows
+                if (kind := recovery(r["kind"])) is not None and kind.changes_vcenter]
 
     def vms_under_recovery(self) -> set[str]:
         """VMs with an unresolved incident (open, or waiting for a person) or an unfinished recovery:
@@ -353,8 +378,10 @@ class Journal:
 
     def run_finished(self, module: str, outcome: str, message: str = "") -> None:
         with self._write() as db:
-            db.execute("UPDATE module_runs SET finished_at = ?, outcome = ?, message = ? WHERE module = ?",
-                       (self._clock(), outcome, message, module))
+            now = self._clock()
+            db.execute("UPDATE module_runs SET finished_at = ?, outcome = ?, message = ?,"
+                       " last_ok_at = CASE WHEN ? = 'ok' THEN ? ELSE last_ok_at END WHERE module = ?",
+                       (now, outcome, message, outcome, now, module))
 
     def runs(self) -> dict[str, RunRow]:
         return {r["module"]: RunRow(**dict(r)) for r in self._rows("SELECT * FROM module_runs")}

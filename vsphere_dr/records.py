@@ -7,7 +7,7 @@ pyVmomi object. Managed objects are named by their managed object id (``vm-42``,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from types import MappingProxyType
@@ -124,6 +124,14 @@ class VmRecord:
     files_path: str | None = None  # config.files.vmPathName, e.g. "[ds-prod] web-01/web-01.vmx"
     folder: str | None = None  # moref of the VM folder it is in (where it is registered again)
     replica: ReplicaMark | None = None  # set when this VM is a vsphere-dr replica of another
+    # Read by the whole-inventory read only (not by a few VMs' fresh records):
+    folder_path: str | None = None  # its folder's inventory path as govc writes it, e.g. "/DC0/vm/prod"
+    attributes: tuple[tuple[str, str], ...] = ()  # its custom attributes (name, value), by name
+    tags: tuple[tuple[str, str], ...] = ()  # its vCenter tags (category, tag), when they were read
+
+    def attribute(self, name: str) -> str | None:
+        """The value of custom attribute ``name``, or None where it has none."""
+        return next((value for key, value in self.attributes if key == name), None)
 
     @property
     def newest_snapshot(self) -> SnapshotRecord | None:
@@ -200,3 +208,8 @@ class Inventory:
             if vm.replica is not None:
                 found.setdefault(vm.replica.source_uuid, []).append(vm)
         return {uuid: tuple(sorted(vms, key=_taken)) for uuid, vms in found.items()}
+
+
+def with_tags(inv: Inventory, tags: Mapping[str, tuple[tuple[str, str], ...]]) -> Inventory:
+    """The inventory with each VM's vCenter tags (read apart from it: they are not in the SOAP API)."""
+    return replace(inv, vms={moref: replace(vm, tags=tags.get(moref, ())) for moref, vm in inv.vms.items()})

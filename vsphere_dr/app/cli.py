@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from vsphere_dr.app.daemon import Daemon, stop_on_signals
 from vsphere_dr.app.incidents import incidents_as_dicts, incidents_text
 from vsphere_dr.app.module_registry import MODULES, PAUSABLE, schedules
 from vsphere_dr.app.config_search import settings_path
+from vsphere_dr.app.protection_report import protection_rows, protection_text
 from vsphere_dr.app.sample_settings import write_sample
 from vsphere_dr.app.state_paths import check_writable, state_files
 from vsphere_dr.app.status import status_as_dict, status_text
@@ -27,6 +29,7 @@ from vsphere_dr.errors import AuthenticationError, ControllerBusy, SettingsError
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.inventory_report import inventory_as_dict, inventory_as_text
 from vsphere_dr.logging_setup import apply_settings
+from vsphere_dr.protection import needs_tags
 from vsphere_dr.settings import Settings
 
 EXIT_OK, EXIT_FAULT, EXIT_SETTINGS, EXIT_UNREACHABLE, EXIT_BUSY, EXIT_LOGIN = 0, 1, 2, 3, 4, 5
@@ -75,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "before exiting 4 (default 0: at once)")
     command("plan", "one health sweep as a dry run: each action and why; changes nothing", "text")
     command("incidents", "incidents from the journal, with RTO and RPO", "a table")
+    command("protection", "every VM: protected or not and why, its group, snapshot and replica RPO, and its "
+                          "failover strategy", "a table")
     command("status", "each module's last and next run and outcome; each VM's snapshot age (RPO)", "tables")
     init = command("init-config", "write a commented settings file to start from", settings=False)
     init.add_argument("path", type=Path, metavar="PATH", help="where to write it, e.g. /etc/vsphere-dr/settings.ini")
@@ -124,6 +129,7 @@ def cmd_once(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     stop_on_signals(controller.stop)
     try:
         error = controller.run_module(args.module)
+        controller.write_metrics()
     finally:
         controller.close()
     if error is None:
@@ -140,6 +146,16 @@ def cmd_plan(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     finally:
         controller.close()
     print(json.dumps(plan.as_dict(), indent=2) if args.json else plan.text())
+    return EXIT_OK
+
+
+def cmd_protection(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
+    settings = _logged(admin)
+    with VCenterGateway(settings.vcenter) as gateway:
+        gateway.read_tags = needs_tags(settings)
+        inv = gateway.inventory()
+    rows = protection_rows(inv, settings, time.time())
+    print(json.dumps(rows, indent=2) if args.json else protection_text(rows))
     return EXIT_OK
 
 
@@ -203,6 +219,7 @@ COMMANDS: dict[str, Command] = {
     "status": cmd_status,
     "plan": cmd_plan,
     "incidents": cmd_incidents,
+    "protection": cmd_protection,
 }
 
 
@@ -232,8 +249,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         args.config = settings_path(getattr(args, "config", None), os.environ)
         admin = InventoryAdministrator(args.config, PAUSABLE)
-        # Every command but `inventory` opens the journal; all of them log.
-        check_writable(state_files(admin.settings, journal=args.command != "inventory"))
+        # Every command but these two opens the journal; all of them log.
+        check_writable(state_files(admin.settings, journal=args.command not in ("inventory", "protection")))
         return COMMANDS[args.command](admin, args)
     except SettingsError as exc:
         return _fail(exc, EXIT_SETTINGS)

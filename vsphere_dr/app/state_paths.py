@@ -1,4 +1,5 @@
-"""The files vsphere-dr writes (journal, health models, log), checked before a command relies on them.
+"""The files vsphere-dr writes (journal, health models, metrics textfile, log), checked before a command
+relies on them.
 
 An unwritable one used to be a Python traceback at the first write (or, under systemd, a restart
 every 30 s) while `check-config` called the settings valid. Each is probed as the controller will
@@ -19,9 +20,12 @@ from vsphere_dr.settings import Settings
 
 
 def state_files(settings: Settings, journal: bool = True) -> dict[str, Path]:
-    """What each file is (as the settings name it) -> its path; the log file only if one is set."""
+    """What each file is (as the settings name it) -> its path; the textfile and the log only if set.
+    ``journal=False``: only the log (for the commands that touch no journal)."""
     files = {"[journal] path": settings.journal.path,
              "[health] model_path": settings.health.model_file(settings.journal)} if journal else {}
+    if journal and settings.metrics.textfile is not None:
+        files["[metrics] textfile"] = settings.metrics.textfile
     if settings.logging.file is not None:
         files["[logging] file"] = settings.logging.file
     return files

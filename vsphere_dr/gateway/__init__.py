@@ -16,8 +16,9 @@ from vsphere_dr.gateway.faults import faults_translated
 from vsphere_dr.gateway.host_operations import HostOperations
 from vsphere_dr.gateway.inventory_reader import read_host_runtimes, read_inventory, read_vms
 from vsphere_dr.gateway.performance import PerformanceReader
+from vsphere_dr.gateway.tagging import TagReader
 from vsphere_dr.gateway.vm_operations import VmOperations
-from vsphere_dr.records import HostRuntime, Inventory, VmRecord
+from vsphere_dr.records import HostRuntime, Inventory, VmRecord, with_tags
 from vsphere_dr.settings import VCenterSettings
 
 R = TypeVar("R")
@@ -41,6 +42,11 @@ class VCenterGateway:
             self.close()
         self.settings = settings
         self.session = VCenterSession(settings)
+        self.tag_reader = TagReader(settings)
+        # Whether inventory() also reads the VMs' vCenter tags (a REST pass): the settings say when
+        # a protection group needs them (protection.needs_tags).
+        self.read_tags = getattr(self, "read_tags", False)
+        self.last_inventory: Inventory | None = None  # the newest whole inventory read (for the metrics)
         self.vms = VmOperations(self.session, settings.task_timeout_seconds)
         self.hosts = HostOperations(self.session, settings.task_timeout_seconds)
         self.alarms = AlarmOperations(self.session)
@@ -56,8 +62,8 @@ class VCenterGateway:
 
     @property
     def round_trips(self) -> int:
-        """SOAP calls made so far on this gateway's session."""
-        return self.session.round_trips
+        """SOAP calls made so far on this gateway's session (and requests to the tagging service)."""
+        return self.session.round_trips + self.tag_reader.round_trips
 
     def about(self) -> str:
         """vCenter's product name and version, e.g. 'VMware vCenter Server 6.5.0 build-5973321'."""
@@ -65,7 +71,11 @@ class VCenterGateway:
 
     def inventory(self) -> Inventory:
         """The whole inventory (hosts, clusters, datastores, VMs with snapshots and alarm state)."""
-        return self._read("reading the inventory", read_inventory)
+        inv = self._read("reading the inventory", read_inventory)
+        if self.read_tags:
+            inv = with_tags(inv, self.tag_reader.vm_tags(sorted(inv.vms)))
+        self.last_inventory = inv
+        return inv
 
     def vm_records(self, morefs: list[str]) -> dict[str, VmRecord]:
         """Fresh records of a few VMs (one round trip): for checking what a step did."""
