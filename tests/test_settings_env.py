@@ -144,3 +144,9 @@ def test_journal_and_models_in_the_state_directory(tmp_path: Path) -> None:
 
 def test_without_a_state_directory_the_journal_is_beside_the_settings_file(tmp_path: Path) -> None:
     assert load(tmp_path, {}).journal.path == tmp_path / "var" / "vsphere-dr.sqlite"
+
+
+def test_sections_added_later_take_overrides_too(tmp_path: Path) -> None:
+    settings = load(tmp_path, {"VSPHERE_DR_METRICS_LISTEN": "127.0.0.1:9999", "VSPHERE_DR_METRICS_TEXTFILE": "m.prom"})
+    assert settings.metrics.listen_address() == ("127.0.0.1", 9999)
+    assert settings.metrics.textfile == tmp_path / "m.prom"  # relative to the settings file, as in it
