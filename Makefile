@@ -38,7 +38,8 @@ demo: $(STAMP) build/vcsim
 
 # The crash-safety core, measured: at least 90% of its lines run by the fast tests.
 CORE_COV := --cov=vsphere_dr.executor --cov=vsphere_dr.recoveries --cov=vsphere_dr.journal \
-	--cov=vsphere_dr.snapshot_rotation --cov-report=term --cov-fail-under=90
+	--cov=vsphere_dr.snapshot_rotation --cov=vsphere_dr.drills --cov=vsphere_dr.drill_marks \
+	--cov-report=term --cov-fail-under=90
 
 # The fast tests first (no simulator: the fake vCenter in tests/), then those on the simulator.
 test: $(STAMP) build/vcsim

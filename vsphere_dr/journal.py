@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vsphere_dr.errors import SettingsError
 from vsphere_dr.recoveries import recovery
 from vsphere_dr.world import History
 
@@ -69,6 +70,40 @@ CREATE TABLE IF NOT EXISTS snapshot_status (
     last_error TEXT NOT NULL DEFAULT '',
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS drill_runs (
+    id INTEGER PRIMARY KEY,
+    command TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('running', 'passed', 'failed', 'interrupted'))
+);
+CREATE TABLE IF NOT EXISTS drills (
+    id INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL REFERENCES drill_runs (id),
+    vm TEXT NOT NULL,
+    vm_name TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'passed', 'failed', 'aborted', 'refused')),
+    step TEXT NOT NULL DEFAULT '',
+    source_kind TEXT NOT NULL DEFAULT '',
+    source_vm TEXT NOT NULL DEFAULT '',
+    source_snapshot TEXT,
+    source_name TEXT NOT NULL DEFAULT '',
+    source_taken REAL,
+    host TEXT NOT NULL DEFAULT '',
+    host_name TEXT NOT NULL DEFAULT '',
+    datastore TEXT NOT NULL DEFAULT '',
+    prefix TEXT NOT NULL DEFAULT '',
+    copy_name TEXT NOT NULL DEFAULT '',
+    token TEXT NOT NULL DEFAULT '',
+    copy TEXT,
+    cleaned INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    started_at REAL NOT NULL,
+    powered_on_at REAL,
+    answered_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS drills_by_run ON drills (run);
 CREATE TABLE IF NOT EXISTS replica_status (
     vm TEXT PRIMARY KEY,
     vm_name TEXT NOT NULL,
@@ -170,6 +205,49 @@ class SnapshotStatusRow:
     updated_at: float
 
 
+@dataclass(frozen=True)
+class DrillRunRow:
+    id: int
+    command: str
+    started_at: float
+    finished_at: float | None
+    outcome: str
+
+
+@dataclass(frozen=True)
+class DrillRow:
+    """One VM's drill (vsphere_dr/drills.py): written before its copy is made, updated after each
+    step; ``cleaned`` once vCenter no longer has its copy (or it never had one)."""
+
+    id: int
+    run: int
+    vm: str
+    vm_name: str
+    state: str  # running, passed, failed, aborted (a recovery of the VM began), refused
+    step: str  # the last step reached
+    source_kind: str  # replica or snapshot
+    source_vm: str  # moref of the VM cloned: the replica, or the VM itself (from its snapshot)
+    source_snapshot: str | None
+    source_name: str
+    source_taken: float | None  # the point in time the copy is of: its RPO
+    host: str
+    host_name: str
+    datastore: str
+    prefix: str
+    copy_name: str
+    token: str
+    copy: str | None  # the copy's moref, once made
+    cleaned: int
+    error: str
+    started_at: float
+    powered_on_at: float | None
+    answered_at: float | None
+    finished_at: float | None
+
+
+DRILL_FIELDS = frozenset(DrillRow.__dataclass_fields__) - {"id", "run"}
+
+
 class Journal:
     """Thread-safe access to the journal file (the scheduler runs jobs in threads)."""
 
@@ -178,12 +256,22 @@ class Journal:
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
-        self._db.executescript(SCHEMA)
-        self._add_missing_columns()
+        problem = self._open(path)
+        if problem is not None:  # a settings problem: [journal] path names some other file
+            raise SettingsError(f"[journal] path = {path}: cannot be used as the journal: {problem}")
+
+    def _open(self, path: Path) -> str | None:
+        """Open (or create) the database; return SQLite's reason if it cannot be used, else None."""
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
+            self._db.executescript(SCHEMA)
+            self._add_missing_columns()
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return None
 
     def _add_missing_columns(self) -> None:
         """Columns added since a journal may have been created: module_runs.last_ok_at."""
@@ -403,6 +491,64 @@ class Journal:
 
     def _status(self, table: str) -> list[SnapshotStatusRow]:
         return [SnapshotStatusRow(**dict(r)) for r in self._rows(f"SELECT * FROM {table} ORDER BY vm_name")]
+
+
+    # --- drills: each step journaled, so that a drill killed half-way is cleaned up ------------
+
+    def start_drill_run(self, command: str) -> int:
+        with self._write() as db:
+            cursor = db.execute("INSERT INTO drill_runs (command, started_at, outcome) VALUES (?, ?, 'running')",
+                                (command, self._clock()))
+            return int(cursor.lastrowid or 0)
+
+    def finish_drill_run(self, run: int, outcome: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE drill_runs SET finished_at = ?, outcome = ? WHERE id = ?", (self._clock(), outcome, run))
+
+    def drill_runs(self) -> list[DrillRunRow]:
+        return [DrillRunRow(**dict(r)) for r in self._rows("SELECT * FROM drill_runs ORDER BY id")]
+
+    def interrupted_drill_runs(self) -> None:
+        """Runs still shown running: their process died (the drill lock says none is alive)."""
+        with self._write() as db:
+            db.execute("UPDATE drill_runs SET outcome = 'interrupted', finished_at = ? WHERE outcome = 'running'",
+                       (self._clock(),))
+
+    def intend_drill(self, run: int, vm: str, vm_name: str, **fields: Any) -> int:
+        """Record one VM's drill before anything is done in vCenter; returns its id."""
+        fields = {"state": "running", **fields}
+        self._drill_fields(fields)
+        columns = ["run", "vm", "vm_name", "started_at", *fields]
+        values = [run, vm, vm_name, self._clock(), *fields.values()]
+        with self._write() as db:
+            cursor = db.execute(f"INSERT INTO drills ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))})",
+                                values)
+            return int(cursor.lastrowid or 0)
+
+    def update_drill(self, drill: int, **fields: Any) -> None:
+        self._drill_fields(fields)
+        with self._write() as db:
+            db.execute(f"UPDATE drills SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                       (*fields.values(), drill))
+
+    def drill(self, drill: int) -> DrillRow | None:
+        rows = self._rows("SELECT * FROM drills WHERE id = ?", drill)
+        return DrillRow(**dict(rows[0])) if rows else None
+
+    def drills(self, run: int | None = None) -> list[DrillRow]:
+        if run is None:
+            return [DrillRow(**dict(r)) for r in self._rows("SELECT * FROM drills ORDER BY id")]
+        return [DrillRow(**dict(r)) for r in self._rows("SELECT * FROM drills WHERE run = ? ORDER BY id", run)]
+
+    def uncleaned_drills(self) -> list[DrillRow]:
+        """Drills whose copy may still be in vCenter."""
+        return [DrillRow(**dict(r)) for r in self._rows("SELECT * FROM drills WHERE cleaned = 0 ORDER BY id")]
+
+    @staticmethod
+    def _drill_fields(fields: dict[str, Any]) -> None:
+        unknown = set(fields) - DRILL_FIELDS
+        if unknown:
+            raise KeyError(f"not a column of drills: {', '.join(sorted(unknown))}")
 
 
 def _action(row: sqlite3.Row) -> ActionRow:

@@ -65,6 +65,8 @@ def _unmonitored(vm: VmRecord) -> str | None:
         return "a template"
     if vm.replica is not None:
         return f"a vsphere-dr replica of {vm.replica.source_name}"
+    if vm.drill is not None:
+        return f"a vsphere-dr drill copy of {vm.drill.source_name} (deleted when its drill ends)"
     if not vm.ip:
         return "no IP address (VMware Tools reports none)"
     return None

@@ -13,6 +13,9 @@ SIGHUP (``systemctl reload``) reads settings.ini at once, as the Inventory Admin
 ``settings_check_seconds``; it used to kill the process.
 The inventory watcher (vsphere_dr/gateway/watcher.py) keeps the health sweep's inventory up to
 date between sweeps and wakes the sweep on evidence of a failure (early_sweeps.py).
+Under systemd's ``Type=notify`` (systemd_notify.py): READY=1 once vCenter accepted the login and every
+job is scheduled (a refused login exits before, with its own code), RELOADING=1 then READY=1 around a
+SIGHUP's reload, STOPPING=1 on SIGTERM, and WATCHDOG=1 from the main loop at half of WatchdogSec.
 On SIGTERM/SIGINT no new run starts, running modules stop between VMs (so the action in flight
 is finished and journaled), and the scheduler waits for them before exiting.
 """
@@ -34,6 +37,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from vsphere_dr.app.controller import Controller
 from vsphere_dr.app.early_sweeps import EarlySweeps
 from vsphere_dr.app.module_registry import Schedule, schedules
+from vsphere_dr.app.systemd_notify import Notifier
 from vsphere_dr.gateway.watcher import InventoryWatcher
 from vsphere_dr.metrics import MetricsServer
 from vsphere_dr.settings import Settings
@@ -62,8 +66,9 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 
 class Daemon:
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Controller, notifier: Notifier | None = None) -> None:
         self.controller = controller
+        self.notifier = notifier or Notifier()
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._current = schedules(controller.settings())
         self._paused = frozenset(controller.settings().scheduler.paused)
@@ -74,6 +79,13 @@ class Daemon:
         controller.inventory_admin.on_change(self._rewatch)
 
     def serve(self) -> None:
+        """Log in, schedule every module, tell systemd it is ready, and loop until asked to stop.
+
+        The login comes first so that a refused one (exit 5) or an unreachable vCenter (exit 3)
+        ends the process before systemd is told it is ready.
+        """
+        about = self.controller.gateway.about()
+        log.info("vCenter %s answered as %s", self.controller.gateway.session.where, about)
         now = datetime.now(timezone.utc)
         for name, schedule in self._current.items():
             # next_run_time=None adds the job paused.
@@ -87,16 +99,36 @@ class Daemon:
             f"{n} {'paused' if n in self._paused else 'every ' + _describe(s)}" for n, s in self._current.items()))
         self._watch(self.controller.settings())
         self.scheduler.start()
-        while not self.controller.stop.wait(0.5):
-            if self._reload.is_set():
-                self._reload.clear()
-                if not self.controller.inventory_admin.refresh():
-                    log.info("SIGHUP: settings.ini unchanged (or refused: see above)")
+        self.notifier.ready(f"running {len(self._current) - len(self._paused)} modules against {about}")
+        self._loop()
+        self.notifier.stopping()
         self.scheduler.shutdown(wait=True)  # waits for the jobs that are running to return
         self._unwatch()
         if metrics is not None:
             metrics.close()
         log.info("vsphere-dr stopped")
+
+    def _loop(self) -> None:
+        """The main loop: the watchdog's pings and SIGHUP's reloads, until SIGTERM/SIGINT."""
+        tick = min(0.5, self.notifier.watchdog_interval or 0.5)
+        while not self.controller.stop.wait(tick):
+            self.notifier.watchdog()
+            if self._reload.is_set():
+                self._reload.clear()
+                self._reload_now()
+
+    def _reload_now(self) -> None:
+        """SIGHUP's reload, between RELOADING=1 and READY=1. Whatever applying the new settings raises
+        (a listener's defect, a new log file that cannot be opened) is logged: a reload never ends `run`."""
+        self.notifier.reloading()
+        try:
+            changed = self.controller.inventory_admin.refresh()
+        except Exception as exc:
+            log.error("SIGHUP: applying the new settings failed: %s: %s", type(exc).__name__, exc)
+        else:
+            if not changed:
+                log.info("SIGHUP: settings.ini unchanged (or refused: see above)")
+        self.notifier.ready("settings read again")
 
     def _serve_metrics(self) -> MetricsServer | None:
         """/metrics on [metrics] listen (read at start: a changed address needs a restart)."""

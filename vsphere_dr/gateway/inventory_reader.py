@@ -19,6 +19,7 @@ from vsphere_dr.records import (
     SnapshotRecord,
     VmRecord,
 )
+from vsphere_dr.drill_marks import parse_mark as parse_drill_mark
 from vsphere_dr.replicas import parse_mark
 
 WANTED: dict[type, tuple[str, ...]] = {
@@ -239,6 +240,7 @@ def _vm(ref: str, p: PropertyMap, fields: dict[int, str] | None = None,
         folder=_id(parent) if parent is not None else None,
         folder_path=folder_path(_id(parent)) if folder_path and parent is not None else None,
         attributes=_attributes(p.get("customValue"), fields or {}),
+        drill=parse_drill_mark(p.get("config.annotation") or ""),
     )
 
 
