@@ -34,6 +34,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from modules.health_administrator import HealthSweep
 from vsphere_dr.app.controller import Controller
 from vsphere_dr.app.early_sweeps import EarlySweeps
 from vsphere_dr.app.module_registry import Schedule, schedules
@@ -74,7 +75,7 @@ class Daemon:
         self._paused = frozenset(controller.settings().scheduler.paused)
         self._reload = threading.Event()
         controller.inventory_admin.on_change(self._reschedule)
-        self.early = EarlySweeps(self.scheduler, controller.health.name, lambda: controller.health.recheck_at)
+        self.early = EarlySweeps(self.scheduler, HealthSweep.name, lambda: controller.health.recheck_at)
         self.watcher: InventoryWatcher | None = None
         controller.inventory_admin.on_change(self._rewatch)
 
@@ -148,7 +149,7 @@ class Daemon:
         def job() -> None:
             if self.controller.stop.is_set():
                 return
-            if name == self.controller.health.name:
+            if name == HealthSweep.name:
                 with self.early.sweeping():
                     self.controller.run_module(name)
             else:
