@@ -4,7 +4,7 @@
     python bench/detection.py [--sizes 1000,10000] [--trials 2]
 
 1. Latency, with the shipped [monitoring] settings (settings.ini; only the address of vCenter,
-   the probe port and the journal changed; snapshot and replica rounds paused), on the example
+   the probe port and the journal changed; snapshot and replica rounds paused, no /metrics), on the example
    lab with vCenter's notResponding delay shortened from vpxd's 60 s to 10 s (so the lab's 16 s
    lock lease of the dead host has expired by the time the host is declared failed, as it would
    be on a real vCenter): seconds from vCenter showing a host notResponding (seen by a separate
@@ -60,6 +60,8 @@ def shipped_settings(directory: Path, sim: Simulator, probe_port: int, **extra: 
     parser["journal"]["path"] = str(directory / "journal.sqlite")
     parser["logging"].update(format="json", level="INFO")
     parser["scheduler"]["paused"] = "snapshot_creator, snapshot_creator_vhost, replica_creator"
+    if parser.has_section("metrics"):  # the shipped port may be taken by a `run` of the machine's own
+        parser["metrics"]["listen"] = ""
     for section, values in extra.items():
         parser[section].update(values)
     path = directory / "settings.ini"
@@ -73,11 +75,20 @@ def logged(log: Path, text: str, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for line in log.read_text().splitlines():
-            entry = json.loads(line)
-            if text in entry["message"]:
+            entry = _entry(line)
+            if entry is not None and text in entry["message"]:
                 return _epoch(entry["time"])
         time.sleep(0.1)
     raise SystemExit(f"no log entry with {text!r} within {timeout} s; see {log}")
+
+
+def _entry(line: str) -> dict[str, str] | None:
+    """A JSON log line; None for a line still being written, or one that is not the log's (a
+    warning printed before logging was set up)."""
+    try:
+        return json.loads(line)  # type: ignore[no-any-return]
+    except json.JSONDecodeError:
+        return None
 
 
 def _epoch(stamp: str) -> float:
