@@ -61,20 +61,21 @@ def prober(port: int, **monitoring: Any) -> Prober:
 
 @pytest.fixture
 def in_flight(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Count TCP connection attempts, and the most that were under way at once."""
-    count = {"now": 0, "max": 0, "total": 0}
-    connect = probes._connects
+    """Count TCP connection attempts, and the most that were under way at once (sockets of
+    earlier attempts still open when one more starts)."""
+    count = {"max": 0, "total": 0}
+    connecting = probes._connecting
+    started: list[socket.socket] = []
 
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        count["now"] += 1
+    def counted(target: Any) -> socket.socket | None:
         count["total"] += 1
-        count["max"] = max(count["max"], count["now"])
-        try:
-            return await connect(*args, **kwargs)
-        finally:
-            count["now"] -= 1
+        count["max"] = max(count["max"], 1 + sum(s.fileno() != -1 for s in started))
+        sock = connecting(target)
+        if sock is not None:
+            started.append(sock)
+        return sock
 
-    monkeypatch.setattr(probes, "_connects", counted)
+    monkeypatch.setattr(probes, "_connecting", counted)
     return count
 
 
@@ -153,10 +154,10 @@ def fake_icmp_socket(allowed: set[bool]) -> Any:
 
 
 def test_out_of_file_descriptors_is_an_error_never_a_silent_address(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def no_descriptor(address: str, port: int) -> bool:
+    def no_descriptor(target: Any) -> socket.socket:
         raise OSError(errno.EMFILE, "Too many open files")
 
-    monkeypatch.setattr(probes, "_connects", no_descriptor)
+    monkeypatch.setattr(probes, "_connecting", no_descriptor)
     with pytest.raises(ProbeError, match="out of file descriptors probing 127.0.0.1"):
         prober(port).probe([ANSWERING])
 
@@ -175,3 +176,56 @@ def test_the_open_file_limit_is_raised_for_the_probes_or_caps_them(monkeypatch: 
         assert "open-file limit (512) allows 384 probes at once" in caplog.text
     finally:
         probes.probe_slots.cache_clear()
+
+
+def test_a_name_is_resolved_and_probed_beside_literals(port: int) -> None:
+    assert prober(port).probe(["localhost", ANSWERING, REFUSING]) == {"localhost": True, ANSWERING: True,
+                                                                      REFUSING: False}
+
+
+def test_an_ipv6_literal_is_probed(port: int) -> None:
+    try:
+        server = listener("::1", 0, 8)
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    with server:
+        assert prober(server.getsockname()[1]).probe(["::1"]) == {"::1": True}
+
+
+def test_a_name_that_does_not_resolve_is_silent(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unknown(name: str, port: int) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(probes, "_resolve", unknown)
+    assert prober(port).probe(["esx-gone.example", ANSWERING]) == {"esx-gone.example": False, ANSWERING: True}
+
+
+def test_a_resolution_counts_in_the_probe_s_timeout(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name whose DNS answers late is silent once its timeout has passed, not when DNS gives up."""
+    def slow(name: str, port: int) -> Any:
+        time.sleep(TIMEOUT * 5)
+        return socket.AF_INET, (ANSWERING, port)
+
+    monkeypatch.setattr(probes, "_resolve", slow)
+    started = time.monotonic()
+    assert prober(port).probe(["slow-dns.example"]) == {"slow-dns.example": False}
+    assert TIMEOUT * 0.9 <= time.monotonic() - started < TIMEOUT + 0.5
+
+
+def test_no_local_port_is_an_error_never_a_silent_address(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_port(target: Any) -> socket.socket:
+        raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+
+    monkeypatch.setattr(probes, "_connecting", no_port)
+    with pytest.raises(ProbeError, match="out of local ports probing 127.0.0.1"):
+        prober(port).probe([ANSWERING])
+
+
+def test_a_slot_freed_by_an_answer_is_used_while_a_silent_probe_waits(port: int, silent: list[str]) -> None:
+    """Two slots: the first silent address waits its whole timeout while the answering and the
+    refused ones pass through the other slot, and the second silent one waits beside it."""
+    started = time.monotonic()
+    answers = prober(port, probe_concurrency=2, probe_timeout_seconds=1).probe(
+        [silent[0], ANSWERING, REFUSING, silent[1]])
+    assert answers == {silent[0]: False, ANSWERING: True, REFUSING: False, silent[1]: False}
+    assert 0.9 <= time.monotonic() - started < 1.5  # one at a time, the two would take 2 s

@@ -5,22 +5,30 @@ within the timeout is not. ``icmp`` sends one echo request with icmplib, over a 
 the process may open one (root, CAP_NET_RAW), else over an unprivileged ICMP datagram socket
 (allowed by the net.ipv4.ping_group_range sysctl).
 
-All probes of a round run in one asyncio event loop: non-blocking connects (or ICMP sockets), no
-thread per address. At most ``probe_concurrency`` are in flight (the open-file limit is raised
-for them, see ``probe_slots``) and each takes at most ``probe_timeout_seconds``, so a round of N
-addresses of which S are silent takes about ceil(S / concurrency) x timeout plus the cost of the
-answering ones (about 0.07 ms each: bench/probes.py).
+TCP probes are plain non-blocking sockets on one selector (epoll on Linux): a connect started,
+its socket watched until it is writable, its outcome read from SO_ERROR, no thread, task or
+future per address (asyncio's per-connection objects cost more than the probes at 10,000
+addresses). ICMP probes run on one asyncio event loop, as icmplib's are made to. At most
+``probe_concurrency`` are in flight (the open-file limit is raised for them, see
+``probe_slots``) and each takes at most ``probe_timeout_seconds``, so a round of N addresses of
+which S are silent takes about ceil(S / concurrency) x timeout plus the cost of the answering
+ones (bench/probes.py). A probe that cannot get a socket or a local port is this machine's
+failure, never the address's: it raises ProbeError instead of calling the address silent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import functools
-import ipaddress
 import logging
+import os
 import resource
+import selectors
 import socket
+import time
+from collections import deque
 from collections.abc import Iterable
 
 import icmplib
@@ -37,8 +45,12 @@ ICMP_NOT_PERMITTED = (
 
 
 log = logging.getLogger(__name__)
-_FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
 FD_RESERVE = 128  # open files kept for everything else: the journal, vCenter sessions, logs
+# Errors that say this machine is short of something, not that the address is silent.
+OUR_SHORTAGE = {errno.EMFILE: "file descriptors", errno.ENFILE: "file descriptors", errno.ENOBUFS: "buffer space",
+                errno.ENOMEM: "memory", errno.EADDRNOTAVAIL: "local ports"}
+NAME_POLL_SECONDS = 0.01  # how often a round looks for names resolved meanwhile
+Target = tuple[int, tuple[str, int] | tuple[str, int, int, int]]  # (family, sockaddr)
 
 
 class Prober:
@@ -54,47 +66,158 @@ class Prober:
         unique = list(dict.fromkeys(addresses))
         if not unique:
             return {}
-        return asyncio.run(self._sweep(unique))
+        if self._settings.probe == "icmp":
+            return asyncio.run(self._pings(unique))
+        return TcpRound(self._settings.probe_port, self._settings.probe_timeout_seconds, self._slots).run(unique)
 
-    async def _sweep(self, addresses: list[str]) -> dict[str, bool]:
-        """``probe_concurrency`` workers, each taking the next address when its probe ends (a
-        semaphore over one task per address costs more than the probes at 10,000 addresses)."""
+    async def _pings(self, addresses: list[str]) -> dict[str, bool]:
+        """``probe_concurrency`` workers, each taking the next address when its ping ends."""
         answers: dict[str, bool] = {}
         queue = iter(addresses)
+        timeout = self._settings.probe_timeout_seconds
 
         async def worker() -> None:
             for address in queue:
-                answers[address] = await self._answers(address)
+                answers[address] = await _pings(address, timeout, self._privileged)
 
         await asyncio.gather(*(worker() for _ in range(min(self._slots, len(addresses)))))
         return {address: answers[address] for address in addresses}
 
-    async def _answers(self, address: str) -> bool:
-        timeout = self._settings.probe_timeout_seconds
-        if self._settings.probe == "icmp":
-            return await _pings(address, timeout, self._privileged)
+
+class TcpRound:
+    """One round of TCP probes: at most ``slots`` connects in flight on one selector, each given up
+    ``timeout`` seconds after it started (a name's resolution counts in its time)."""
+
+    def __init__(self, port: int, timeout: float, slots: int) -> None:
+        self._port, self._timeout, self._slots = port, timeout, slots
+        self._selector = selectors.DefaultSelector()
+        self._answers: dict[str, bool] = {}
+        self._ready: deque[tuple[str, Target, float | None]] = deque()  # to connect: address, target, deadline
+        self._in_flight: dict[socket.socket, str] = {}
+        self._expiry: deque[tuple[float, socket.socket]] = deque()  # in start order, so deadlines ascend
+        self._resolving: dict[concurrent.futures.Future[Target], tuple[str, float]] = {}
+
+    def run(self, addresses: list[str]) -> dict[str, bool]:
+        """address -> answered, in the order given."""
+        self._answers = dict.fromkeys(addresses, False)
+        names = [address for address in addresses if not self._queued(address)]
+        resolver = concurrent.futures.ThreadPoolExecutor(min(len(names), 8)) if names else None
         try:
-            async with asyncio.timeout(timeout):
-                return await _connects(address, self._settings.probe_port)
-        except OSError as exc:  # refused, unreachable, or no reply in time (TimeoutError is an OSError)
-            if exc.errno in (errno.EMFILE, errno.ENFILE):  # not the address's fault: never "silent"
-                raise ProbeError(f"out of file descriptors probing {address}: lower [monitoring] "
-                                 "probe_concurrency or raise the process's open-file limit") from exc
-            return False
+            if resolver is not None:
+                deadline = time.monotonic() + self._timeout
+                self._resolving = {resolver.submit(_resolve, name, self._port): (name, deadline) for name in names}
+            self._loop()
+        finally:
+            for sock in self._in_flight:
+                sock.close()
+            self._selector.close()
+            if resolver is not None:
+                resolver.shutdown(wait=False, cancel_futures=True)
+        return self._answers
+
+    def _queued(self, address: str) -> bool:
+        """Queue an IP literal's connect; False for a name (resolved off this thread)."""
+        target = _literal(address, self._port)
+        if target is not None:
+            self._ready.append((address, target, None))  # its deadline is set when its connect starts
+        return target is not None
+
+    def _loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            self._take_resolved(now)
+            while self._ready and len(self._in_flight) < self._slots:
+                address, target, deadline = self._ready.popleft()
+                self._start(address, target, now + self._timeout if deadline is None else deadline)
+            if not self._in_flight and not self._resolving and not self._ready:
+                return
+            for key, _ in self._selector.select(self._wait(now)):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                self._finish(sock, _outcome(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), self._in_flight[sock]))
+            now = time.monotonic()
+            while self._expiry and (self._expiry[0][1] not in self._in_flight or self._expiry[0][0] <= now):
+                _, sock = self._expiry.popleft()
+                if sock in self._in_flight:  # no answer by its deadline: silent
+                    self._finish(sock, False)
+
+    def _wait(self, now: float) -> float:
+        """Seconds to wait for sockets: until the oldest connect's deadline (the expiry loop leaves
+        the oldest in flight first), or a short while when names are being resolved."""
+        wait = max(0.0, self._expiry[0][0] - now) if self._expiry else self._timeout
+        return min(wait, NAME_POLL_SECONDS) if self._resolving else wait
+
+    def _start(self, address: str, target: Target, deadline: float) -> None:
+        try:
+            sock = _connecting(target)
+        except OSError as exc:  # refused or unreachable at once, or no socket for it
+            self._answers[address] = _failed(exc.errno, address)
+            return
+        if sock is None:  # accepted at once (loopback)
+            self._answers[address] = True
+            return
+        self._in_flight[sock] = address
+        self._selector.register(sock, selectors.EVENT_WRITE)
+        self._expiry.append((deadline, sock))
+
+    def _finish(self, sock: socket.socket, answered: bool) -> None:
+        self._answers[self._in_flight.pop(sock)] = answered
+        self._selector.unregister(sock)
+        sock.close()
+
+    def _take_resolved(self, now: float) -> None:
+        """Queue the names resolved meanwhile, first; a name unresolved by its deadline is silent."""
+        for future, (name, deadline) in list(self._resolving.items()):
+            if not future.done() and deadline > now:
+                continue
+            del self._resolving[future]
+            if future.done() and future.exception() is None and deadline > now:
+                self._ready.appendleft((name, future.result(), deadline))
 
 
-async def _connects(address: str, port: int) -> bool:
-    """A non-blocking TCP connect, closed at once: the handshake is the answer. A plain socket on
-    the event loop (no stream objects): a round of 10,000 costs a fraction of a second."""
-    loop = asyncio.get_running_loop()
-    try:
-        family, target = _FAMILIES[ipaddress.ip_address(address).version], (address, port)
-    except ValueError:  # a name (a host without a vmknic address): resolved off the loop
-        family, _, _, _, target = (await loop.getaddrinfo(address, port, type=socket.SOCK_STREAM))[0]
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setblocking(False)
-        await loop.sock_connect(sock, target)
-    return True
+def _literal(address: str, port: int) -> Target | None:
+    """(family, sockaddr) of an IPv4 or IPv6 literal; None for a name (or a scoped IPv6 address)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, address)
+        except OSError:
+            continue
+        return (family, (address, port)) if family == socket.AF_INET else (family, (address, port, 0, 0))
+    return None
+
+
+def _connecting(target: Target) -> socket.socket | None:
+    """Start a non-blocking connect: its socket while it is under way, None if it was accepted at
+    once; OSError if it failed at once."""
+    family, sockaddr = target
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    code = sock.connect_ex(sockaddr)
+    if code == errno.EINPROGRESS:
+        return sock
+    sock.close()
+    if code:
+        raise OSError(code, os.strerror(code))
+    return None
+
+
+def _resolve(name: str, port: int) -> Target:
+    family, _, _, _, sockaddr = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)[0]
+    return family, sockaddr
+
+
+def _outcome(code: int, address: str) -> bool:
+    """A connect's result: answered (0), refused or unreachable, or this machine's failure."""
+    return code == 0 or _failed(code, address)
+
+
+def _failed(code: int | None, address: str) -> bool:
+    """False for an error that is the address's; ProbeError for one that is this machine's."""
+    short_of = OUR_SHORTAGE.get(code or 0)
+    if short_of is not None:
+        raise ProbeError(f"out of {short_of} probing {address}: lower [monitoring] probe_concurrency or raise "
+                         "the process's open-file limit")
+    return False
 
 
 async def _pings(address: str, timeout: float, privileged: bool) -> bool:
