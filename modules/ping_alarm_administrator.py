@@ -4,7 +4,9 @@
 after a restart they are found by name). ``classify(inv, answered, since)`` turns one sweep's
 probe answers, the VMs' power events and the state of their alarms into a Classification per VM
 (vsphere_dr.classification has the rules). Where vCenter's alarms cannot be used, it says so
-once and classifies from events and runtime state alone.
+once and classifies from events and runtime state alone. Only the VMs that did not answer need
+the events and alarms: when every VM answered, none are read; an answering VM is classified
+again only when its record changed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from vsphere_dr.classification import classify
+from vsphere_dr.classification import classify, responding
 from vsphere_dr.errors import AlarmsUnavailable
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.logging_setup import in_brief
@@ -53,6 +55,7 @@ class PingAlarmAdministrator:
         self._alarms: dict[str, _Alarm] = {}  # VM moref -> this tool's alarm on it
         self._available = True
         self._warned = False
+        self._answered: dict[str, tuple[VmRecord, Classification]] = {}  # VM -> its record and class when it answered
 
     def run(self) -> AlarmReport:
         """Check every monitored VM's alarm (one deleted by hand comes back), creating the missing."""
@@ -75,10 +78,23 @@ class PingAlarmAdministrator:
         Power events are read from ``since`` on: it must reach back past the VMs' last power-off,
         for a VM a person stopped before ``since`` counts as failed.
         """
-        events = self._power_events(since)
-        return {moref: classify(vm, inv.hosts.get(vm.host or ""), ok, events.get(moref, ()),
-                                self._alarm_red(vm, inv.read_at))
+        for gone in self._answered.keys() - inv.vms.keys():
+            del self._answered[gone]
+        silent = [vm for moref, ok in answered.items() if not ok and (vm := inv.vms.get(moref)) is not None]
+        events = self._power_events(since) if silent else {}  # they matter only for a VM that did not answer
+        classes = {vm.moref: classify(vm, inv.hosts.get(vm.host or ""), False, events.get(vm.moref, ()),
+                                      self._alarm_red(vm, inv.read_at)) for vm in silent}
+        return {moref: classes[moref] if moref in classes else self._responding(vm)
                 for moref, ok in answered.items() if (vm := inv.vms.get(moref)) is not None}
+
+    def _responding(self, vm: VmRecord) -> Classification:
+        """A VM that answered: the same record (the watcher keeps a VM's record while nothing of it
+        changes) has the same classification as at the last sweep, so it is made again only for a
+        record that changed."""
+        known = self._answered.get(vm.moref)
+        if known is None or known[0] is not vm:
+            known = self._answered[vm.moref] = vm, responding(vm)
+        return known[1]
 
     def _ensure(self, inv: Inventory, vms: Iterable[VmRecord]) -> AlarmReport:
         try:

@@ -167,3 +167,23 @@ def test_creating_many_alarms_is_one_short_log_line(caplog: pytest.LogCaptureFix
     (line,) = [r.getMessage() for r in caplog.records if "created the alarms" in r.getMessage()]
     assert line == ("ping_alarm_administrator: created the alarms of 30 VMs: "
                     "name-of-vm-01, name-of-vm-02, name-of-vm-03, name-of-vm-04, name-of-vm-05 and 25 more")
+
+
+def test_when_every_vm_answers_no_event_is_read() -> None:
+    inv = inventory(vm("vm-1"), vm("vm-2"))
+    admin, gateway = administrator(inv)
+    result = admin.classify(inv, {"vm-1": True, "vm-2": True}, NOW)
+    assert gateway.events.reads == 0
+    assert {c.condition for c in result.values()} == {VmCondition.RESPONDING}
+    admin.classify(inv, {"vm-1": True, "vm-2": False}, NOW)
+    assert gateway.events.reads == 1
+
+
+def test_an_answering_vm_whose_record_changed_is_classified_again() -> None:
+    admin, _ = administrator(inventory(vm("vm-1")))
+    first = admin.classify(inventory(vm("vm-1")), {"vm-1": True}, NOW)["vm-1"]
+    assert "heartbeat" not in first.reason
+    hung = admin.classify(inventory(vm("vm-1", heartbeat="red")), {"vm-1": True}, NOW)["vm-1"]
+    assert hung.condition == VmCondition.RESPONDING and "guest heartbeat is red" in hung.reason
+    moved = admin.classify(inventory(vm("vm-1", ip="10.0.9.9")), {"vm-1": True}, NOW)["vm-1"]
+    assert moved.reason == "answers its probe at 10.0.9.9"

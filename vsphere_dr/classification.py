@@ -39,7 +39,7 @@ def classify(vm: VmRecord, host: HostRecord | None, answered: bool, events: Sequ
     its alarm is not in place yet): the other signals decide.
     """
     if answered:
-        return Classification(vm.moref, VmCondition.RESPONDING, _responding(vm))
+        return responding(vm)
     last = _latest(vm.moref, events)
     stopped = vm.power_state in ("poweredOff", "suspended")
     if stopped and last is not None and last.kind in STOP_EVENTS and last.user:
@@ -67,11 +67,12 @@ def _latest(vm: str, events: Sequence[PowerEvent]) -> PowerEvent | None:
     return mine[-1] if mine else None
 
 
-def _responding(vm: VmRecord) -> str:
+def responding(vm: VmRecord) -> Classification:
+    """Rule 1, a VM that answered its probe: it depends on nothing but the VM's record."""
     reason = f"answers its probe at {vm.ip}"
     if vm.heartbeat == "red":
         reason += ", though its guest heartbeat is red: services in the guest may hang"
-    return reason
+    return Classification(vm.moref, VmCondition.RESPONDING, reason)
 
 
 def _cut_off(vm: VmRecord, host: HostRecord | None) -> str:

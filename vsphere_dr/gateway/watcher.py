@@ -37,7 +37,7 @@ from vsphere_dr.errors import AuthenticationError, VCenterError
 from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.gateway.faults import faults_translated
 from vsphere_dr.gateway.inventory_reader import FIELDS, WANTED, build_inventory, outside_the_tree
-from vsphere_dr.gateway.properties import PropertyMap, filter_spec, retrieve_objects
+from vsphere_dr.gateway.properties import PropertyMap, filter_spec, path_key, retrieve_objects
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import VCenterSettings
 
@@ -239,14 +239,15 @@ class InventoryWatcher:
         wanted = paths_of(kind)
         names = set()
         for change in update.changeSet or ():
-            names.add(change.name)
-            if change.name not in wanted or change.op not in ("assign", "indirectRemove"):
+            name = path_key(change.name)
+            names.add(name)
+            if name not in wanted or change.op not in ("assign", "indirectRemove"):
                 # An array element added or removed (name[key]): read the object again.
                 self._stale.add(moref)
             elif change.op == "assign" and change.val is not None:
-                props[change.name] = change.val
+                props[name] = change.val
             else:
-                props.pop(change.name, None)
+                props.pop(name, None)
         if initial or not names & {path for k, path in EVIDENCE if issubclass(kind, k)}:
             return []
         return self._note_evidence(moref, kind, props, now)
