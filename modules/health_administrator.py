@@ -187,7 +187,8 @@ class HealthSweep:
         fine = dict(answered)
         for host in inv.hosts.values():
             fine[host.moref] = answers.get(host.address, False) or host.connection_state != "notResponding"
-        probes = {target: saved.get(target, ProbeState()).after(ok, now, self._evidence_since(target))
+        answered_now = ProbeState().after(True, now)  # the same state for every target that answered
+        probes = {target: answered_now if ok else saved.get(target, ProbeState()).after(ok, now, self._evidence_since(target))
                   for target, ok in fine.items()}
         for moref, admin in self.availability.administrators.items():
             admin.probes = probes.get(moref, admin.probes)
