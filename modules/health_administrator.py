@@ -188,12 +188,13 @@ class HealthSweep:
         for host in inv.hosts.values():
             fine[host.moref] = answers.get(host.address, False) or host.connection_state != "notResponding"
         answered_now = ProbeState().after(True, now)  # the same state for every target that answered
-        probes = {target: answered_now if ok else saved.get(target, ProbeState()).after(ok, now, self._evidence_since(target))
+        probes = {target: answered_now if ok else
+                  saved.get(target, ProbeState()).after(False, now, self._evidence_since(target))
                   for target, ok in fine.items()}
         for moref, admin in self.availability.administrators.items():
             admin.probes = probes.get(moref, admin.probes)
         if not dry_run:
-            self.journal.save_probe_states(probes)
+            self.journal.save_probe_states(probes, round_at=now)
         return probes
 
     def _evidence_since(self, moref: str) -> float | None:

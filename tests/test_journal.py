@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.recovery_lab import CASES, COPY_NAME, NOW, SNAPSHOT_TIME, Clock, journal, tools
 from vsphere_dr.executor import Executor
@@ -300,6 +302,85 @@ def test_probe_states_saved_replace_the_old_ones(j: Journal, clock: Clock) -> No
         restarted.close()
     j.save_probe_states({})
     assert j.probe_states() == {}
+
+
+def test_a_round_in_which_only_the_time_changed_rewrites_one_row(j: Journal, clock: Clock) -> None:
+    fleet = {f"vm-{n}": ProbeState(0, None, NOW) for n in range(100)}
+    j.save_probe_states(fleet, round_at=NOW)
+    before = j._db.total_changes
+    later = {target: ProbeState(0, None, NOW + 30) for target in fleet} | {"vm-7": ProbeState(1, NOW + 30, NOW)}
+    j.save_probe_states(later, round_at=NOW + 30)
+    assert j._db.total_changes - before == 2, "the round's time and the VM that failed"
+    assert j.probe_states() == later
+    restarted = reopen(j, clock)
+    try:
+        assert restarted.probe_states() == later, "a `once` from cron continues the daemon's counts"
+    finally:
+        restarted.close()
+
+
+def test_probe_states_another_process_saved_are_read_not_the_remembered_ones(j: Journal, clock: Clock) -> None:
+    j.save_probe_states({"vm-1": ProbeState(0, None, NOW), "vm-2": ProbeState(0, None, NOW)}, round_at=NOW)
+    assert j.probe_states()["vm-1"] == ProbeState(0, None, NOW)
+    other = reopen(j, clock)  # a `once` run between two of the daemon's sweeps, say
+    try:
+        other.save_probe_states({"vm-1": ProbeState(1, NOW + 30, NOW), "vm-2": ProbeState(0, None, NOW + 30)},
+                                round_at=NOW + 30)
+    finally:
+        other.close()
+    assert j.probe_states() == {"vm-1": ProbeState(1, NOW + 30, NOW), "vm-2": ProbeState(0, None, NOW + 30)}
+    j.save_probe_states({"vm-2": ProbeState(0, None, NOW + 60)}, round_at=NOW + 60)
+    restarted = reopen(j, clock)
+    try:
+        assert restarted.probe_states() == {"vm-2": ProbeState(0, None, NOW + 60)}
+    finally:
+        restarted.close()
+
+
+def test_a_journal_from_before_probe_rounds_keeps_its_probe_history(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE probe_state (target TEXT PRIMARY KEY, failures INTEGER NOT NULL, "
+                   "failing_since REAL, last_healthy REAL)")
+        db.execute("INSERT INTO probe_state VALUES ('vm-1', 2, ?, ?), ('vm-2', 0, NULL, ?)", (NOW - 30, NOW - 60, NOW))
+    upgraded = Journal(path, clock=clock)
+    try:
+        assert upgraded.probe_states() == {"vm-1": ProbeState(2, NOW - 30, NOW - 60), "vm-2": ProbeState(0, None, NOW)}
+        upgraded.save_probe_states({"vm-1": ProbeState(0, None, NOW + 30)}, round_at=NOW + 30)
+        assert upgraded.probe_states() == {"vm-1": ProbeState(0, None, NOW + 30)}
+    finally:
+        upgraded.close()
+
+
+_STATES = st.one_of(st.just("answered"), st.builds(ProbeState, st.integers(0, 3), st.sampled_from([None, NOW - 10.0]),
+                                                   st.sampled_from([None, NOW - 20.0])))
+_ROUND = st.tuples(st.dictionaries(st.sampled_from([f"vm-{n}" for n in range(6)]), _STATES, max_size=6),
+                   st.booleans(), st.sampled_from(["same", "reopened", "other process"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_ROUND, min_size=1, max_size=6))
+def test_the_states_read_back_are_always_the_states_saved(tmp_path_factory: pytest.TempPathFactory,
+                                                           rounds: list[tuple[dict[str, object], bool, str]]) -> None:
+    """Whatever the rounds (targets answering, failing, gone, a round time given or not) and
+    whoever saved last (this connection, a restarted one, another process)."""
+    clock = Clock()
+    path = tmp_path_factory.mktemp("journal") / "journal.sqlite"
+    daemon = Journal(path, clock=clock)
+    try:
+        for n, (drawn, with_round, who) in enumerate(rounds):
+            at_ = NOW + 30 * n
+            states = {t: ProbeState(0, None, at_) if s == "answered" else s for t, s in drawn.items()}
+            writer = daemon if who == "same" else Journal(path, clock=clock)
+            writer.save_probe_states(states, round_at=at_ if with_round else None)  # type: ignore[arg-type]
+            if writer is not daemon:
+                writer.close()
+            if who == "reopened":
+                daemon.close()
+                daemon = Journal(path, clock=clock)
+            assert daemon.probe_states() == states
+    finally:
+        daemon.close()
 
 
 # --- module runs and snapshot status --------------------------------------------------------

@@ -61,7 +61,14 @@ CREATE TABLE IF NOT EXISTS probe_state (
     target TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
     failing_since REAL,
-    last_healthy REAL
+    last_healthy REAL,
+    in_round INTEGER NOT NULL DEFAULT 0  -- 1: answered in the latest probe round (probe_round.at)
+);
+-- The time of the latest probe round: the last answer of every target that answered in it, so
+-- that a round rewrites only the rows of targets whose state changed otherwise.
+CREATE TABLE IF NOT EXISTS probe_round (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS snapshot_status (
     vm TEXT PRIMARY KEY,
@@ -176,6 +183,15 @@ class ProbeState:
 
 
 @dataclass(frozen=True)
+class _SavedProbes:
+    """The probe history as this connection last saved or read it, at a data_version."""
+
+    version: int
+    states: dict[str, ProbeState]
+    answered: frozenset[str]  # the targets saved as answering in the latest round
+
+
+@dataclass(frozen=True)
 class RunRow:
     module: str
     started_at: float
@@ -256,6 +272,7 @@ class Journal:
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
+        self._probes: _SavedProbes | None = None
         problem = self._open(path)
         if problem is not None:  # a settings problem: [journal] path names some other file
             raise SettingsError(f"[journal] path = {path}: cannot be used as the journal: {problem}")
@@ -274,10 +291,11 @@ class Journal:
         return None
 
     def _add_missing_columns(self) -> None:
-        """Columns added since a journal may have been created: module_runs.last_ok_at."""
-        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(module_runs)")}
-        if "last_ok_at" not in columns:
-            self._db.execute("ALTER TABLE module_runs ADD COLUMN last_ok_at REAL")
+        """Columns added since a journal may have been created: module_runs.last_ok_at, probe_state.in_round."""
+        for table, column, definition in (("module_runs", "last_ok_at", "REAL"),
+                                          ("probe_state", "in_round", "INTEGER NOT NULL DEFAULT 0")):
+            if column not in {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         with self._lock:
@@ -440,15 +458,59 @@ class Journal:
     # --- probe history: so that `once` from cron counts failures across runs ------------
 
     def probe_states(self) -> dict[str, ProbeState]:
-        return {r["target"]: ProbeState(r["failures"], r["failing_since"], r["last_healthy"])
-                for r in self._rows("SELECT * FROM probe_state")}
+        """The saved probe history: what this connection last saved or read, unless another
+        connection (another process) has written the journal since."""
+        with self._lock:
+            if self._probes is None or self._probes.version != self._data_version():
+                self._probes = self._read_probes()
+            return dict(self._probes.states)
 
-    def save_probe_states(self, states: dict[str, ProbeState]) -> None:
-        """Replace the saved probe history with ``states`` (targets gone from vCenter drop out)."""
-        with self._write() as db:
-            db.execute("DELETE FROM probe_state")
-            db.executemany("INSERT INTO probe_state VALUES (?, ?, ?, ?)",
-                           [(t, s.failures, s.failing_since, s.last_healthy) for t, s in states.items()])
+    def save_probe_states(self, states: dict[str, ProbeState], round_at: float | None = None) -> None:
+        """Replace the saved probe history with ``states`` (targets gone from vCenter drop out).
+
+        ``round_at``: the time of the probe round, when it is the one the states come from. The
+        targets that answered in it (state ``ProbeState(0, None, round_at)``) are then saved as
+        answering in that round, so that a round in which nothing changed but the time rewrites
+        one row, not one per target; the states read back are the same."""
+        answered_now = ProbeState(0, None, round_at) if round_at is not None else None
+        with self._write() as db:  # no other connection commits meanwhile: the data_version holds
+            version = self._data_version()
+            known = self._probes if self._probes is not None and self._probes.version == version else None
+            self._probes = None  # until the commit
+            if known is None:
+                db.execute("DELETE FROM probe_state")
+                known = _SavedProbes(version, {}, frozenset())
+            rows, answered = [], set()
+            for target, state in states.items():
+                in_round = state is answered_now or (answered_now is not None and state == answered_now)
+                if in_round:
+                    answered.add(target)
+                if (target in known.answered) != in_round or (not in_round and known.states.get(target) != state):
+                    rows.append((target, state.failures, state.failing_since, state.last_healthy, int(in_round)))
+            db.executemany("DELETE FROM probe_state WHERE target = ?", [(t,) for t in known.states.keys() - states.keys()])
+            db.executemany("INSERT OR REPLACE INTO probe_state VALUES (?, ?, ?, ?, ?)", rows)
+            if round_at is not None:
+                db.execute("INSERT OR REPLACE INTO probe_round VALUES (1, ?)", (round_at,))
+        with self._lock:
+            self._probes = _SavedProbes(version, dict(states), frozenset(answered))
+
+    def _read_probes(self) -> _SavedProbes:
+        version = self._data_version()
+        round_at = self._db.execute("SELECT at FROM probe_round WHERE id = 1").fetchone()
+        answered_then = ProbeState(0, None, round_at[0]) if round_at is not None else ProbeState()
+        states, answered = {}, set()
+        for target, failures, failing_since, last_healthy, in_round in self._db.execute(
+                "SELECT target, failures, failing_since, last_healthy, in_round FROM probe_state"):
+            if in_round and round_at is not None:
+                states[target] = answered_then
+                answered.add(target)
+            else:
+                states[target] = ProbeState(failures, failing_since, last_healthy)
+        return _SavedProbes(version, states, frozenset(answered))
+
+    def _data_version(self) -> int:
+        """Changes when another connection commits to the file (SQLite's PRAGMA data_version)."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     # --- module runs and snapshot ages ---------------------------------------------------
 
