@@ -10,12 +10,15 @@
    be on a real vCenter): seconds from vCenter showing a host notResponding (seen by a separate
    client polling the host every 0.1 s) to the decision (`remove_failed_host` logged), and from
    a guest crash (heartbeat red, address silent, VM still powered on) to its recovery's decision.
-2. The health sweep (`plan`) at 1,000 and 10,000 VMs in steady state: with a full inventory read
-   (`once`, and `run` before the watcher's first read) and with the watcher's picture after one
-   VM changed (`run`): seconds and round trips of the sweep and of its inventory phase alone.
+2. The health sweep (the daemon's: detect, decide, journal; the VMs' alarms not created, as
+   vcsim's alarm manager takes minutes for 10,000) at 1,000 and 10,000 VMs in steady state: with
+   a full inventory read (`once`, and `run` before the watcher's first read) and with the
+   watcher's picture after one VM changed (`run`): seconds and round trips of the sweep, the
+   seconds of its phases (inventory, probes, classification, probe history, decision) and of the
+   inventory phase alone; then the peak RSS of this process (the controller runs in it).
 
-Last lines: `host_decided_s=<worst of the trials>`, `crash_decided_s=<worst>`,
-`sweep_10000_watched_s=<seconds>` (when 10,000 is among the sizes).
+Last lines: `host_decided_s=<worst of the trials>`, `crash_decided_s=<worst>` (when --trials is
+not 0), `sweep_10000_watched_s=<seconds>` (when 10,000 is among the sizes).
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from __future__ import annotations
 import argparse
 import configparser
 import json
+import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,9 +43,13 @@ from pyVim.connect import Disconnect, SmartConnect  # noqa: E402
 from pyVim.task import WaitForTask  # noqa: E402
 from pyVmomi import vim  # noqa: E402
 
+from modules import health_administrator  # noqa: E402
 from modules.inventory_administrator import InventoryAdministrator  # noqa: E402
+from modules.ping_alarm_administrator import PingAlarmAdministrator  # noqa: E402
 from vsphere_dr.app.controller import Controller  # noqa: E402
+from vsphere_dr.gateway import VCenterGateway  # noqa: E402
 from vsphere_dr.gateway.watcher import InventoryWatcher  # noqa: E402
+from vsphere_dr.probes import Prober  # noqa: E402
 from vsphere_dr.simulator import topology as topo  # noqa: E402
 from vsphere_dr.simulator.launcher import Simulator, free_port  # noqa: E402
 from vsphere_dr.table import render_table  # noqa: E402
@@ -143,8 +153,40 @@ def not_responding_at(si: vim.ServiceInstance, name: str) -> float:
     return time.time()
 
 
+# What a sweep is made of, timed where the code does it.
+PHASES = (("inventory", (VCenterGateway, "inventory"), (InventoryWatcher, "inventory")),
+          ("probes", (Prober, "probe")), ("classification", (PingAlarmAdministrator, "classify")),
+          ("probe history", (health_administrator.HealthSweep, "_probe_history")),
+          ("decision", (health_administrator, "decide")))
+
+
+@contextmanager
+def phases_timed() -> Iterator[dict[str, float]]:
+    """Seconds spent in each phase while the block runs."""
+    spent = dict.fromkeys((name for name, *_ in PHASES), 0.0)
+    originals = [(owner, attribute, getattr(owner, attribute)) for _, *places in PHASES for owner, attribute in places]
+
+    def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - start
+        return run
+
+    for name, *places in PHASES:
+        for owner, attribute in places:
+            setattr(owner, attribute, timed(name, getattr(owner, attribute)))
+    try:
+        yield spent
+    finally:
+        for owner, attribute, original in originals:
+            setattr(owner, attribute, original)
+
+
 def sweep_costs(vms: int, workdir: Path) -> list[tuple[object, ...]]:
-    """Rows: (VMs, inventory source, sweep s, sweep round trips, inventory phase s)."""
+    """Rows: (VMs, inventory source, sweep s, sweep round trips, each phase's s, inventory phase s)."""
     directory = workdir / f"sweep-{vms}"
     directory.mkdir()
     world = topo.generate(clusters=1, hosts_per_cluster=10, vms_per_host=vms // 10)
@@ -154,8 +196,9 @@ def sweep_costs(vms: int, workdir: Path) -> list[tuple[object, ...]]:
                                     vcenter={"connect_timeout_seconds": "600"}, logging={"level": "WARNING"})
         controller = Controller(InventoryAdministrator(settings))
         watcher = InventoryWatcher(controller.settings().vcenter)
+        controller.health.ping_alarm._available = False  # in steady state they exist: a sweep creates none
         try:
-            controller.health.plan()  # log in, resolve alarms and events once
+            assert controller.run_module("health_administrator") is None  # log in, read events once
             assert watcher.step()
             rows = [measure(controller, vms, "full read", controller.health.gateway.inventory, lambda: None)]
             morefs = iter(sorted(watcher.inventory().vms))
@@ -182,14 +225,18 @@ def measure(controller: Controller, vms: int, source: str, read: Callable[[], ob
     trips = lambda: sum(g.round_trips for g in controller.gateways)  # noqa: E731
     change()
     before, start = trips(), time.perf_counter()
-    controller.health.plan()
+    with phases_timed() as spent:
+        failed = controller.run_module("health_administrator")
     sweep_s, sweep_trips = time.perf_counter() - start, trips() - before
+    if failed is not None:
+        raise SystemExit(f"the sweep of {vms} VMs failed: {failed}")
     change()
     start = time.perf_counter()
     read()
     inventory_s = time.perf_counter() - start
     print(f"  {vms} VMs, {source}: sweep {sweep_s:.2f} s", file=sys.stderr, flush=True)
-    return vms, source, f"{sweep_s:.2f}", sweep_trips, f"{inventory_s:.3f}"
+    return (vms, source, f"{sweep_s:.2f}", sweep_trips, *(f"{seconds:.3f}" for seconds in spent.values()),
+            f"{inventory_s:.3f}")
 
 
 def power_off(sim: Simulator, moref: str) -> None:
@@ -208,16 +255,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         trials = [latency_trial(workdir, n) for n in range(1, args.trials + 1)]
-        sweeps = [row for vms in (int(s) for s in args.sizes.split(",")) for row in sweep_costs(vms, workdir)]
-    print(render_table(("trial", "host decided after notResponding (s)", "crash decided after crash (s)"),
-                       [(n, f"{h:.1f}", f"{c:.1f}") for n, (h, c) in enumerate(trials, 1)]))
-    print(f"(shipped [monitoring] settings; vCenter's notResponding delay {NOT_RESPONDING_AFTER} s)")
-    print()
-    full = {row[0]: float(row[2]) for row in sweeps if row[1] == "full read"}
-    print(render_table(("VMs", "inventory", "sweep s", "round trips", "inventory phase s", "sweep vs full read"),
-                       [(*row, f"{float(row[2]) / full[row[0]]:.2f}") for row in sweeps]))
-    print(f"host_decided_s={max(h for h, _ in trials):.1f}")
-    print(f"crash_decided_s={max(c for _, c in trials):.1f}")
+        sweeps = [row for vms in (int(s) for s in args.sizes.split(",") if s) for row in sweep_costs(vms, workdir)]
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if trials:
+        print(render_table(("trial", "host decided after notResponding (s)", "crash decided after crash (s)"),
+                           [(n, f"{h:.1f}", f"{c:.1f}") for n, (h, c) in enumerate(trials, 1)]))
+        print(f"(shipped [monitoring] settings; vCenter's notResponding delay {NOT_RESPONDING_AFTER} s)")
+        print()
+    if sweeps:
+        full = {row[0]: float(row[2]) for row in sweeps if row[1] == "full read"}
+        print(render_table(("VMs", "inventory", "sweep s", "round trips", *(f"{name} s" for name, *_ in PHASES),
+                            "inventory alone s", "sweep vs full read"),
+                           [(*row, f"{float(row[2]) / full[row[0]]:.2f}") for row in sweeps]))
+        print(f"peak RSS of this process (the controller and the watcher) after the sweeps: {peak_mb:.0f} MB")
+    if trials:
+        print(f"host_decided_s={max(h for h, _ in trials):.1f}")
+        print(f"crash_decided_s={max(c for _, c in trials):.1f}")
     watched = [row for row in sweeps if row[0] == 10000 and row[1] == "watcher"]
     if watched:
         print(f"sweep_10000_watched_s={watched[0][2]}")
