@@ -388,3 +388,9 @@ class FakeGateway:
 
     def host_runtimes(self, morefs: list[str]) -> dict[str, HostRuntime]:
         return self.vc.host_runtimes(morefs)
+
+    def host_named(self, name: str) -> str | None:
+        return next((h.moref for h in self.vc.hosts.values() if h.name == name), None)
+
+    def vm_at_path(self, path: str) -> str | None:
+        return next((v.moref for v in self.vc.vms.values() if v.path == path), None)
