@@ -19,6 +19,7 @@ from vsphere_dr.gateway.host_operations import HostOperations
 from vsphere_dr.gateway.inventory_reader import read_host_runtimes, read_inventory, read_vms
 from vsphere_dr.gateway.performance import PerformanceReader
 from vsphere_dr.gateway.properties import retrieve
+from vsphere_dr.gateway.tasks import TaskWaiter
 from vsphere_dr.gateway.vm_operations import VmOperations
 from vsphere_dr.records import HostRuntime, Inventory, VmRecord
 from vsphere_dr.settings import VCenterSettings
@@ -44,8 +45,9 @@ class VCenterGateway:
             self.close()
         self.settings = settings
         self.session = VCenterSession(settings)
-        self.vms = VmOperations(self.session, settings.task_timeout_seconds)
-        self.hosts = HostOperations(self.session, settings.task_timeout_seconds)
+        waiter = TaskWaiter(self.session)  # one for the session: its tasks are awaited together
+        self.vms = VmOperations(self.session, waiter, settings.task_timeout_seconds)
+        self.hosts = HostOperations(self.session, waiter, settings.task_timeout_seconds)
         self.alarms = AlarmOperations(self.session)
         self.events = EventReader(self.session)
         self.performance = PerformanceReader(self.session)
