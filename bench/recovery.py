@@ -119,9 +119,9 @@ def rto(vms: int, workdir: Path) -> Rto:
                 started = time.monotonic()
                 controller.run_module("health_administrator")
                 time.sleep(max(0.0, interval - (time.monotonic() - started)))
+            actions = controller.journal.actions(since=not_responding)
         finally:
             controller.close()
-    actions = controller.journal.actions(since=not_responding)
     decided = min(a.created_at for a in actions)
     answered = max(a.result["answered_at"] for a in actions if a.kind == "register_elsewhere")
     found = Rto(vms, decided - not_responding, answered - decided)
