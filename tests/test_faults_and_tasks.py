@@ -82,6 +82,9 @@ class FakeCollector:
     def CreatePropertyCollector(self) -> FakeCollector:  # noqa: N802 - pyVmomi's name
         return self
 
+    def DestroyPropertyCollector(self) -> None:  # noqa: N802
+        pass
+
     def CreateFilter(self, spec: Any, partialUpdates: bool) -> Any:  # noqa: N802,N803
         collector = self
 
@@ -129,6 +132,9 @@ def test_tasks_are_awaited_together_through_one_collector_and_each_gets_its_resu
     for thread in threads:
         thread.join(5)
     assert results == {t: f"vm-{t}" for t in ("task-1", "task-2", "task-3")}
+    deadline = time.monotonic() + 5
+    while collector.destroyed < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert collector.destroyed == 3, "each task's filter removed once it ended"
 
 

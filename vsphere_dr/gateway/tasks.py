@@ -48,6 +48,7 @@ class TaskWaiter:
         self._collector: Any = None
         self._version = ""
         self._slots: dict[str, _Slot] = {}  # task moref -> its waiter
+        self._ended: list[Any] = []  # filters of tasks no longer awaited, removed between two waits
         self._thread: threading.Thread | None = None
 
     def wait(self, task: vim.Task, timeout: float, doing: str,
@@ -107,18 +108,26 @@ class TaskWaiter:
         return slot
 
     def _forget(self, task: vim.Task, slot: _Slot) -> None:
+        """The task's filter goes; by the listener between two waits while it listens (vcsim 0.24.2
+        fails a WaitForUpdatesEx whose collector loses a filter meanwhile: docs/simulator.md)."""
         with self._lock:
             self._slots.pop(task._moId, None)
-        try:
-            slot.filter.DestroyPropertyFilter()
-        except Exception as exc:  # noqa: BLE001 - best effort: the session's end removes it too
-            log.debug("removing the filter of task %s failed (ignored): %s", task._moId, exc)
+            if self._thread is not None:
+                self._ended.append(slot.filter)
+                return
+        _destroy(slot.filter)
 
     def _listen(self) -> None:
         """The one thread that waits for every awaited task's updates."""
         options = vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=_MAX_WAIT_SECONDS)
         while True:
             with self._lock:
+                ended, self._ended = self._ended, []
+            for property_filter in ended:
+                _destroy(property_filter)
+            with self._lock:
+                if self._ended:
+                    continue
                 if not self._slots:
                     self._thread = None
                     return
@@ -141,11 +150,23 @@ class TaskWaiter:
                         slot.changed({change.name.removeprefix("info."): change.val for change in obj.changeSet or ()})
 
     def _fail_all(self, exc: BaseException) -> None:
+        """The listener failed (lost connection, expired session): every waiter gets its error, and
+        the next wait starts with a new collector (this one goes, with its filters, if it can)."""
         with self._lock:
             for slot in self._slots.values():
                 slot.failed(exc)
             self._slots.clear()
-            self._collector, self._version, self._thread = None, "", None
+            collector = self._collector
+            self._collector, self._version, self._thread, self._ended = None, "", None, []
+        _destroy(collector, "DestroyPropertyCollector")
+
+
+def _destroy(managed: Any, method: str = "DestroyPropertyFilter") -> None:
+    """Best effort: the session's end removes it too."""
+    try:
+        getattr(managed, method)()
+    except Exception as exc:  # noqa: BLE001 - a filter or collector left behind costs nothing lasting
+        log.debug("%s failed (ignored): %s", method, exc)
 
 
 class _Slot:
