@@ -65,7 +65,7 @@ def test_every_higher_priority_recovery_starts_before_any_lower_one(tmp_path: Pa
     clock = Clock()
     j = journal(tmp_path, clock)
     Executor(tools(vc, clock, bounded(4, 1)), j).execute_all(power_ons(vc, high), lambda _a: clock())
-    names = [row.vm_name for row in j.actions()]  # in the order they started (journaled as intended)
+    names = [row.vm_name for row in j.actions()]  # in the order they started (their intent journaled)
     assert len(names) == 18
     last_high = max(i for i, name in enumerate(names) if name in high)
     first_other = min(i for i, name in enumerate(names) if name not in high)
@@ -174,7 +174,7 @@ def test_a_defect_in_one_action_stops_new_starts_and_is_raised_after_the_others_
 
     jobs = [Job(f"a{i}", (0, 1), None) for i in range(3)]
     try:
-        run_jobs(jobs, work, lambda r: r == "done", lambda i, why: why, Limits(1, 1), threading.Event())
+        run_jobs(jobs, lambda i: lambda: work(i), lambda r: r == "done", lambda i, why: why, Limits(1, 1), threading.Event())
     except RuntimeError as exc:
         assert str(exc) == "defect"
     else:

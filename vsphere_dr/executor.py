@@ -50,35 +50,39 @@ class Executor:
     def execute_all(self, actions: Sequence[Action], detected_at: Callable[[Action], float]) -> list[Outcome]:
         """Carry out a plan's actions concurrently (the module's docstring says how); the outcomes
         of those started (a stop leaves the rest to the next sweep), in the plan's order."""
-        return self._all(actions, lambda i: self.execute(actions[i], detected_at(actions[i])))
+        return self._all(actions, lambda i: self._begin(actions[i], detected_at(actions[i])))
 
     def resume_all(self, rows: Sequence[ActionRow], priority: Callable[[str], int]) -> list[Outcome]:
         """Continue unfinished actions concurrently, as ``execute_all`` runs a plan's; ``priority``
         gives a VM's (by name) for the tiers. Rows that cannot be continued are marked failed."""
         actions = [(row, self._action_of(row, priority)) for row in rows]
         resumable = sorted(((row, a) for row, a in actions if a is not None), key=lambda pair: pair[1].tier)
-        return self._all([a for _, a in resumable], lambda i: self._resume(*resumable[i]))
+        return self._all([a for _, a in resumable], lambda i: lambda: self._resume(*resumable[i]))
 
-    def _all(self, actions: Sequence[Action], work: Callable[[int], Outcome]) -> list[Outcome]:
+    def _all(self, actions: Sequence[Action], start: Callable[[int], Callable[[], Outcome]]) -> list[Outcome]:
         recovery = self.tools.settings().recovery
         jobs = [_job(action) for action in actions]
-        outcomes = run_jobs(jobs, work, lambda o: o.state in ("done", "noted"),
+        outcomes = run_jobs(jobs, start, lambda o: o.state in ("done", "noted"),
                             lambda i, why: Outcome(actions[i], "skipped", why),
                             Limits(recovery.max_parallel, recovery.max_parallel_per_host), self.tools.stop)
         return [o for o in outcomes if o is not None]
 
     def execute(self, action: Action, detected_at: float) -> Outcome:
         """Carry out one action of a plan; never raises for a vCenter fault (the outcome says it)."""
+        return self._begin(action, detected_at)()
+
+    def _begin(self, action: Action, detected_at: float) -> Callable[[], Outcome]:
+        """Journal the action's incident and intent now; its steps are the work returned."""
         kind = action.kind.recovery
         if not kind.changes_vcenter:
-            return self._note(action, detected_at)
+            return lambda: self._note(action, detected_at)
         incident = None
         if kind.opens_incident:
             incident = self.journal.open_incident(action.target, action.name, action.reason, detected_at)
         log.warning("recovering %s: %s", action.name, action.line())
         action_id = self.journal.intend(kind.kind, action.target, action.name, action.params.as_json(),
                                         action.reason, incident)
-        return self._carry_out(action_id, action, incident, reached="", result={})
+        return lambda: self._carry_out(action_id, action, incident, reached="", result={})
 
     def _action_of(self, row: ActionRow, priority: Callable[[str], int]) -> Action | None:
         """The action a journal row records; None (and the row marked failed) for one written by

@@ -46,8 +46,13 @@ class _Schedule(Generic[R]):
         self.results: dict[int, R] = {}
         self.on_host: Counter[str] = Counter()
         self.running = 0
-        # Each need's providers: the earlier jobs that provide it (plan order is the dependency order).
-        self.providers = {i: [p for p in range(i) if jobs[i].needs & jobs[p].provides] for i in range(len(jobs))}
+        # Each job's providers: the earlier jobs that provide what it needs (plan order is the dependency order).
+        by_need: dict[str, list[int]] = {}
+        for index, job in enumerate(jobs):
+            for provided in job.provides:
+                by_need.setdefault(provided, []).append(index)
+        self.providers = {i: sorted({p for need in job.needs for p in by_need.get(need, ()) if p < i})
+                          for i, job in enumerate(jobs)}
 
     def startable(self) -> list[int]:
         """The waiting jobs that may start now, in order; never past the first tier still waiting."""
@@ -88,11 +93,13 @@ class _Schedule(Generic[R]):
             self.on_host[self.jobs[index].host or ""] -= 1
 
 
-def run_jobs(jobs: Sequence[Job], work: Callable[[int], R], succeeded: Callable[[R], bool],
+def run_jobs(jobs: Sequence[Job], start: Callable[[int], Callable[[], R]], succeeded: Callable[[R], bool],
              skip: Callable[[int, str], R], limits: Limits, stop: threading.Event) -> list[R | None]:
-    """Run ``work(i)`` for every job by the module's rules; each job's result, in order (None for
-    the jobs not started because of ``stop``). An exception of ``work`` (a defect) stops new starts
-    and is raised once the jobs under way have ended."""
+    """Run every job by the module's rules; each job's result, in order (None for the jobs not
+    started because of ``stop``). ``start(i)`` runs in the calling thread when job ``i`` starts, so
+    what it does (the executor journals the intent) happens in the jobs' start order; the work it
+    returns runs in a thread of its own. An exception (a defect) stops new starts and is raised
+    once the jobs under way have ended."""
     schedule: _Schedule[R] = _Schedule(jobs, limits, succeeded)
     under_way: dict[Future[R], int] = {}
     error: BaseException | None = None
@@ -103,7 +110,12 @@ def run_jobs(jobs: Sequence[Job], work: Callable[[int], R], succeeded: Callable[
                     schedule.started(index)
                     why = schedule.failed_provider(index)
                     if why is None:
-                        under_way[pool.submit(work, index)] = index
+                        try:
+                            under_way[pool.submit(start(index))] = index
+                        except BaseException as exc:  # re-raised below, once the others have ended
+                            schedule.finished(index, None)
+                            error = exc
+                            break
                     else:
                         schedule.finished(index, skip(index, f"not started: {why} did not succeed"))
             if not under_way:
