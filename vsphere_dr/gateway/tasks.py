@@ -58,8 +58,9 @@ class TaskWaiter:
         A task that ends in error raises the translated fault; one still running after ``timeout``
         seconds raises TaskTimeout, and a connection lost while waiting VCenterUnreachable: either way
         the task is left to vCenter (it may still finish there, which is why callers verify the
-        post-condition rather than trust the wait). ``while_running`` is called whenever the task is
-        seen running and then every second until it ends (power-on answers vCenter's question).
+        post-condition rather than trust the wait). ``while_running`` is called while the task is seen
+        running, once a second, the task read after each (power-on answers vCenter's question; the
+        one task vcsim keeps running, whose end it may not report: docs/simulator.md).
         """
         deadline = time.monotonic() + timeout
         with faults_translated(doing), _lost_while_waiting(task, doing):
@@ -67,8 +68,6 @@ class TaskWaiter:
             try:
                 info = self._read(task)
                 while info["state"] not in _ENDED:
-                    if while_running is not None and info["state"] == vim.TaskInfo.State.running:
-                        while_running()
                     left = deadline - time.monotonic()
                     if left <= 0:
                         info = self._read(task)  # the last word, in case an update was lost
@@ -76,8 +75,13 @@ class TaskWaiter:
                             break
                         raise TaskTimeout(f"task {info['key']} ({doing}) still {info['state']} after "
                                           f"{timeout:g} s; it may still complete in vCenter")
-                    slot.wait(min(left, _RUNNING_CHECK_SECONDS) if while_running else left)
-                    info = {**info, **slot.seen()}
+                    if while_running is not None and info["state"] == vim.TaskInfo.State.running:
+                        while_running()
+                        slot.wait(min(left, _RUNNING_CHECK_SECONDS))
+                        info = self._read(task)  # vcsim may not report it to a filter made meanwhile
+                    else:
+                        slot.wait(left)
+                        info = {**info, **slot.seen()}
             finally:
                 self._forget(task, slot)
         if info["state"] == vim.TaskInfo.State.error:
