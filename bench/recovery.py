@@ -149,10 +149,10 @@ def sweep(vms: int, workdir: Path) -> Sweep:
     with Simulator(path) as sim:
         controller = Controller(InventoryAdministrator(write_settings(directory, sim, port)))
         try:
-            first = time.perf_counter()
-            controller.run_module("health_administrator")  # logs in, creates each VM's alarm (one call each)
-            print(f"  first sweep of {vms} VMs (alarms created): {time.perf_counter() - first:.1f} s",
-                  file=sys.stderr, flush=True)
+            # The VMs' alarms are not created: vcsim's alarm manager takes more than 10 minutes for
+            # 10,000 (one CreateAlarm each); in steady state they exist and a sweep creates none.
+            controller.health.ping_alarm._available = False
+            controller.run_module("health_administrator")  # logs in, reads events once
             before, start = sum(g.round_trips for g in controller.gateways), time.perf_counter()
             with phases_timed() as spent:
                 failed = controller.run_module("health_administrator")
