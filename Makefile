@@ -18,7 +18,8 @@ OVERLAY_SRC := $(wildcard tools/vcsim/_overlay/simulator/*.go)
 # simulator finds a SOAP method by name on the Go type, so no wrapper type
 # could take its place.
 STOCK_RENAMES := virtual_machine.go:CloneVMTask virtual_machine.go:RelocateVMTask \
-	folder.go:AddStandaloneHostTask cluster_compute_resource.go:AddHostTask
+	folder.go:AddStandaloneHostTask cluster_compute_resource.go:AddHostTask \
+	custom_fields_manager.go:SetField
 STOCK_COPIES := $(sort $(foreach r,$(STOCK_RENAMES),$(firstword $(subst :, ,$(r)))))
 SHADOW    := build/gopath
 SHADOW_GOVMOMI := $(SHADOW)/src/github.com/vmware/govmomi
@@ -36,7 +37,8 @@ demo: $(STAMP) build/vcsim
 
 # The crash-safety core, measured: at least 90% of its lines run by the fast tests.
 CORE_COV := --cov=vsphere_dr.executor --cov=vsphere_dr.recoveries --cov=vsphere_dr.journal \
-	--cov=vsphere_dr.snapshot_rotation --cov-report=term --cov-fail-under=90
+	--cov=vsphere_dr.snapshot_rotation --cov=vsphere_dr.drills --cov=vsphere_dr.drill_marks \
+	--cov-report=term --cov-fail-under=90
 
 # The fast tests first (no simulator: the fake vCenter in tests/), then those on the simulator.
 test: $(STAMP) build/vcsim

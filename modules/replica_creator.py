@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vsphere_dr.errors import SettingsError, VsphereDrError
 from vsphere_dr.journal import Journal
-from vsphere_dr.protection import end_round, protected_vms, skip_reason
+from vsphere_dr.protection import end_round, in_groups, not_due, replica_interval, replica_round_seconds, skip_reason
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.replicas import Target, choose_target, mark_text, replica_name, to_prune
 from vsphere_dr.settings import ReplicationSettings, Settings
@@ -56,8 +57,8 @@ class ReplicaCreator:
     name = "replica_creator"
 
     def __init__(self, gateway: Gateway, journal: Journal, settings: Callable[[], Settings],
-                 stop: threading.Event | None = None) -> None:
-        self.gateway, self.journal, self.settings = gateway, journal, settings
+                 stop: threading.Event | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.gateway, self.journal, self.settings, self.clock = gateway, journal, settings, clock
         self.stop = stop or threading.Event()
 
     def run(self) -> ReplicaRunReport:
@@ -70,10 +71,12 @@ class ReplicaCreator:
         self._reconcile(inv)
         targets = resolve_targets(inv, s.replication)
         busy = self.journal.vms_under_recovery()
-        for vm in protected_vms(inv, s):
+        slack, now = replica_round_seconds(s) / 2, self.clock()
+        for vm, group in in_groups(inv, s):
             if self.stop.is_set():
                 report.skipped[vm.name] = "controller stopping"
-            elif (reason := skip_reason(vm, inv, busy) or _no_uuid(vm)) is not None:
+            elif (reason := skip_reason(vm, inv, busy) or _no_uuid(vm)
+                  or not_due(_newest(inv.replicas_of(vm)), replica_interval(s, group), now, slack)) is not None:
                 report.skipped[vm.name] = reason
             else:
                 self._replicate(inv, vm, targets, report)

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from vsphere_dr.errors import VsphereDrError
 from vsphere_dr.journal import Journal
-from vsphere_dr.protection import end_round, protected_vms, skip_reason
+from vsphere_dr.protection import (end_round, in_groups, not_due, skip_reason, snapshot_interval,
+                                   snapshot_round_seconds)
 from vsphere_dr.records import Inventory, VmRecord
-from vsphere_dr.settings import Settings
-from vsphere_dr.snapshot_rotation import snapshot_name, to_prune
+from vsphere_dr.settings import ProtectionGroup, Settings
+from vsphere_dr.snapshot_rotation import newest_ours, snapshot_name, to_prune
 from vsphere_dr.vcenter import Gateway
 
 log = logging.getLogger(__name__)
@@ -44,13 +46,13 @@ class SnapshotCreator:
     name = "snapshot_creator"
 
     def __init__(self, gateway: Gateway, journal: Journal, settings: Callable[[], Settings],
-                 stop: threading.Event | None = None) -> None:
-        self.gateway, self.journal, self.settings = gateway, journal, settings
+                 stop: threading.Event | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.gateway, self.journal, self.settings, self.clock = gateway, journal, settings, clock
         self.stop = stop or threading.Event()
 
-    def targets(self, inv: Inventory) -> list[VmRecord]:
-        """Monitored VMs that are not the backing VMs of nested vHosts."""
-        return protected_vms(inv, self.settings())
+    def targets(self, inv: Inventory) -> list[tuple[VmRecord, ProtectionGroup]]:
+        """The protected VMs (not the backing VMs of nested vHosts), each with its group."""
+        return in_groups(inv, self.settings())
 
     def run(self) -> SnapshotRunReport:
         inv = self.gateway.inventory()
@@ -58,11 +60,14 @@ class SnapshotCreator:
         report = SnapshotRunReport()
         busy = self.journal.vms_under_recovery()
         made: dict[str, tuple[int, str]] = {}  # VM moref -> (action id, snapshot moref)
-        for vm in self.targets(inv):
+        slack, now = snapshot_round_seconds(self.settings()) / 2, self.clock()
+        for vm, group in self.targets(inv):
             if self.stop.is_set():
                 report.skipped[vm.name] = "controller stopping"
                 continue
-            reason = skip_reason(vm, inv, busy)
+            newest = newest_ours(vm.snapshots, self.settings().snapshots.prefix)
+            reason = skip_reason(vm, inv, busy) or not_due(newest.created.timestamp() if newest else None,
+                                                            snapshot_interval(self.settings(), group), now, slack)
             if reason:
                 report.skipped[vm.name] = reason
                 continue

@@ -75,6 +75,8 @@ def settings_text(host: str, port: int, **sections: dict[str, object]) -> str:
         "vcenter": {"host": host, "port": port, "user": "admin", "password": "test-password",
                     "insecure_http": "true", "connect_attempts": 2, "retry_backoff_seconds": 0.05},
         "journal": {"path": "journal.sqlite"},
+        # No /metrics listener unless a test asks for one: tests running at once would share the port.
+        "metrics": {"listen": ""},
     }
     for name, values in sections.items():
         merged.setdefault(name, {}).update(values)

@@ -44,9 +44,11 @@ from datetime import datetime, timezone
 from functools import wraps
 from typing import Any
 
-from vsphere_dr.errors import DuplicateName, FilesLocked, InvalidState, ObjectNotFound, VSphereFault
-from vsphere_dr.records import (ComputeResourceRecord, DatastoreRecord, HostRecord, HostRuntime, Inventory,
-                                SnapshotRecord, VmRecord)
+from vsphere_dr.drill_marks import EXTRA_KEY, deletable
+from vsphere_dr.drill_marks import parse_mark as parse_drill_mark
+from vsphere_dr.errors import DuplicateName, FilesLocked, InvalidState, NotADrillCopy, ObjectNotFound, VSphereFault
+from vsphere_dr.records import (ComputeResourceRecord, CopyState, DatastoreRecord, HostRecord, HostRuntime, Inventory,
+                                NicState, SnapshotRecord, VmRecord)
 from vsphere_dr.replicas import parse_mark
 
 
@@ -86,6 +88,8 @@ class FakeVm:
     uuid: str = ""  # instance UUID ("uuid-<moref>" unless given)
     path: str = ""  # its .vmx ("[datastore] name/name.vmx" unless given)
     moved_question: bool = False  # registered from files that last ran elsewhere: moved or copied?
+    nics: list[NicState] = field(default_factory=lambda: [NicState("Network adapter 1", True, True, "VM Network")])
+    extra: dict[str, str] = field(default_factory=dict)  # extraConfig
 
     def __post_init__(self) -> None:
         self.uuid = self.uuid or f"uuid-{self.moref}"
@@ -128,6 +132,7 @@ class FakeVCenter:
         self.files: dict[str, FakeVm] = {}  # .vmx path -> what a removed VM left on its datastore
         self.orphans: list[FakeVm] = []  # VMs of a removed host that still ran there (isolated)
         self.changes: list[tuple[str, ...]] = []
+        self.drill_network_address: str | None = None  # the address a copy's guest gets on a drill port group
         self._faults: dict[str, Exception] = {}
         self._ids = 100
         self.gateway = FakeGateway(self)
@@ -251,7 +256,12 @@ class FakeVCenter:
     def answers(self, vm: FakeVm) -> bool:
         host = self.hosts.get(vm.host) or self.removed_hosts[vm.host]
         reachable = host.connection_state == "connected" or (host.isolated and host.vm_network)
-        return vm.power_state == "poweredOn" and vm.guest_up and reachable
+        return self.beats(vm) and reachable and any(nic.connected for nic in vm.nics)
+
+    def beats(self, vm: FakeVm) -> bool:
+        """Its guest's tools heartbeat: it runs and vCenter hears from its host."""
+        host = self.hosts.get(vm.host) or self.removed_hosts[vm.host]
+        return vm.power_state == "poweredOn" and vm.guest_up and (host.connection_state == "connected" or host.isolated)
 
     def _resource(self, r: FakeResource) -> ComputeResourceRecord:
         hosts = tuple(h.moref for h in self.hosts.values() if h.compute_resource == r.moref)
@@ -273,7 +283,13 @@ class FakeVCenter:
         return VmRecord(v.moref, v.name, v.uuid, v.ip, v.power_state, "connected", v.host, pool,
                         v.datastores, 1, v.memory_mb, False, v.annotation,
                         "green" if self.answers(v) else "gray", "green", tuple(v.snapshots),
-                        files_path=v.path or None, replica=parse_mark(v.annotation), folder="group-v1")
+                        files_path=v.path or None, replica=parse_mark(v.annotation), folder="group-v1",
+                        drill=parse_drill_mark(v.annotation))
+
+    def copy_state(self, v: FakeVm) -> CopyState:
+        beats = self.beats(v)
+        return CopyState(v.moref, v.name, v.annotation, v.extra.get(EXTRA_KEY), v.power_state,
+                         "green" if beats else "gray", "running" if beats else "notRunning", v.ip, tuple(v.nics))
 
 
 class _VmOps:
@@ -338,15 +354,19 @@ class _VmOps:
     def clone_from_snapshot(self, vm: str, snapshot: str | None, name: str, host: str, pool: str,
                             datastore: str, annotation: str) -> str:
         self.vc._maybe_fail("clone_from_snapshot")
-        source = self.vc.vm(vm)  # lenient as vcsim: a real vCenter refuses when the source's host is dead
+        moref = self._clone(self.vc.vm(vm), name, host, datastore, annotation)
+        self.vc.record("clone_from_snapshot", vm, name, host, datastore)
+        return moref
+
+    def _clone(self, source: FakeVm, name: str, host: str, datastore: str, annotation: str) -> str:
+        # lenient as vcsim: a real vCenter refuses when the source's host is dead
         if any(v.name == name for v in self.vc.vms.values()):
             raise DuplicateName(f"vCenter fault DuplicateName: {name} exists", "DuplicateName")
         if datastore not in self.vc.hosts[host].datastores:
             raise VSphereFault(f"vCenter fault InvalidDatastore: {host} does not mount {datastore}", "InvalidDatastore")
         moref = self.vc.next_id("vm")
         self.vc.vms[moref] = FakeVm(moref, name, host, (datastore,), source.ip, "poweredOff", False,
-                                    annotation=annotation, memory_mb=source.memory_mb)
-        self.vc.record("clone_from_snapshot", vm, name, host, datastore)
+                                    annotation=annotation, memory_mb=source.memory_mb, nics=list(source.nics))
         return moref
 
     def relocate(self, vm: str, host: str, pool: str, datastore: str | None) -> None:
@@ -385,6 +405,38 @@ class _VmOps:
             raise InvalidState(f"vCenter fault InvalidPowerState: {vm} is powered on", "InvalidPowerState")
         del self.vc.vms[vm]
         self.vc.record("destroy", vm)
+
+    def clone_for_drill(self, vm: str, snapshot: str | None, name: str, host: str, pool: str, datastore: str,
+                        annotation: str, mark: str, network: str | None) -> str:
+        self.vc._maybe_fail("clone_for_drill")
+        source = self.vc.vm(vm)
+        if snapshot is not None and not any(s.moref == snapshot for s in source.snapshots):
+            raise ObjectNotFound(f"vCenter fault ManagedObjectNotFound: {snapshot}", "ManagedObjectNotFound")
+        moref = self._clone(source, name, host, datastore, annotation)
+        copy = self.vc.vms[moref]
+        copy.extra = {EXTRA_KEY: mark}
+        on = network is not None
+        copy.nics = [replace(nic, connected=on, start_connected=on, network=network or nic.network)
+                     for nic in source.nics]
+        if on and self.vc.drill_network_address:
+            copy.ip = self.vc.drill_network_address
+        self.vc.record("clone_for_drill", vm, name, host, datastore)
+        return moref
+
+    def copy_state(self, vm: str) -> CopyState | None:
+        self.vc._maybe_fail("copy_state")
+        found = self.vc.vms.get(vm)
+        return None if found is None else self.vc.copy_state(found)
+
+    def destroy_drill_copy(self, vm: str, prefix: str, drill: int, token: str) -> None:
+        self.vc._maybe_fail("destroy_drill_copy")
+        found = self.vc.vms.get(vm)
+        if found is None:
+            return
+        why = deletable(self.vc.copy_state(found), prefix, drill, token)
+        if why is not None:
+            raise NotADrillCopy(f"not deleting {vm}: {why}")
+        self.destroy(vm)
 
     def set_custom_field(self, vm: str, name: str, value: str) -> None:
         self.vc._maybe_fail("set_custom_field")

@@ -18,6 +18,7 @@ def assert_matches_topology(inv: Inventory, topology: Topology) -> None:
     datastores = {d.name: {inv.hosts[h].name for h in d.hosts} for d in inv.datastores.values()}
     assert datastores == topology.datastores()
     vms = {vm.name: vm for vm in inv.vms.values()}
+    host_dc = {h.name: h.datacenter for h in topology.hosts()}
     assert set(vms) == {vm.name for vm in topology.vms()}
     for want in topology.vms():
         got = vms[want.name]
@@ -27,6 +28,8 @@ def assert_matches_topology(inv: Inventory, topology: Topology) -> None:
         assert (got.cpus, got.memory_mb) == (want.spec["cpus"], want.spec["memory_mb"]), want.name
         assert [inv.datastores[d].name for d in got.datastores] == [want.spec["datastore"]], want.name
         assert [s.name for s in got.snapshots] == want.spec["snapshots"], want.name
+        # The simulator registers every VM in its datacenter's VM folder; none has a custom attribute.
+        assert (got.folder_path, got.attributes) == (f"/{host_dc[want.host]}/vm", ()), want.name
 
 
 def assert_monitoring_excludes_vms_without_ip(inv: Inventory, topology: Topology) -> None:

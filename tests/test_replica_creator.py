@@ -216,3 +216,19 @@ def test_the_mark_reads_back_and_keep_is_never_zero(vc: FakeVCenter) -> None:
     with pytest.raises(ValueError):
         to_prune([], 0, "vm-9")
     assert to_prune([vm], 1, "not-there") == [], "a replica not seen is no reason to delete the ones seen"
+
+
+def test_a_groups_replica_interval_is_honoured_per_vm(vc: FakeVCenter, j: Journal) -> None:
+    """web-01's group wants a replica every hour, the rest every 4 hours ([replication] interval):
+    two hours after the first round, with new snapshots, only web-01 gets a new replica."""
+    chosen = Settings.model_validate({
+        "vcenter": {"host": "vc.test", "user": "admin", "password": "not-used"},
+        "replication": {"enabled": True, "hosts": "esx-1, esx-2, esx-3", "datastores": "ds-shared, ds-local3"},
+        "protection_groups": {"hourly": {"vms": "web-*", "replica_interval_seconds": "3600"}, "rest": {}}})
+    later = T0 + timedelta(hours=2)
+    ReplicaCreator(vc.gateway, j, lambda: chosen, clock=lambda: T0.timestamp() + 60).run()
+    snapshot(vc, "vm-1", later)
+    snapshot(vc, "vm-3", later)
+    report = ReplicaCreator(vc.gateway, j, lambda: chosen, clock=lambda: later.timestamp() + 60).run()
+    assert set(report.created) == {"web-01"}
+    assert report.skipped == {"app-01": "not due (its group's interval is 14400 s)"}

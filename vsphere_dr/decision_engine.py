@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import Any
 
 from vsphere_dr.placement import Ledger, choose_host
+from vsphere_dr.protection import verdicts
 from vsphere_dr.plan import Action, ActionKind, Plan
 from vsphere_dr.recoveries.base import NoParams, Params
 from vsphere_dr.recoveries.keep_original_off import KeepOffParams
@@ -60,6 +61,9 @@ class Policy:
     ill_response: str = "incident"  # incident, reset or recover
     with_vsphere_ha: str = _default(RecoverySettings, "with_vsphere_ha")  # observe or act
     registered_vm: str = _default(RecoverySettings, "registered_vm")  # as_is or revert
+    # The settings that choose the protected VMs and their groups' priorities (protection.py);
+    # None: every monitored VM is recovered, with [recovery] restart_priority.
+    scope: Settings | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -70,7 +74,7 @@ class Policy:
                    priorities=tuple(settings.recovery.restart_priority.items()),
                    spare_hosts=tuple(settings.inventory.spare_hosts), ill_response=settings.health.response,
                    with_vsphere_ha=settings.recovery.with_vsphere_ha,
-                   registered_vm=settings.recovery.registered_vm)
+                   registered_vm=settings.recovery.registered_vm, scope=settings)
 
     def priority(self, vm_name: str) -> int:
         return next((PRIORITIES[p] for pattern, p in self.priorities if fnmatch.fnmatchcase(vm_name, pattern)),
@@ -128,12 +132,16 @@ class _Decider:
         self.removable: dict[str, bool] = {}  # failed host -> whether its VMs can all be registered elsewhere
         self.adding: set[str] = set()  # failed hosts for whose VMs this plan adds a spare host
         self.handled: set[str] = set()  # VMs of those hosts, planned with the removal
+        self.verdicts = verdicts(inv, policy.scope) if policy.scope is not None else {}
 
     def plan(self) -> Plan:
         self._keep_replaced_originals_off()
         self._register_removed()
         for vm in self.inv.monitored_vms():
-            if vm.moref not in self.handled:
+            verdict = self.verdicts.get(vm.moref)
+            if verdict is not None and not verdict.protected:
+                self.notes.append(f"{vm.name}: not protected ({verdict.reason}): no automatic recovery")
+            elif vm.moref not in self.handled:
                 self._vm(vm)
         return Plan(tuple(sorted(self.actions, key=_order)), tuple(self.notes))
 
@@ -218,7 +226,7 @@ class _Decider:
             self.notes.append(f"{vm.name}: was {vm.power_state} before {host_why}: left as it was")
             return
         cluster = self.inv.compute_resources.get(host.compute_resource or "")
-        if cluster is not None and cluster.ha_restarts_vms and self.policy.with_vsphere_ha == "observe":
+        if cluster is not None and left_to_ha(self.inv, vm, self.policy):
             self._add(ActionKind.LEFT_TO_HA, vm, "vSphere HA",
                       f"{host_why}; cluster {cluster.name} has vSphere HA with host monitoring on: HA restarts "
                       "it, vsphere-dr only observes ([recovery] with_vsphere_ha = observe)", (host_why,))
@@ -249,14 +257,14 @@ class _Decider:
             ActionKind.REVIVE_HOST, host.moref, host.name, "step 7: vHost dead, revived from the vHost snapshot",
             f"{host_why}; {how}, then wait for the host", (host_why,),
             ReviveParams(backing_vm=backing.vm, backing_name=backing.name, snapshot=backing.snapshot),
-            self.policy.priority(vm.name)))
+            self._priority(vm)))
 
     def _fail_over(self, vm: VmRecord, host: HostRecord, host_why: str) -> None:
         """The strategies in order: register its files on a live host, start its replica, add a
         spare host (the next sweep registers or starts there), or a person decides."""
         if self._removable(host) and self._remove_and_register(host, host_why):
             return
-        replica = self._newest_usable_replica(vm)
+        replica = usable_replica(self.inv, vm)
         if replica is not None and replica.replica is not None:
             self._add(ActionKind.START_REPLICA, vm, "step 8: replication mode, the replica is started",
                       f"{host_why}; its files are out of reach: start its replica {replica.name} "
@@ -280,7 +288,7 @@ class _Decider:
             f"{host_why}; no live host with room mounts its VMs' datastores and they have no replica on a live "
             f"host: add spare host {spare}, then register or start them there", (host_why,),
             SpareHostParams(spare_host=spare, cluster=self._cluster_of(host), datacenter=host.datacenter,
-                            failed_host=host.moref, failed_host_name=host.name), self.policy.priority(vm.name)))
+                            failed_host=host.moref, failed_host_name=host.name), self._priority(vm)))
 
     def _cluster_of(self, host: HostRecord) -> str | None:
         resource = self.inv.compute_resources.get(host.compute_resource or "")
@@ -303,8 +311,7 @@ class _Decider:
             answering = any(self.world.vms[vm.moref].classification.condition == VmCondition.RESPONDING
                             for vm in on_it if vm.moref in self.world.vms)
             self.removable[host.moref] = not answering and all(
-                vm.files_path and vm.folder and choose_host(self.inv, vm, self.ledger, need_room=False)
-                for vm in on_it)
+                can_register_elsewhere(self.inv, vm, self.ledger) for vm in on_it)
         return self.removable[host.moref]
 
     def _remove_and_register(self, host: HostRecord, host_why: str) -> bool:
@@ -336,7 +343,8 @@ class _Decider:
         view = self.world.vms.get(vm.moref)
         return (view is not None and vm.power_state == "poweredOn" and vm.moref not in self.world.history.busy
                 and view.classification.condition != VmCondition.STOPPED_BY_PERSON
-                and vm.moref not in self.world.history.needs_person and self._within_restart_budget(vm, host_why))
+                and vm.moref not in self.world.history.needs_person and self._protected(vm)
+                and self._within_restart_budget(vm, host_why))
 
     def _registration_action(self, vm: VmRecord, reg: Registration, host_why: str, start: bool) -> Action | None:
         target = choose_host(self.inv, vm, self.ledger, need_room=start)
@@ -351,7 +359,7 @@ class _Decider:
             return Action(ActionKind.REREGISTER_AS_WAS, vm.moref, vm.name, "nothing disappears",
                           f"{host_why}; register it again on {target.name}, left powered off (it was "
                           f"{vm.power_state} and is not to be started)",
-                          (host_why,), RegisterParams(**common), self.policy.priority(vm.name))
+                          (host_why,), RegisterParams(**common), self._priority(vm))
         self.ledger.place(target.moref, vm)
         snap = vm.newest_snapshot
         mode = self.policy.registered_vm if snap is not None else "as_is"
@@ -362,12 +370,7 @@ class _Decider:
                       # As it is, the disks lose nothing (RPO 0); reverted, the snapshot's age is the RPO.
                       RegisterAndStartParams(mode=mode, **(_snapshot(snap) if snap and mode == "revert" else {}),
                                              **common),
-                      self.policy.priority(vm.name))
-
-    def _newest_usable_replica(self, vm: VmRecord) -> VmRecord | None:
-        usable = [r for r in self.inv.replicas_of(vm) if r.power_state == "poweredOff"
-                  and (host := self.inv.hosts.get(r.host or "")) is not None and host.usable]
-        return usable[-1] if usable else None
+                      self._priority(vm))
 
     def _register_removed(self) -> None:
         """VMs the journal took out of vCenter with their failed host and has not registered again."""
@@ -407,10 +410,61 @@ class _Decider:
                       f"replaced by {copy} while its host was down and running again on {host.name}: "
                       "power it off", (f"host {host.name} is connected again",), KeepOffParams(copy_vm=copy))
 
+    def _protected(self, vm: VmRecord) -> bool:
+        verdict = self.verdicts.get(vm.moref)
+        return verdict is None or verdict.protected
+
+    def _priority(self, vm: VmRecord) -> int:
+        """Its group's restart_priority, else [recovery] restart_priority's first matching pattern."""
+        verdict = self.verdicts.get(vm.moref)
+        own = self.policy.scope.protection_groups.get(verdict.group or "") if verdict and self.policy.scope else None
+        return PRIORITIES[own.restart_priority] if own and own.restart_priority else self.policy.priority(vm.name)
+
     def _add(self, kind: ActionKind, vm: VmRecord, step: str, reason: str, signals: Iterable[str],
              params: Params = NoParams()) -> None:
         self.actions.append(Action(kind, vm.moref, vm.name, step, reason, tuple(signals), params,
-                                   self.policy.priority(vm.name)))
+                                   self._priority(vm)))
+
+
+# --- what a failed host's VM would get: shared by the planner and `vsphere-dr protection` ------
+
+class Strategy(StrEnum):
+    REGISTER = "register"  # its files registered on a live host (remove_failed_host + register_elsewhere)
+    REPLICA = "replica"  # its newest replica started (start_replica)
+    VSPHERE_HA = "vsphere_ha"  # its cluster's vSphere HA restarts it; vsphere-dr observes
+    NONE = "none"  # a spare host, if one is left, or a person
+
+
+def left_to_ha(inv: Inventory, vm: VmRecord, policy: Policy) -> bool:
+    """Its host's cluster has vSphere HA restarting VMs, and [recovery] with_vsphere_ha = observe."""
+    host = inv.hosts.get(vm.host or "")
+    cluster = inv.compute_resources.get(host.compute_resource or "") if host else None
+    return cluster is not None and cluster.ha_restarts_vms and policy.with_vsphere_ha == "observe"
+
+
+def can_register_elsewhere(inv: Inventory, vm: VmRecord, ledger: Ledger) -> bool:
+    """Its files can be registered on another live host (it need not have room: as it was)."""
+    return bool(vm.files_path and vm.folder and choose_host(inv, vm, ledger, need_room=False))
+
+
+def usable_replica(inv: Inventory, vm: VmRecord) -> VmRecord | None:
+    """Its newest replica that is powered off on a usable host, or None."""
+    usable = [r for r in inv.replicas_of(vm) if r.power_state == "poweredOff"
+              and (host := inv.hosts.get(r.host or "")) is not None and host.usable]
+    return usable[-1] if usable else None
+
+
+def failover_strategy(inv: Inventory, vm: VmRecord, policy: Policy) -> tuple[Strategy, str]:
+    """What the planner would do for ``vm`` if its host failed now, with the words that explain it
+    (for the VM alone: the planner registers a host's VMs only if every one of them can be)."""
+    if left_to_ha(inv, vm, policy):
+        return Strategy.VSPHERE_HA, "its cluster's vSphere HA restarts it ([recovery] with_vsphere_ha = observe)"
+    if can_register_elsewhere(inv, vm, Ledger.of(inv)):
+        return Strategy.REGISTER, "another live host mounts its datastores: its files are registered there"
+    replica = usable_replica(inv, vm)
+    if replica is not None:
+        return Strategy.REPLICA, f"no other host mounts its datastores: its replica {replica.name} is started"
+    return Strategy.NONE, "no other host mounts its datastores and it has no usable replica"
 
 
 def _order(action: Action) -> tuple[int, int, str]:

@@ -15,6 +15,16 @@ class SettingsError(VsphereDrError):
     """settings.ini is missing, unreadable or holds a value that is not allowed."""
 
 
+class UsageError(SettingsError):
+    """The command line names what vCenter or the settings do not have (an unknown VM name):
+    exit 2, as bad settings are."""
+
+
+class NotADrillCopy(VsphereDrError):
+    """vsphere-dr was about to delete a VM that vCenter does not show marked as one of its drill
+    copies: nothing is deleted."""
+
+
 class VCenterError(VsphereDrError):
     """Something went wrong between vsphere-dr and vCenter."""
 

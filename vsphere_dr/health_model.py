@@ -2,29 +2,39 @@
 
 A guest can answer pings while its services hang, a thread spins at 100% CPU or its I/O stalls.
 This module learns each VM's normal behaviour from its own history of counter samples and flags
-the VM as ill when the recent samples keep falling outside it. It is pure: no vCenter, no network.
+the VM as ill when its recent samples are more surprising than that history allows. It is pure:
+no vCenter, no network.
 
 How a sample is judged (docs/health-model.md has the why and the measurements):
 
-1. Every counter gives four features over trailing windows of samples: its level, its short-term
-   median, its roughness (log of the median sample-to-sample change: collapses when the counter
-   flat-lines) and its slope (change of median over the long window: a leak ramps).
-2. A multivariate Gaussian with a Ledoit-Wolf shrunk covariance (scikit-learn) is fitted on the
-   features of the VM's history; a sample's anomaly is its Mahalanobis distance to it.
-3. A sample is anomalous when the distance exceeds ``threshold_factor`` times the
-   ``threshold_quantile`` of the distances seen in training; the VM is ill when at least
-   ``anomalous_samples_to_flag`` of the last ``flag_window`` samples are anomalous.
+1. **Tests.** Per counter two: its value, and the median of its last ``median_window`` values
+   (a sustained shift that single values hide). With several counters one more, joint: the
+   Mahalanobis distance of the counters' values to their usual combination (a Ledoit-Wolf shrunk
+   covariance, scikit-learn), which sees a flat disk while CPU follows its day.
+2. **Surprise.** Each test's value is ranked among the same test's values in the VM's history: its
+   tail probability p (two-sided; beyond the most extreme value seen, an exponential tail fitted to
+   the extremes), counted in independent windows for the median. The sample's surprise is the
+   largest -log p over the tests, less log(number of tests) (Bonferroni). Every judged sample then
+   joins the ranks at once, so that a new normal stops being surprising before the next refit.
+3. **Evidence.** A one-sided CUSUM of surprise: evidence += surprise - ``allowance``, never below 0.
+   The VM is ill while the evidence is at least ``threshold``: one extreme sample (a CPU stuck at
+   100%) or a run of moderately surprising ones. A new ill episode (an incident) cannot start
+   within ``refractory`` samples of the previous one's start.
+
+The update per sample is O(log n) per test; a refit (daily) sorts the history.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
+import math
 import os
 import pickle
 import tempfile
 import warnings
+from array import array
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,18 +54,21 @@ from vsphere_dr.signals import Sample
 log = logging.getLogger(__name__)
 
 FILE_FORMAT = "vsphere-dr-health-models"
-FORMAT_VERSION = 1
-FEATURES = ("level", "median", "roughness", "slope")
-MIN_REASON_SHARE = 0.1
+FORMAT_VERSION = 2  # 2: surprise ranks and CUSUM evidence (1: Gaussian distance, k of n)
+TAIL_SHARE = 0.05  # of a test's history kept exactly at each end (the body is interpolated)
+MIN_TAIL = 16
+EXTREMES_SHARE = 0.01  # of a test's history that estimates the exponential tail beyond its extremes
+MIN_EXTREMES = 5
 MAX_REASONS = 3
+EVIDENCE_CAP = 2.0  # evidence is kept below this many thresholds: one extreme sample is ill briefly
 
 
 @dataclass(frozen=True)
 class Verdict:
     """The model's judgement of one sample.
 
-    ``score`` is the anomaly normalised so that 1.0 is the threshold (None while warming up);
-    ``reasons`` names the counters and features that drove a non-healthy verdict.
+    ``score`` is the evidence normalised so that 1.0 is the ill threshold (None while warming up);
+    ``reasons`` names the tests (counter and feature) that made a non-healthy verdict surprising.
     """
 
     timestamp: datetime
@@ -64,58 +77,131 @@ class Verdict:
     reasons: tuple[str, ...] = ()
 
 
-def _trailing(column: np.ndarray, width: int) -> np.ndarray:
-    """Windows of ``width`` ending at each row; the first rows repeat the first value."""
-    padded = np.concatenate([np.full(width - 1, column[0]), column])
-    return sliding_window_view(padded, width)
+class _Ranks:
+    """One test's learned distribution: its lowest and highest values exactly, the body by count.
 
-
-def _counter_features(column: np.ndarray, floor: float, config: HealthModelConfig) -> np.ndarray:
-    steps = np.abs(np.diff(column, prepend=column[0]))
-    roughness = np.log(np.median(_trailing(steps, config.spread_window), axis=1) + floor)
-    slope_windows = _trailing(column, config.slope_window)
-    half = config.slope_window // 2
-    slope = np.median(slope_windows[:, half:], axis=1) - np.median(slope_windows[:, :half], axis=1)
-    median = np.median(_trailing(column, config.short_window), axis=1)
-    return np.column_stack([column, median, roughness, slope])
-
-
-def window_features(values: np.ndarray, floors: np.ndarray, config: HealthModelConfig) -> np.ndarray:
-    """(samples x counters) -> (samples x 4*counters), features in the order of FEATURES per counter.
-
-    ``floors`` (one per counter, in its units) keeps the log of a flat counter's roughness finite.
+    ``width`` is the number of samples a value summarises (1, or the median's window): windowed
+    values are not independent, so ranks count in units of ``width`` samples.
     """
-    return np.hstack([_counter_features(values[:, i], floors[i], config) for i in range(values.shape[1])])
+
+    def __init__(self, values: np.ndarray, width: int, two_sided: bool) -> None:
+        ordered = np.sort(values)
+        n = len(ordered)
+        keep = min(n, max(MIN_TAIL, math.ceil(TAIL_SHARE * n)))
+        self.low, self.high = array("d", ordered[:keep]), array("d", ordered[n - keep:])
+        self.at_or_below_low = int(np.searchsorted(ordered, self.low[-1], "right"))
+        self.at_or_above_high = n - int(np.searchsorted(ordered, self.high[0], "left"))
+        self.n, self.width, self.two_sided = n, width, two_sided
+        extremes = min(n - 1, max(MIN_EXTREMES, int(EXTREMES_SHARE * n)) * width)
+        floor = 1e-3 * max(float(np.median(np.abs(ordered))), 1e-9) + 1e-12
+        self.high_scale = max(float(np.mean(ordered[n - extremes:] - ordered[n - extremes - 1])), floor)
+        self.low_scale = max(float(np.mean(ordered[extremes] - ordered[:extremes])), floor)
+
+    def _body_below(self, x: float) -> float:
+        """Values at or below x, for x between the kept ends: linear between them."""
+        lo, hi = self.low[-1], self.high[0]
+        inner = (self.n - self.at_or_above_high) - self.at_or_below_low
+        return self.at_or_below_low + inner * (x - lo) / (hi - lo)
+
+    def _at_or_above(self, x: float) -> float:
+        if x > self.high[0]:
+            return len(self.high) - bisect_left(self.high, x)
+        if x == self.high[0]:
+            return self.at_or_above_high
+        if x <= self.low[-1]:
+            return self.n - bisect_left(self.low, x)
+        return self.n - self._body_below(x)
+
+    def _at_or_below(self, x: float) -> float:
+        if x < self.low[-1]:
+            return bisect_right(self.low, x)
+        if x == self.low[-1]:
+            return self.at_or_below_low
+        if x >= self.high[0]:
+            return self.n - (len(self.high) - bisect_right(self.high, x))
+        return self._body_below(x)
+
+    def tail(self, x: float) -> float:
+        """The probability of a value at least this far out (two-sided: twice the nearer tail)."""
+        w, scale = self.width, self.n + self.width
+        if x > self.high[-1]:
+            up = w * math.exp(-(x - self.high[-1]) / self.high_scale) / scale
+        else:
+            up = (self._at_or_above(x) + w) / scale
+        if not self.two_sided:
+            return min(1.0, up)
+        if x < self.low[0]:
+            down = w * math.exp(-(self.low[0] - x) / self.low_scale) / scale
+        else:
+            down = (self._at_or_below(x) + w) / scale
+        return min(1.0, 2.0 * min(up, down))
+
+    def learn(self, x: float) -> None:
+        """Count a newly judged value in (between refits the ranks keep learning)."""
+        self.n += 1
+        if x < self.low[-1]:
+            insort(self.low, x)
+        if x <= self.low[-1]:
+            self.at_or_below_low += 1
+        if x > self.high[0]:
+            insort(self.high, x)
+        if x >= self.high[0]:
+            self.at_or_above_high += 1
 
 
-@dataclass(frozen=True)
-class _Fitted:
-    """What one training run learned."""
+def _medians(column: np.ndarray, width: int) -> np.ndarray:
+    """Median of each full window of ``width`` values (row i: values i..i+width-1)."""
+    return np.median(sliding_window_view(column, width), axis=1)
 
-    center: np.ndarray  # per feature: median and (floored) standard deviation in training
+
+@dataclass
+class _Joint:
+    """The counters' usual combination: standardised values, shrunk precision matrix, distance ranks."""
+
+    center: np.ndarray
     scale: np.ndarray
-    floors: np.ndarray  # per counter, see window_features
-    gaussian: LedoitWolf
-    threshold: float  # Mahalanobis distance at which a sample becomes anomalous
+    precision: np.ndarray
+    ranks: _Ranks
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> _Joint:
+        center = np.median(values, axis=0)
+        scale = np.maximum(values.std(axis=0), 1e-3 * np.maximum(np.abs(center), 1e-3))
+        z = (values - center) / scale
+        gaussian = LedoitWolf().fit(z)
+        centered = z - gaussian.location_
+        distances = np.einsum("ij,jk,ik->i", centered, gaussian.precision_, centered)
+        center = center + gaussian.location_ * scale  # fold the Gaussian's mean into the centre
+        return cls(center, scale, gaussian.precision_, _Ranks(distances, 1, two_sided=False))
+
+    def distance(self, row: np.ndarray) -> tuple[float, int]:
+        """Squared Mahalanobis distance and the counter that contributes most to it."""
+        z = (row - self.center) / self.scale
+        pz = self.precision @ z
+        contributions = z * pz
+        return float(contributions.sum()), int(np.argmax(contributions))
+
+
+@dataclass
+class _Fitted:
+    """What one training run learned, and what it kept learning since."""
+
+    levels: list[_Ranks]  # per counter
+    medians: list[_Ranks]  # per counter
+    joint: _Joint | None  # with two counters or more
     trained_until: datetime
 
-    def standardize(self, features: np.ndarray) -> np.ndarray:
-        return (features - self.center) / self.scale
-
-    def distances(self, features: np.ndarray) -> np.ndarray:
-        return np.sqrt(self.gaussian.mahalanobis(self.standardize(features)))
+    @property
+    def tests(self) -> int:
+        return len(self.levels) + len(self.medians) + (self.joint is not None)
 
 
 def _fit(values: np.ndarray, until: datetime, config: HealthModelConfig) -> _Fitted:
-    floors = np.maximum(1e-2 * np.median(np.abs(values), axis=0), 1e-6)
-    features = window_features(values, floors, config)[config.context:]  # drop rows with padded windows
-    center = np.median(features, axis=0)
-    scale = np.maximum(features.std(axis=0), 1e-3 * np.maximum(np.abs(center), 1e-3))
-    gaussian = LedoitWolf()
-    unthresholded = _Fitted(center, scale, floors, gaussian, threshold=np.inf, trained_until=until)
-    gaussian.fit(unthresholded.standardize(features))
-    quantile = float(np.quantile(unthresholded.distances(features), config.threshold_quantile))
-    return dataclasses.replace(unthresholded, threshold=config.threshold_factor * quantile)
+    width = config.median_window
+    levels = [_Ranks(values[:, c], 1, two_sided=True) for c in range(values.shape[1])]
+    medians = [_Ranks(_medians(values[:, c], width), width, two_sided=True) for c in range(values.shape[1])]
+    joint = _Joint.fit(values) if values.shape[1] > 1 else None
+    return _Fitted(levels, medians, joint, until)
 
 
 class VmHealthModel:
@@ -129,14 +215,19 @@ class VmHealthModel:
     def __init__(self, config: HealthModelConfig | None = None) -> None:
         self.config = config or HealthModelConfig()
         self.counters: tuple[str, ...] = ()
-        self._history = np.empty((0, 0))
+        self._history = np.empty((0, 0))  # ring buffer of the newest max_history rows
+        self._size = 0
+        self._next = 0
+        self._recent: deque[tuple[float, ...]] = deque(maxlen=self.config.median_window)
         self._last_time: datetime | None = None
         self._fitted: _Fitted | None = None
-        self._flags: deque[bool] = deque(maxlen=self.config.flag_window)
+        self._evidence = 0.0
+        self._ill = False
+        self._since_onset = self.config.refractory
 
     @property
     def history_size(self) -> int:
-        return len(self._history)
+        return self._size
 
     @property
     def last_timestamp(self) -> datetime | None:
@@ -156,11 +247,12 @@ class VmHealthModel:
     def fit(self, samples: Sequence[Sample]) -> None:
         """Replace the history with ``samples`` (the newest max_history) and train on it."""
         self.counters = ()
-        self._history = np.empty((0, 0))
+        self._size = self._next = 0
+        self._recent.clear()
         self._last_time = None
-        self._flags.clear()
-        if samples:
-            self._remember(samples, self._rows(samples))
+        self._evidence, self._ill, self._since_onset = 0.0, False, self.config.refractory
+        for sample in samples:
+            self._remember(sample, self._row(sample))
         self.retrain()
 
     def retrain(self) -> None:
@@ -168,69 +260,86 @@ class VmHealthModel:
         if self.history_size < self.config.min_history or self._last_time is None:
             self._fitted = None
             return
-        self._fitted = _fit(self._history, self._last_time, self.config)
+        self._fitted = _fit(self._ordered_history(), self._last_time, self.config)
 
     def score(self, sample: Sample) -> Verdict:
         """Judge one new sample (it joins the history)."""
-        return self.score_many([sample])[0]
-
-    def score_many(self, samples: Sequence[Sample]) -> list[Verdict]:
-        """Judge consecutive new samples at once: the same verdicts as score() one by one, faster."""
-        if not samples:
-            return []
-        rows = self._rows(samples)
-        context = np.vstack([self._history[-self.config.context:], rows])
-        self._remember(samples, rows)
+        row = self._row(sample)
+        self._remember(sample, row)
         if self._fitted is None:
             progress = f"warming up: {self.history_size}/{self.config.min_history} samples"
-            return [Verdict(s.timestamp, HealthState.WARMING_UP, None, (progress,)) for s in samples]
-        features = window_features(context, self._fitted.floors, self.config)[-len(samples):]
-        distances = self._fitted.distances(features)
-        return [self._judge(s, f, d) for s, f, d in zip(samples, features, distances)]
+            return Verdict(sample.timestamp, HealthState.WARMING_UP, None, (progress,))
+        surprises = self._surprises(self._fitted, row)
+        surprise = max(s for s, _ in surprises) - math.log(self._fitted.tests)
+        return self._judge(sample.timestamp, surprise, surprises)
 
-    def _judge(self, sample: Sample, features: np.ndarray, distance: float) -> Verdict:
-        assert self._fitted is not None
-        score = float(distance / self._fitted.threshold)
-        self._flags.append(score > 1.0)
-        if sum(self._flags) >= self.config.anomalous_samples_to_flag:
+    def score_many(self, samples: Sequence[Sample]) -> list[Verdict]:
+        """Judge consecutive new samples: the same verdicts as score() one by one."""
+        return [self.score(sample) for sample in samples]
+
+    def _surprises(self, fitted: _Fitted, row: tuple[float, ...]) -> list[tuple[float, str]]:
+        """-log p of every test on this sample, with what it names; every test then learns the value."""
+        found = []
+        for c, counter in enumerate(self.counters):
+            median = _median([r[c] for r in self._recent])
+            for ranks, value, what in ((fitted.levels[c], row[c], "value"),
+                                       (fitted.medians[c], median, f"median of {len(self._recent)}")):
+                p = ranks.tail(value)
+                found.append((-math.log(max(p, 1e-300)), f"{counter} {what} {value:.4g} (p={p:.1g})"))
+                ranks.learn(value)
+        if fitted.joint is not None:
+            distance, top = fitted.joint.distance(np.asarray(row))
+            p = fitted.joint.ranks.tail(distance)
+            found.append((-math.log(max(p, 1e-300)),
+                          f"unusual combination of counters, mostly {self.counters[top]} (p={p:.1g})"))
+            fitted.joint.ranks.learn(distance)
+        return found
+
+    def _judge(self, timestamp: datetime, surprise: float, surprises: list[tuple[float, str]]) -> Verdict:
+        config = self.config
+        self._evidence = min(max(0.0, self._evidence + surprise - config.allowance), EVIDENCE_CAP * config.threshold)
+        self._since_onset += 1
+        if self._evidence < config.threshold:
+            self._ill = False
+        elif not self._ill and self._since_onset >= config.refractory:
+            self._ill, self._since_onset = True, 0
+        score = self._evidence / config.threshold
+        if self._ill:
             state = HealthState.ILL
-        elif self._flags[-1]:
+        elif surprise > config.allowance or self._evidence >= config.threshold:
             state = HealthState.ANOMALOUS
         else:
-            return Verdict(sample.timestamp, HealthState.HEALTHY, score)
-        return Verdict(sample.timestamp, state, score, self._reasons(features))
+            return Verdict(timestamp, HealthState.HEALTHY, score)
+        offtrack = sorted((s for s in surprises if s[0] > config.allowance), reverse=True)[:MAX_REASONS]
+        return Verdict(timestamp, state, score, tuple(r for _, r in offtrack) or ("surprising samples in a row",))
 
-    def _reasons(self, features: np.ndarray) -> tuple[str, ...]:
-        """The features that make up most of the squared distance, with how far off they are.
-
-        Feature i's share of d^2 = z'Pz is z_i (Pz)_i: it credits a feature that is only abnormal
-        given the others (a flat disk while CPU is normal), which a plain z-score misses.
-        """
-        assert self._fitted is not None
-        z = self._fitted.standardize(features)
-        centered = z - self._fitted.gaussian.location_
-        contributions = centered * (self._fitted.gaussian.precision_ @ centered)
-        shares = contributions / max(contributions.sum(), 1e-12)
-        names = [f"{counter} {feature}" for counter in self.counters for feature in FEATURES]
-        ranked = [i for i in np.argsort(-shares) if shares[i] >= MIN_REASON_SHARE][:MAX_REASONS]
-        return tuple(f"{names[i]} {z[i]:+.1f} sigma ({shares[i]:.0%} of the anomaly)" for i in ranked) \
-            or ("unusual combination of counters",)
-
-    def _rows(self, samples: Sequence[Sample]) -> np.ndarray:
-        """Samples -> (samples x counters); a missing counter carries its previous value forward."""
+    def _row(self, sample: Sample) -> tuple[float, ...]:
+        """The sample's values in counter order; a missing counter carries its previous value forward."""
         if not self.counters:
-            self.counters = tuple(sorted(samples[0].values))
-            self._history = np.empty((0, len(self.counters)))
-        rows = np.array([[s.values.get(c, np.nan) for c in self.counters] for s in samples], dtype=float)
-        previous = self._history[-1] if self.history_size else rows[0]
-        for row in rows:
-            row[:] = np.where(np.isnan(row), previous, row)
-            previous = row
-        return rows
+            self.counters = tuple(sorted(sample.values))
+            self._history = np.empty((self.config.max_history, len(self.counters)))
+        previous = self._recent[-1] if self._recent else (math.nan,) * len(self.counters)
+        row = tuple(float(sample.values.get(c, math.nan)) for c in self.counters)
+        return tuple(p if math.isnan(v) else v for v, p in zip(row, previous))
 
-    def _remember(self, samples: Sequence[Sample], rows: np.ndarray) -> None:
-        self._history = np.vstack([self._history, rows])[-self.config.max_history:]
-        self._last_time = samples[-1].timestamp
+    def _remember(self, sample: Sample, row: tuple[float, ...]) -> None:
+        self._history[self._next] = row
+        self._next = (self._next + 1) % self.config.max_history
+        self._size = min(self._size + 1, self.config.max_history)
+        self._recent.append(row)
+        self._last_time = sample.timestamp
+
+    def _ordered_history(self) -> np.ndarray:
+        """The history, oldest first."""
+        if self._size < self.config.max_history:
+            return self._history[:self._size].copy()
+        return np.roll(self._history, -self._next, axis=0)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 @dataclass

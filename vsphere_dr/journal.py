@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS module_runs (
     started_at REAL NOT NULL,
     finished_at REAL,
     outcome TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT ''
+    message TEXT NOT NULL DEFAULT '',
+    last_ok_at REAL
 );
 CREATE TABLE IF NOT EXISTS probe_state (
     target TEXT PRIMARY KEY,
@@ -68,6 +69,40 @@ CREATE TABLE IF NOT EXISTS snapshot_status (
     last_error TEXT NOT NULL DEFAULT '',
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS drill_runs (
+    id INTEGER PRIMARY KEY,
+    command TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('running', 'passed', 'failed', 'interrupted'))
+);
+CREATE TABLE IF NOT EXISTS drills (
+    id INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL REFERENCES drill_runs (id),
+    vm TEXT NOT NULL,
+    vm_name TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'passed', 'failed', 'aborted', 'refused')),
+    step TEXT NOT NULL DEFAULT '',
+    source_kind TEXT NOT NULL DEFAULT '',
+    source_vm TEXT NOT NULL DEFAULT '',
+    source_snapshot TEXT,
+    source_name TEXT NOT NULL DEFAULT '',
+    source_taken REAL,
+    host TEXT NOT NULL DEFAULT '',
+    host_name TEXT NOT NULL DEFAULT '',
+    datastore TEXT NOT NULL DEFAULT '',
+    prefix TEXT NOT NULL DEFAULT '',
+    copy_name TEXT NOT NULL DEFAULT '',
+    token TEXT NOT NULL DEFAULT '',
+    copy TEXT,
+    cleaned INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    started_at REAL NOT NULL,
+    powered_on_at REAL,
+    answered_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS drills_by_run ON drills (run);
 CREATE TABLE IF NOT EXISTS replica_status (
     vm TEXT PRIMARY KEY,
     vm_name TEXT NOT NULL,
@@ -141,6 +176,16 @@ class RunRow:
     finished_at: float | None
     outcome: str
     message: str
+    last_ok_at: float | None = None  # when a run of it last ended ok
+
+
+@dataclass(frozen=True)
+class RecoveryTime:
+    """How long a finished recovery action took, from its intent to its last step."""
+
+    kind: str
+    outcome: str  # done, failed or abandoned
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -152,6 +197,49 @@ class SnapshotStatusRow:
     newest_at: float | None
     last_error: str
     updated_at: float
+
+
+@dataclass(frozen=True)
+class DrillRunRow:
+    id: int
+    command: str
+    started_at: float
+    finished_at: float | None
+    outcome: str
+
+
+@dataclass(frozen=True)
+class DrillRow:
+    """One VM's drill (vsphere_dr/drills.py): written before its copy is made, updated after each
+    step; ``cleaned`` once vCenter no longer has its copy (or it never had one)."""
+
+    id: int
+    run: int
+    vm: str
+    vm_name: str
+    state: str  # running, passed, failed, aborted (a recovery of the VM began), refused
+    step: str  # the last step reached
+    source_kind: str  # replica or snapshot
+    source_vm: str  # moref of the VM cloned: the replica, or the VM itself (from its snapshot)
+    source_snapshot: str | None
+    source_name: str
+    source_taken: float | None  # the point in time the copy is of: its RPO
+    host: str
+    host_name: str
+    datastore: str
+    prefix: str
+    copy_name: str
+    token: str
+    copy: str | None  # the copy's moref, once made
+    cleaned: int
+    error: str
+    started_at: float
+    powered_on_at: float | None
+    answered_at: float | None
+    finished_at: float | None
+
+
+DRILL_FIELDS = frozenset(DrillRow.__dataclass_fields__) - {"id", "run"}
 
 
 class Journal:
@@ -167,6 +255,13 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a journal may have been created: module_runs.last_ok_at."""
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(module_runs)")}
+        if "last_ok_at" not in columns:
+            self._db.execute("ALTER TABLE module_runs ADD COLUMN last_ok_at REAL")
 
     def close(self) -> None:
         with self._lock:
@@ -238,6 +333,13 @@ class Journal:
         else:
             rows = self._rows("SELECT * FROM actions WHERE vm = ? AND created_at >= ? ORDER BY id", vm, since)
         return [_action(r) for r in rows]
+
+    def recovery_times(self) -> list[RecoveryTime]:
+        """Every finished action of a kind that changes vCenter (not snapshots, replicas or notices)."""
+        rows = self._rows("SELECT kind, state, updated_at - created_at AS seconds FROM actions"
+                          " WHERE state IN ('done', 'failed', 'abandoned')")
+        return [RecoveryTime(r["kind"], r["state"], r["seconds"]) for r in rows
+                if (kind := recovery(r["kind"])) is not None and kind.changes_vcenter]
 
     def vms_under_recovery(self) -> set[str]:
         """VMs with an unresolved incident (open, or waiting for a person) or an unfinished recovery:
@@ -342,8 +444,10 @@ class Journal:
 
     def run_finished(self, module: str, outcome: str, message: str = "") -> None:
         with self._write() as db:
-            db.execute("UPDATE module_runs SET finished_at = ?, outcome = ?, message = ? WHERE module = ?",
-                       (self._clock(), outcome, message, module))
+            now = self._clock()
+            db.execute("UPDATE module_runs SET finished_at = ?, outcome = ?, message = ?,"
+                       " last_ok_at = CASE WHEN ? = 'ok' THEN ? ELSE last_ok_at END WHERE module = ?",
+                       (now, outcome, message, outcome, now, module))
 
     def runs(self) -> dict[str, RunRow]:
         return {r["module"]: RunRow(**dict(r)) for r in self._rows("SELECT * FROM module_runs")}
@@ -371,6 +475,64 @@ class Journal:
 
     def _status(self, table: str) -> list[SnapshotStatusRow]:
         return [SnapshotStatusRow(**dict(r)) for r in self._rows(f"SELECT * FROM {table} ORDER BY vm_name")]
+
+
+    # --- drills: each step journaled, so that a drill killed half-way is cleaned up ------------
+
+    def start_drill_run(self, command: str) -> int:
+        with self._write() as db:
+            cursor = db.execute("INSERT INTO drill_runs (command, started_at, outcome) VALUES (?, ?, 'running')",
+                                (command, self._clock()))
+            return int(cursor.lastrowid or 0)
+
+    def finish_drill_run(self, run: int, outcome: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE drill_runs SET finished_at = ?, outcome = ? WHERE id = ?", (self._clock(), outcome, run))
+
+    def drill_runs(self) -> list[DrillRunRow]:
+        return [DrillRunRow(**dict(r)) for r in self._rows("SELECT * FROM drill_runs ORDER BY id")]
+
+    def interrupted_drill_runs(self) -> None:
+        """Runs still shown running: their process died (the drill lock says none is alive)."""
+        with self._write() as db:
+            db.execute("UPDATE drill_runs SET outcome = 'interrupted', finished_at = ? WHERE outcome = 'running'",
+                       (self._clock(),))
+
+    def intend_drill(self, run: int, vm: str, vm_name: str, **fields: Any) -> int:
+        """Record one VM's drill before anything is done in vCenter; returns its id."""
+        fields = {"state": "running", **fields}
+        self._drill_fields(fields)
+        columns = ["run", "vm", "vm_name", "started_at", *fields]
+        values = [run, vm, vm_name, self._clock(), *fields.values()]
+        with self._write() as db:
+            cursor = db.execute(f"INSERT INTO drills ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))})",
+                                values)
+            return int(cursor.lastrowid or 0)
+
+    def update_drill(self, drill: int, **fields: Any) -> None:
+        self._drill_fields(fields)
+        with self._write() as db:
+            db.execute(f"UPDATE drills SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                       (*fields.values(), drill))
+
+    def drill(self, drill: int) -> DrillRow | None:
+        rows = self._rows("SELECT * FROM drills WHERE id = ?", drill)
+        return DrillRow(**dict(rows[0])) if rows else None
+
+    def drills(self, run: int | None = None) -> list[DrillRow]:
+        if run is None:
+            return [DrillRow(**dict(r)) for r in self._rows("SELECT * FROM drills ORDER BY id")]
+        return [DrillRow(**dict(r)) for r in self._rows("SELECT * FROM drills WHERE run = ? ORDER BY id", run)]
+
+    def uncleaned_drills(self) -> list[DrillRow]:
+        """Drills whose copy may still be in vCenter."""
+        return [DrillRow(**dict(r)) for r in self._rows("SELECT * FROM drills WHERE cleaned = 0 ORDER BY id")]
+
+    @staticmethod
+    def _drill_fields(fields: dict[str, Any]) -> None:
+        unknown = set(fields) - DRILL_FIELDS
+        if unknown:
+            raise KeyError(f"not a column of drills: {', '.join(sorted(unknown))}")
 
 
 def _action(row: sqlite3.Row) -> ActionRow:

@@ -7,7 +7,7 @@ pyVmomi object. Managed objects are named by their managed object id (``vm-42``,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from types import MappingProxyType
@@ -103,6 +103,39 @@ class ReplicaMark:
 
 
 @dataclass(frozen=True, slots=True)
+class DrillMark:
+    """What a drill copy's annotation says of it (vsphere_dr/drill_marks.py): which drill of which
+    journal made it, and of which VM."""
+
+    drill: int  # the drills row of the journal that made it
+    token: str  # that row's random token: also in the copy's extraConfig
+    source_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class NicState:
+    label: str  # "Network adapter 1"
+    connected: bool
+    start_connected: bool
+    network: str | None  # the port group's name, as the backing names it
+
+
+@dataclass(frozen=True, slots=True)
+class CopyState:
+    """One VM as a drill step reads it (one round trip): its marks, power, guest and adapters."""
+
+    moref: str
+    name: str
+    annotation: str
+    extra_mark: str | None  # the value of its drill key in extraConfig, if any
+    power_state: str
+    heartbeat: str  # guestHeartbeatStatus: gray, green, yellow or red
+    guest_state: str  # guest.guestState: running, notRunning, ...
+    ip: str | None
+    nics: tuple[NicState, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class VmRecord:
     moref: str
     name: str
@@ -124,6 +157,15 @@ class VmRecord:
     files_path: str | None = None  # config.files.vmPathName, e.g. "[ds-prod] web-01/web-01.vmx"
     folder: str | None = None  # moref of the VM folder it is in (where it is registered again)
     replica: ReplicaMark | None = None  # set when this VM is a vsphere-dr replica of another
+    drill: DrillMark | None = None  # set when this VM is a drill copy (deleted when its drill ends)
+    # Read by the whole-inventory read only (not by a few VMs' fresh records):
+    folder_path: str | None = None  # its folder's inventory path as govc writes it, e.g. "/DC0/vm/prod"
+    attributes: tuple[tuple[str, str], ...] = ()  # its custom attributes (name, value), by name
+    tags: tuple[tuple[str, str], ...] = ()  # its vCenter tags (category, tag), when they were read
+
+    def attribute(self, name: str) -> str | None:
+        """The value of custom attribute ``name``, or None where it has none."""
+        return next((value for key, value in self.attributes if key == name), None)
 
     @property
     def newest_snapshot(self) -> SnapshotRecord | None:
@@ -132,8 +174,8 @@ class VmRecord:
     @property
     def monitored(self) -> bool:
         """The paper's rule: only VMs with an IP take part (templates never run; a replica is a
-        copy kept powered off for a failover, not a VM of its own)."""
-        return bool(self.ip) and not self.template and self.replica is None
+        copy kept powered off for a failover, a drill copy a test of one: neither is a VM of its own)."""
+        return bool(self.ip) and not self.template and self.replica is None and self.drill is None
 
     @property
     def files_datastore(self) -> str | None:
@@ -200,3 +242,8 @@ class Inventory:
             if vm.replica is not None:
                 found.setdefault(vm.replica.source_uuid, []).append(vm)
         return {uuid: tuple(sorted(vms, key=_taken)) for uuid, vms in found.items()}
+
+
+def with_tags(inv: Inventory, tags: Mapping[str, tuple[tuple[str, str], ...]]) -> Inventory:
+    """The inventory with each VM's vCenter tags (read apart from it: they are not in the SOAP API)."""
+    return replace(inv, vms={moref: replace(vm, tags=tags.get(moref, ())) for moref, vm in inv.vms.items()})

@@ -41,7 +41,9 @@ MASK = "***"
 SECRET_WORDS = ("password", "secret", "token", "key")
 # Keys whose relative paths are taken relative to the settings file, not the working directory.
 PATH_KEYS = {("vcenter", "password_file"), ("admin_vcenter", "password_file"), ("journal", "path"), ("logging", "file"),
-             ("inventory", "spare_host_password_file"), ("health", "model_path")}
+             ("inventory", "spare_host_password_file"), ("health", "model_path"), ("metrics", "textfile")}
+# `[protection.NAME]` sections: one protection group each, read into Settings.protection_groups.
+GROUP_PREFIX = "protection."
 
 
 def is_secret_key(name: str) -> bool:
@@ -301,14 +303,44 @@ class ReplicationSettings(Section):
         return self
 
 
+class DrillSettings(Section):
+    """Test failovers (`vsphere-dr drill`): where a copy's network adapters go, how it is checked.
+
+    The copy goes where replicas go ([replication] hosts or cluster, and datastores)."""
+
+    network: OptionalStr = None  # a port group for the copies' adapters; none: every adapter disconnected
+    probe: OptionalStr = None  # tcp:PORT against the copy's address on the drill network
+    prefix: Annotated[str, Field(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")] = "vsphere-dr-drill"
+    timeout_seconds: Seconds = 600.0  # from power-on to the heartbeat (and probe) answering
+
+    @field_validator("probe")
+    @classmethod
+    def _tcp_port(cls, value: str | None) -> str | None:
+        found = re.fullmatch(r"tcp:(\d{1,5})", value or "")
+        if value is not None and (found is None or not 1 <= int(found[1]) <= 65535):
+            raise ValueError("expected tcp:PORT with a port from 1 to 65535")
+        return value
+
+    @model_validator(mode="after")
+    def _probe_needs_network(self) -> DrillSettings:
+        if self.probe and not self.network:
+            raise ValueError("probe needs network = <a drill port group>: a copy whose adapters are "
+                             "disconnected cannot answer a probe")
+        return self
+
+    @property
+    def probe_port(self) -> int | None:
+        return int(self.probe.split(":")[1]) if self.probe else None
+
+
 class JournalSettings(Section):
     path: Path = Path("var/vsphere-dr.sqlite")
 
 
 # [health] key -> the HealthModelConfig field it sets (docs/health-model.md explains each).
 HEALTH_MODEL_KEYS = {"warmup_samples": "min_history", "history_samples": "max_history",
-                     "threshold_quantile": "threshold_quantile", "threshold_factor": "threshold_factor",
-                     "anomalous_samples_to_flag": "anomalous_samples_to_flag", "flag_window": "flag_window"}
+                     "median_window": "median_window", "surprise_allowance": "allowance",
+                     "ill_evidence": "threshold", "refractory_samples": "refractory"}
 
 
 class HealthSettings(Section):
@@ -322,10 +354,10 @@ class HealthSettings(Section):
     interval_seconds: Annotated[float, Field(ge=20)] = 300.0  # vCenter's real-time samples are 20 s apart
     warmup_samples: int = 288
     history_samples: int = 2016
-    threshold_quantile: float = 0.99
-    threshold_factor: float = 1.5
-    anomalous_samples_to_flag: int = 3
-    flag_window: int = 5
+    median_window: int = 12
+    surprise_allowance: float = 2.5
+    ill_evidence: float = 8.0
+    refractory_samples: int = 96
     retrain_interval_seconds: Annotated[float, Field(ge=60)] = 86400.0
     model_path: OptionalPath = None
     response: Literal["incident", "reset", "recover"] = "incident"
@@ -381,6 +413,82 @@ class SchedulerSettings(Section):
         return value
 
 
+class MetricsSettings(Section):
+    """Prometheus metrics: `run` serves them over HTTP, `once` writes a node_exporter textfile."""
+
+    # host:port for `run`'s /metrics; empty: no HTTP server. Loopback unless you mean otherwise.
+    listen: OptionalStr = "127.0.0.1:9910"
+    textfile: OptionalPath = None  # e.g. /var/lib/node_exporter/textfile/vsphere-dr.prom; empty: none
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9910 (empty: no HTTP server)")
+        return value
+
+    def listen_address(self) -> tuple[str, int] | None:
+        """(host, port) for the HTTP server, or None when it is off; ``[::1]`` loses its brackets."""
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class Selection(Section):
+    """Which VMs a criterion set takes: by name pattern, folder, cluster and custom attribute.
+
+    Within a key any item may match; across keys every key given must (``vms = web-*`` with
+    ``clusters = prod`` takes the web VMs of cluster prod). Patterns are shell globs
+    (``*``, ``?``, ``[ab]``), matched case-sensitively as vCenter names are.
+    """
+
+    vms: NameList = []  # VM name patterns
+    folders: NameList = []  # VM folder paths as govc writes them (/DC0/vm/prod); a VM below one is in it
+    clusters: NameList = []  # cluster name patterns (the cluster of the VM's host)
+    attributes: NameMap = {}  # custom attribute name = value pattern; every pair must match
+    tags: NameMap = {}  # vCenter tag category = tag name pattern; every pair must match
+
+    @field_validator("folders")
+    @classmethod
+    def _absolute(cls, value: list[str]) -> list[str]:
+        relative = [item for item in value if not item.startswith("/")]
+        if relative:
+            raise ValueError(f"{', '.join(relative)}: a folder is an inventory path from the root, "
+                             "as govc writes it: /DATACENTER/vm/FOLDER")
+        return [item.rstrip("/") or "/" for item in value]
+
+
+class ProtectionGroup(Selection):
+    """A `[protection.NAME]` section: the VMs it takes, and what they get."""
+
+    exclude: NameList = []  # VM name patterns this group does not take
+    rpo_target_seconds: Annotated[float | None, BeforeValidator(_empty_is_none), Field(gt=0)] = None
+    snapshot_interval_seconds: Annotated[float | None, BeforeValidator(_empty_is_none), Field(ge=60)] = None
+    replica_interval_seconds: Annotated[float | None, BeforeValidator(_empty_is_none), Field(ge=60)] = None
+    restart_priority: Annotated[Priority | None, BeforeValidator(_empty_is_none)] = None
+
+
+class ProtectionSettings(Section):
+    """`[protection]`: what no group may take, and the default RPO target."""
+
+    exclude: NameList = []  # VM name patterns never protected
+    exclude_folders: NameList = []
+    exclude_clusters: NameList = []
+    exclude_attributes: NameMap = {}
+    exclude_tags: NameMap = {}
+    rpo_target_seconds: Seconds = 7200.0
+
+    @property
+    def excluded(self) -> Selection:
+        """The exclusions as one selection per kind (any one matching excludes)."""
+        return Selection(vms=self.exclude, folders=self.exclude_folders, clusters=self.exclude_clusters,
+                         attributes=self.exclude_attributes, tags=self.exclude_tags)
+
+
 class Settings(Section):
     vcenter: VCenterSettings
     # The vCenter that manages the VMs behind nested vHosts, when it is not [vcenter] itself.
@@ -390,10 +498,35 @@ class Settings(Section):
     inventory: InventorySettings = InventorySettings()
     recovery: RecoverySettings = RecoverySettings()
     replication: ReplicationSettings = ReplicationSettings()
+    drill: DrillSettings = DrillSettings()
     journal: JournalSettings = JournalSettings()
     logging: LoggingSettings = LoggingSettings()
     health: HealthSettings = HealthSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    protection: ProtectionSettings = ProtectionSettings()
+    # The [protection.NAME] sections, in file order (a VM is in the first group that takes it).
+    protection_groups: dict[str, ProtectionGroup] = {}
+
+    @field_validator("protection_groups")
+    @classmethod
+    def _group_names(cls, value: dict[str, ProtectionGroup]) -> dict[str, ProtectionGroup]:
+        bad = [name for name in value if not re.fullmatch(r"[A-Za-z0-9_-]+", name)]
+        if bad:
+            raise ValueError(f"[protection.{bad[0]}]: a group's name is letters, digits, '_' and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _group_intervals_need_intervals(self) -> Settings:
+        """A group's own interval is honoured by running the round as often as the most frequent
+        interval; a crontab expression cannot be combined with that."""
+        for key, section, cron in (("snapshot_interval_seconds", "snapshots", self.snapshots.cron),
+                                   ("replica_interval_seconds", "replication", self.replication.cron)):
+            named = [name for name, group in self.protection_groups.items() if getattr(group, key)]
+            if cron and named:
+                raise ValueError(f"[protection.{named[0]}] {key} needs [{section}] interval_seconds, not cron "
+                                 "(the round runs as often as the most frequent interval)")
+        return self
 
 
 def load_settings(path: Path, pausable: Collection[str] | None = None) -> Settings:
@@ -402,7 +535,7 @@ def load_settings(path: Path, pausable: Collection[str] | None = None) -> Settin
     ``pausable`` names the modules that ``[scheduler] paused`` may list (the entry point knows
     them; the core does not). Without it any name is accepted.
     """
-    raw = _read_ini(path)
+    raw = _nest_groups(_read_ini(path))
     try:
         return Settings.model_validate(raw, context={"pausable": pausable})
     except ValidationError as exc:
@@ -411,6 +544,15 @@ def load_settings(path: Path, pausable: Collection[str] | None = None) -> Settin
     # unknown keys too, and would stay attached to the SettingsError as its __context__.
     problems = [_describe(error, raw) for error in errors]
     raise SettingsError(f"{path}: invalid settings:\n  " + "\n  ".join(problems))
+
+
+def _nest_groups(raw: dict[str, Any]) -> dict[str, Any]:
+    """Move the ``[protection.NAME]`` sections under ``protection_groups``, keeping their order."""
+    groups = {name[len(GROUP_PREFIX):]: keys for name, keys in raw.items() if name.startswith(GROUP_PREFIX)}
+    nested: dict[str, Any] = {name: keys for name, keys in raw.items() if not name.startswith(GROUP_PREFIX)}
+    if groups:
+        nested["protection_groups"] = groups
+    return nested
 
 
 def _read_ini(path: Path) -> dict[str, dict[str, str]]:
@@ -461,8 +603,8 @@ def _anchor(section: str, key: str, value: str, base: Path) -> str:
     return value
 
 
-def _describe(error: Any, raw: dict[str, dict[str, str]]) -> str:
-    loc = [str(part) for part in error["loc"]]
+def _describe(error: Any, raw: dict[str, Any]) -> str:
+    loc = _section_loc([str(part) for part in error["loc"]])
     if error["type"] == "extra_forbidden":
         return _unknown(loc)
     message = error["msg"].removeprefix("Value error, ")
@@ -471,11 +613,24 @@ def _describe(error: Any, raw: dict[str, dict[str, str]]) -> str:
     if len(loc) < 2:
         return f"[{loc[0]}] {message}" if loc else message
     section, key = loc[0], loc[1]
-    value = raw.get(section, {}).get(key)
+    value = _raw_section(raw, section).get(key)
     if value is None:
         return f"[{section}] {key}: {message}"
     shown = MASK if is_secret_key(key) else repr(value)
     return f"[{section}] {key} = {shown}: {message}"
+
+
+def _section_loc(loc: list[str]) -> list[str]:
+    """A group's location as its section: (protection_groups, web, key) -> ([protection.web], key)."""
+    if loc[:1] == ["protection_groups"]:  # alone: a rule about the groups, its message names the section
+        return [GROUP_PREFIX + loc[1], *loc[2:]] if len(loc) >= 2 else []
+    return loc
+
+
+def _raw_section(raw: dict[str, Any], section: str) -> dict[str, str]:
+    if section.startswith(GROUP_PREFIX):
+        return raw.get("protection_groups", {}).get(section[len(GROUP_PREFIX):], {})
+    return raw.get(section, {})
 
 
 def _unknown(loc: list[str]) -> str:
@@ -499,6 +654,8 @@ def _closest(name: str, known: list[str]) -> str:
 
 def _keys_of(section: str) -> list[str]:
     """The keys a section takes ([admin_vcenter] is an optional VCenterSettings)."""
+    if section.startswith(GROUP_PREFIX):
+        return list(ProtectionGroup.model_fields)
     field = Settings.model_fields.get(section)
     kinds = (field.annotation, *get_args(field.annotation)) if field else ()
     models = [kind for kind in kinds if isinstance(kind, type) and issubclass(kind, Section)]

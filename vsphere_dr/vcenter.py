@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from vsphere_dr.records import HostRuntime, Inventory, VmRecord
+from vsphere_dr.records import CopyState, HostRuntime, Inventory, VmRecord
 
 
 class VmOperations(Protocol):
@@ -43,6 +43,15 @@ class VmOperations(Protocol):
     def set_custom_field(self, vm: str, name: str, value: str) -> None: ...
 
     def register(self, path: str, name: str, folder: str, pool: str, host: str) -> str: ...
+
+    # Drills (vsphere_dr/drills.py): a marked copy with its adapters disconnected or on a drill
+    # port group; its state in one read; its deletion, refused unless vCenter shows the marks.
+    def clone_for_drill(self, vm: str, snapshot: str | None, name: str, host: str, pool: str, datastore: str,
+                        annotation: str, mark: str, network: str | None) -> str: ...
+
+    def copy_state(self, vm: str) -> CopyState | None: ...
+
+    def destroy_drill_copy(self, vm: str, prefix: str, drill: int, token: str) -> None: ...
 
 
 class HostOperations(Protocol):

@@ -221,6 +221,7 @@ func startServer(world *World, opts options) (server *simulator.Server, err erro
 	service := world.Model.Service
 	service.Listen = &url.URL{Host: addr, User: opts.login}
 	service.ServeMux = newServeMux(world)
+	service.RegisterEndpoints = true // /rest: the vAPI session and tagging service (tagging.go)
 	// The model's Service points at this config since Create; the build is
 	// over, so only clients' calls are delayed.
 	world.Model.DelayConfig.MethodDelay = opts.delays
@@ -237,6 +238,7 @@ func startServer(world *World, opts options) (server *simulator.Server, err erro
 	server = service.NewServer()
 	// Before the first request: the lab answers a few SOAP calls itself.
 	server.Config.Handler = &soapOverrides{lab: world.Lab, next: server.Config.Handler}
+	server.Config.Handler = &restLogin{login: opts.login, next: server.Config.Handler}
 	return server, nil
 }
 

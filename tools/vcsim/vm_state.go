@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -115,13 +116,35 @@ func toolsChanges(vm *simulator.VirtualMachine, beat types.ManagedEntityStatus) 
 
 // vmAlive tells whether a VM's guest runs and is reachable: powered on, not
 // crashed (a hung guest still answers), its host did not lose power under it,
-// and the host's VM network works (see host_power.go).
+// the host's VM network works (see host_power.go), and one of its network
+// adapters is connected (see adapterConnected).
 // Call with mu held.
 func (l *lab) vmAlive(vm *simulator.VirtualMachine) bool {
-	if !l.files.runs(vm) || l.guest(vm.Self) == guestCrashed {
+	if !l.files.runs(vm) || l.guest(vm.Self) == guestCrashed || !adapterConnected(vm) {
 		return false
 	}
 	return l.guestNetworkUp(hostOf(vm))
+}
+
+// adapterConnected tells whether a VM can be reached over its network: it
+// has no network adapter (the lab's VMs answer at their address), or one
+// whose connectable.connected is true. A guest whose every adapter is
+// disconnected (a drill copy, a VM a person cut off) keeps its address in
+// guest.ipAddress, as the guest's tools report it, but nothing reaches it
+// (vSphere API, VirtualDeviceConnectInfo: "connected: indicates whether the
+// device is currently connected"). The lab reads it when the VM's power
+// state, address or host changes, not when only its devices do.
+func adapterConnected(vm *simulator.VirtualMachine) bool {
+	if vm.Config == nil {
+		return true
+	}
+	nics := object.VirtualDeviceList(vm.Config.Hardware.Device).SelectByType((*types.VirtualEthernetCard)(nil))
+	for _, nic := range nics {
+		if c := nic.GetVirtualDevice().Connectable; c == nil || c.Connected {
+			return true
+		}
+	}
+	return len(nics) == 0
 }
 
 // vmChanged follows a change of a VM's power state, guest address or host.

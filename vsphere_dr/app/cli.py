@@ -8,21 +8,25 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from modules.inventory_administrator import InventoryAdministrator
 from vsphere_dr import health_eval
+from vsphere_dr.app import drill
 from vsphere_dr.app.controller import Controller
 from vsphere_dr.app.daemon import Daemon, stop_on_signals
 from vsphere_dr.app.incidents import incidents_as_dicts, incidents_text
 from vsphere_dr.app.module_registry import MODULES, PAUSABLE, schedules
+from vsphere_dr.app.protection_report import protection_rows, protection_text
 from vsphere_dr.app.status import status_text
 from vsphere_dr.controller_lock import held, lock_for_journal
 from vsphere_dr.errors import AuthenticationError, ControllerBusy, SettingsError, VCenterUnreachable, VsphereDrError
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.inventory_report import inventory_as_dict, inventory_as_text
 from vsphere_dr.logging_setup import apply_settings
+from vsphere_dr.protection import needs_tags
 from vsphere_dr.settings import Settings
 
 EXIT_OK, EXIT_FAULT, EXIT_SETTINGS, EXIT_UNREACHABLE, EXIT_BUSY, EXIT_LOGIN = 0, 1, 2, 3, 4, 5
@@ -37,6 +41,8 @@ EPILOG = """exit codes:
      (normal when cron runs overlap; logged at WARNING with the holder's pid, host and since)
   5  vCenter refused the login (user or password): not retried, so that a wrong password never
      becomes an account lockout
+  drill: 0 every VM's drill passed; 1 a VM's drill failed or was refused (the report says why);
+     2 also for an unknown VM name; 4 another drill holds the journal's drill lock
 """
 
 
@@ -62,10 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print JSON instead of text")
     incidents = commands.add_parser("incidents", help="incidents from the journal, with RTO and RPO")
     incidents.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    protection = commands.add_parser("protection", help="every VM: protected or not and why, its group, "
+                                                        "snapshot and replica RPO, and its failover strategy")
+    protection.add_argument("--json", action="store_true", help="print JSON instead of a table")
     commands.add_parser("status", help="each module's last and next run and outcome; each VM's snapshot age (RPO)")
     evaluate = commands.add_parser("eval-health", help="score the health model on labelled series (NAB format)")
     evaluate.add_argument("directory", type=Path, help="directory with CSV files and labels.json")
     evaluate.add_argument("--write-results", type=Path, metavar="OUT", help=health_eval.RESULTS_HELP)
+    drill.add_commands(commands)
     return parser
 
 
@@ -100,6 +110,7 @@ def cmd_once(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     stop_on_signals(controller.stop)
     try:
         error = controller.run_module(args.module)
+        controller.write_metrics()
     finally:
         controller.close()
     if error is None:
@@ -116,6 +127,16 @@ def cmd_plan(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     finally:
         controller.close()
     print(json.dumps(plan.as_dict(), indent=2) if args.json else plan.text())
+    return EXIT_OK
+
+
+def cmd_protection(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
+    settings = _logged(admin)
+    with VCenterGateway(settings.vcenter) as gateway:
+        gateway.read_tags = needs_tags(settings)
+        inv = gateway.inventory()
+    rows = protection_rows(inv, settings, time.time())
+    print(json.dumps(rows, indent=2) if args.json else protection_text(rows))
     return EXIT_OK
 
 
@@ -151,6 +172,7 @@ def exclusive(command: Command) -> Command:
     def locked(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
         what = ["vsphere-dr", args.command] + (["--module", args.module] if args.command == "once" else [])
         with held(lock_for_journal(_logged(admin).journal.path), " ".join(what), getattr(args, "wait_lock", 0.0)):
+            drill.clean_up_after_drills(admin)
             return command(admin, args)
 
     return locked
@@ -165,6 +187,9 @@ COMMANDS: dict[str, Command] = {
     "status": cmd_status,
     "plan": cmd_plan,
     "incidents": cmd_incidents,
+    "protection": cmd_protection,
+    "drill": drill.cmd_drill,  # takes the drill lock, never the controller's: a drill runs beside `run`
+    "drills": drill.cmd_drills,
 }
 
 

@@ -25,8 +25,11 @@ from vsphere_dr.executor import Executor
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.journal import Journal
 from vsphere_dr.logging_setup import apply_settings
+from vsphere_dr.metrics import DrCollector, registry_of, write_textfile
 from vsphere_dr.probes import Prober
+from vsphere_dr.protection import needs_tags
 from vsphere_dr.recoveries.base import Tools
+from vsphere_dr.records import Inventory
 from vsphere_dr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,20 @@ class Controller:
         if tuple(self.modules) != MODULES:
             raise RuntimeError(f"the controller's modules {tuple(self.modules)} are not the registry's {MODULES}")
         self.inventory_admin.on_change(self._settings_changed)
+        self._read_tags_as(settings)
+        self.metrics = registry_of(DrCollector(self.journal, self.settings, self._latest_inventory,
+                                               lambda: sum(g.round_trips for g in self.gateways)))
+
+    def _latest_inventory(self) -> Inventory | None:
+        """The newest whole inventory any of this controller's sessions of [vcenter] read."""
+        read = [g.last_inventory for g in self._vcenter_gateways()]
+        return max((inv for inv in read if inv is not None), key=lambda inv: inv.read_at, default=None)
+
+    def write_metrics(self) -> None:
+        """The node_exporter textfile, if [metrics] textfile names one (`once` writes it after its run)."""
+        path = self.settings().metrics.textfile
+        if path is not None:
+            write_textfile(self.metrics, path)
 
     def settings(self) -> Settings:
         return self.inventory_admin.settings
@@ -128,8 +145,18 @@ class Controller:
             gateway.close()
         self.journal.close()
 
+    def _read_tags_as(self, settings: Settings) -> None:
+        """The [vcenter] sessions read the VMs' tags with the inventory when a protection group needs them."""
+        for gateway in self._vcenter_gateways():
+            gateway.read_tags = needs_tags(settings)
+
+    def _vcenter_gateways(self) -> list[VCenterGateway]:
+        """The sessions of [vcenter] (not that of a distinct [admin_vcenter])."""
+        return [g for g in self.gateways if g is self.gateway or g is not self.admin_gateway]
+
     def _settings_changed(self, old: Settings, new: Settings) -> None:
         apply_settings(new)
+        self._read_tags_as(new)
         if new.vcenter != old.vcenter:
             log.info("[vcenter] changed: reconnecting")
             for gateway in self.gateways:

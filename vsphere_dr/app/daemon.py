@@ -31,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from vsphere_dr.app.controller import Controller
 from vsphere_dr.app.module_registry import Schedule, schedules
+from vsphere_dr.metrics import MetricsServer
 from vsphere_dr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Daemon:
                                    next_run_time=None if name in self._paused else now)
         stop_on_signals(self.controller.stop)
         signal.signal(signal.SIGHUP, self._reload_requested)
+        metrics = self._serve_metrics()
         log.info("vsphere-dr running: %s", ", ".join(
             f"{n} {'paused' if n in self._paused else 'every ' + _describe(s)}" for n, s in self._current.items()))
         self.scheduler.start()
@@ -83,7 +85,18 @@ class Daemon:
                 if not self.controller.inventory_admin.refresh():
                     log.info("SIGHUP: settings.ini unchanged (or refused: see above)")
         self.scheduler.shutdown(wait=True)  # waits for the jobs that are running to return
+        if metrics is not None:
+            metrics.close()
         log.info("vsphere-dr stopped")
+
+    def _serve_metrics(self) -> MetricsServer | None:
+        """/metrics on [metrics] listen (read at start: a changed address needs a restart)."""
+        address = self.controller.settings().metrics.listen_address()
+        if address is None:
+            return None
+        server = MetricsServer(self.controller.metrics, address)
+        log.info("metrics: http://%s:%d/metrics", address[0], server.port)
+        return server
 
     def _reload_requested(self, signum: int, _frame: Any) -> None:
         """SIGHUP (``systemctl reload``): read settings.ini now rather than at the next check."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vsphere_dr.protection import replica_round_seconds, snapshot_round_seconds
 from vsphere_dr.settings import Settings
 
 Schedule = tuple[float, str | None]  # (interval seconds, crontab expression or None)
@@ -26,9 +27,10 @@ ENTRIES = (
     ModuleEntry("health_administrator", lambda s: (s.monitoring.interval_seconds, None)),
     # Under `run` the Ping/Alarm Administrator works inside every health sweep (it shares its session).
     ModuleEntry("ping_alarm_administrator", None),
-    ModuleEntry("snapshot_creator", lambda s: (s.snapshots.interval_seconds, s.snapshots.cron)),
+    # A protection group's own interval, if shorter, makes the round more frequent (protection.py).
+    ModuleEntry("snapshot_creator", lambda s: (snapshot_round_seconds(s), s.snapshots.cron)),
     ModuleEntry("snapshot_creator_vhost", lambda s: (s.snapshots.vhost_interval_seconds, s.snapshots.vhost_cron)),
-    ModuleEntry("replica_creator", lambda s: (s.replication.interval_seconds, s.replication.cron)),
+    ModuleEntry("replica_creator", lambda s: (replica_round_seconds(s), s.replication.cron)),
 )
 MODULES = tuple(entry.name for entry in ENTRIES)
 PAUSABLE = tuple(entry.name for entry in ENTRIES if entry.pausable)

@@ -20,8 +20,9 @@ from vsphere_dr.gateway.inventory_reader import read_host_runtimes, read_invento
 from vsphere_dr.gateway.performance import PerformanceReader
 from vsphere_dr.gateway.properties import retrieve
 from vsphere_dr.gateway.tasks import TaskWaiter
+from vsphere_dr.gateway.tagging import TagReader
 from vsphere_dr.gateway.vm_operations import VmOperations
-from vsphere_dr.records import HostRuntime, Inventory, VmRecord
+from vsphere_dr.records import HostRuntime, Inventory, VmRecord, with_tags
 from vsphere_dr.settings import VCenterSettings
 
 R = TypeVar("R")
@@ -46,6 +47,11 @@ class VCenterGateway:
         self.settings = settings
         self.session = VCenterSession(settings)
         waiter = TaskWaiter(self.session)  # one for the session: its tasks are awaited together
+        self.tag_reader = TagReader(settings)
+        # Whether inventory() also reads the VMs' vCenter tags (a REST pass): the settings say when
+        # a protection group needs them (protection.needs_tags).
+        self.read_tags = getattr(self, "read_tags", False)
+        self.last_inventory: Inventory | None = None  # the newest whole inventory read (for the metrics)
         self.vms = VmOperations(self.session, waiter, settings.task_timeout_seconds)
         self.hosts = HostOperations(self.session, waiter, settings.task_timeout_seconds)
         self.alarms = AlarmOperations(self.session)
@@ -61,8 +67,8 @@ class VCenterGateway:
 
     @property
     def round_trips(self) -> int:
-        """SOAP calls made so far on this gateway's session."""
-        return self.session.round_trips
+        """SOAP calls made so far on this gateway's session (and requests to the tagging service)."""
+        return self.session.round_trips + self.tag_reader.round_trips
 
     def about(self) -> str:
         """vCenter's product name and version, e.g. 'VMware vCenter Server 6.5.0 build-5973321'."""
@@ -70,7 +76,11 @@ class VCenterGateway:
 
     def inventory(self) -> Inventory:
         """The whole inventory (hosts, clusters, datastores, VMs with snapshots and alarm state)."""
-        return self._read("reading the inventory", read_inventory)
+        inv = self._read("reading the inventory", read_inventory)
+        if self.read_tags:
+            inv = with_tags(inv, self.tag_reader.vm_tags(sorted(inv.vms)))
+        self.last_inventory = inv
+        return inv
 
     def vm_records(self, morefs: list[str]) -> dict[str, VmRecord]:
         """Fresh records of a few VMs (one round trip): for checking what a step did."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,6 +19,7 @@ from vsphere_dr.records import (
     SnapshotRecord,
     VmRecord,
 )
+from vsphere_dr.drill_marks import parse_mark as parse_drill_mark
 from vsphere_dr.replicas import parse_mark
 
 WANTED: dict[type, tuple[str, ...]] = {
@@ -38,17 +39,24 @@ WANTED: dict[type, tuple[str, ...]] = {
         "runtime.host", "resourcePool", "datastore", "config.hardware.numCPU", "config.hardware.memoryMB",
         "config.template", "config.annotation", "summary.quickStats.guestHeartbeatStatus",
         "overallStatus", "snapshot", "triggeredAlarmState", "config.files.vmPathName", "parent",
+        "customValue",
     ),
 }
+# The custom attributes' definitions (key -> name), read in the same RetrievePropertiesEx.
+FIELDS: tuple[type, tuple[str, ...]] = (vim.CustomFieldsManager, ("field",))
 
 
 def read_inventory(content: vim.ServiceInstanceContent) -> Inventory:
     """Everything the controller needs to know about vCenter's inventory, in a few round trips."""
-    objects = retrieve(content, WANTED)
+    manager = content.customFieldsManager  # None where vCenter has no custom attributes
+    objects = retrieve(content, WANTED, extra=[(manager, *FIELDS)] if manager is not None else [])
+    fields = _field_names(next((p for obj, p in objects if isinstance(obj, vim.CustomFieldsManager)), {}))
+    objects = [(obj, p) for obj, p in objects if not isinstance(obj, vim.CustomFieldsManager)]
     props = {_id(obj): p for obj, p in objects}
     kinds = {_id(obj): type(obj) for obj, _ in objects}
     of_kind = lambda kind: [(ref, p) for ref, p in props.items() if issubclass(kinds[ref], kind)]  # noqa: E731
     datacenter_of = _DatacenterResolver(props, kinds)
+    folder_path = _FolderPaths(props)
     resources = {ref: _compute_resource(ref, p, kinds[ref], datacenter_of(ref))
                  for ref, p in of_kind(vim.ComputeResource)}
     return Inventory(
@@ -57,7 +65,7 @@ def read_inventory(content: vim.ServiceInstanceContent) -> Inventory:
         compute_resources=resources,
         hosts={ref: _host(ref, p, resources, datacenter_of(ref)) for ref, p in of_kind(vim.HostSystem)},
         datastores={ref: _datastore(ref, p) for ref, p in of_kind(vim.Datastore)},
-        vms={ref: _vm(ref, p) for ref, p in of_kind(vim.VirtualMachine)},
+        vms={ref: _vm(ref, p, fields, folder_path) for ref, p in of_kind(vim.VirtualMachine)},
     )
 
 
@@ -114,6 +122,37 @@ class _DatacenterResolver:
         return ""
 
 
+class _FolderPaths:
+    """A folder's inventory path as govc writes it (``/DC0/vm/prod``): the names up from it to the
+    root folder, which is left out. Each folder's path is worked out once."""
+
+    def __init__(self, props: dict[str, PropertyMap]) -> None:
+        self._props = props
+        self._paths: dict[str, str] = {}
+
+    def __call__(self, ref: str | None) -> str | None:
+        if ref is None or ref not in self._props:
+            return None
+        if ref not in self._paths:
+            parent = self._props[ref].get("parent")
+            above = self(_id(parent)) if parent is not None else None
+            # The root folder (no parent) is not part of a path.
+            self._paths[ref] = "" if parent is None else f"{above or ''}/{self._props[ref]['name']}"
+        return self._paths[ref] or "/"
+
+
+def _field_names(p: PropertyMap) -> dict[int, str]:
+    """Custom attribute key -> name, for the attributes defined for VMs (or for every type)."""
+    return {f.key: f.name for f in p.get("field") or ()
+            if f.managedObjectType in (None, vim.VirtualMachine)}
+
+
+def _attributes(values: Iterable[Any] | None, names: dict[int, str]) -> tuple[tuple[str, str], ...]:
+    """A VM's custom attributes by name (one value per key; the last one given wins)."""
+    found = {names[v.key]: str(getattr(v, "value", "")) for v in values or () if v.key in names}
+    return tuple(sorted(found.items()))
+
+
 def _compute_resource(ref: str, p: PropertyMap, kind: type, datacenter: str) -> ComputeResourceRecord:
     pool = p.get("resourcePool")
     return ComputeResourceRecord(
@@ -160,8 +199,11 @@ def _datastore(ref: str, p: PropertyMap) -> DatastoreRecord:
     )
 
 
-def _vm(ref: str, p: PropertyMap) -> VmRecord:
-    host, pool = p.get("runtime.host"), p.get("resourcePool")
+def _vm(ref: str, p: PropertyMap, fields: dict[int, str] | None = None,
+        folder_path: Callable[[str | None], str | None] | None = None) -> VmRecord:
+    """A VM's record; its custom attributes and folder path only where ``fields`` and
+    ``folder_path`` are given (the whole-inventory read)."""
+    host, pool, parent = p.get("runtime.host"), p.get("resourcePool"), p.get("parent")
     return VmRecord(
         moref=ref, name=p["name"], uuid=p.get("config.instanceUuid"), ip=p.get("guest.ipAddress") or None,
         power_state=str(p.get("runtime.powerState", "unknown")),
@@ -174,7 +216,10 @@ def _vm(ref: str, p: PropertyMap) -> VmRecord:
         overall_status=str(p.get("overallStatus", "gray")),
         snapshots=_snapshots(p.get("snapshot")), alarms=_alarms(p.get("triggeredAlarmState")),
         files_path=p.get("config.files.vmPathName") or None, replica=parse_mark(p.get("config.annotation") or ""),
-        folder=_id(p["parent"]) if p.get("parent") is not None else None,
+        folder=_id(parent) if parent is not None else None,
+        folder_path=folder_path(_id(parent)) if folder_path and parent is not None else None,
+        attributes=_attributes(p.get("customValue"), fields or {}),
+        drill=parse_drill_mark(p.get("config.annotation") or ""),
     )
 
 

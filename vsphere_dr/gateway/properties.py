@@ -15,15 +15,19 @@ from pyVmomi import vim, vmodl
 PropertyMap = dict[str, Any]
 
 
+Extra = tuple[Any, type, Sequence[str]]  # (managed object, its type, property paths)
+
+
 def retrieve(content: vim.ServiceInstanceContent, wanted: Mapping[type, Sequence[str]],
-             root: vim.ManagedEntity | None = None) -> list[tuple[Any, PropertyMap]]:
-    """Return ``(managed object, {property path: value})`` for every object of the wanted types.
+             root: vim.ManagedEntity | None = None, extra: Sequence[Extra] = ()) -> list[tuple[Any, PropertyMap]]:
+    """Return ``(managed object, {property path: value})`` for every object of the wanted types,
+    and for the ``extra`` objects outside the inventory tree (in the same RetrievePropertiesEx).
 
     Properties that are unset on an object are simply absent from its map.
     """
     view = content.viewManager.CreateContainerView(root or content.rootFolder, list(wanted), True)
     try:
-        return _collect(content.propertyCollector, _filter_spec(view, wanted))
+        return _collect(content.propertyCollector, _filter_spec(view, wanted, extra))
     finally:
         view.DestroyView()
 
@@ -40,12 +44,14 @@ def read_object(content: vim.ServiceInstanceContent, obj: Any, paths: Sequence[s
     return found[0][1] if found else {}
 
 
-def _filter_spec(view: vim.view.ContainerView, wanted: Mapping[type, Sequence[str]]) -> Any:
+def _filter_spec(view: vim.view.ContainerView, wanted: Mapping[type, Sequence[str]], extra: Sequence[Extra]) -> Any:
     pc = vmodl.query.PropertyCollector
     traverse = pc.TraversalSpec(name="view", type=vim.view.ContainerView, path="view", skip=False)
     return pc.FilterSpec(
-        objectSet=[pc.ObjectSpec(obj=view, skip=True, selectSet=[traverse])],
-        propSet=[pc.PropertySpec(type=kind, pathSet=list(paths), all=False) for kind, paths in wanted.items()],
+        objectSet=[pc.ObjectSpec(obj=view, skip=True, selectSet=[traverse])]
+        + [pc.ObjectSpec(obj=obj, skip=False) for obj, _, _ in extra],
+        propSet=[pc.PropertySpec(type=kind, pathSet=list(paths), all=False)
+                 for kind, paths in [*wanted.items(), *((kind, paths) for _, kind, paths in extra)]],
     )
 
 

@@ -11,11 +11,17 @@ from typing import Any
 
 from pyVmomi import vim
 
-from vsphere_dr.errors import NotSupported, VSphereFault
+from vsphere_dr.drill_marks import EXTRA_KEY, deletable
+from vsphere_dr.errors import NotADrillCopy, NotSupported, ObjectNotFound, VSphereFault
 from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.gateway.faults import faults_translated
-from vsphere_dr.gateway.properties import read_object
+from vsphere_dr.gateway.properties import read_object, retrieve
 from vsphere_dr.gateway.tasks import TaskWaiter, run_task, start_task
+from vsphere_dr.records import CopyState, NicState
+
+# What a drill step reads of its copy, in one RetrievePropertiesEx.
+COPY_PATHS = ("name", "config.annotation", "config.extraConfig", "runtime.powerState", "guestHeartbeatStatus",
+              "guest.guestState", "guest.ipAddress", "config.hardware.device")
 
 
 class VmOperations:
@@ -132,3 +138,100 @@ class VmOperations:
     def set_annotation(self, vm: str, text: str) -> None:
         self._run(lambda: self._vm(vm).ReconfigVM_Task(vim.vm.ConfigSpec(annotation=text)),
                   f"annotating {vm}")
+
+    # --- drills: a marked, isolated copy; deleted only when vCenter shows it marked ---------
+
+    def clone_for_drill(self, vm: str, snapshot: str | None, name: str, host: str, pool: str, datastore: str,
+                        annotation: str, mark: str, network: str | None) -> str:
+        """A powered-off full clone of ``vm`` (at ``snapshot``, if given) marked as a drill copy, with
+        every network adapter disconnected, or on the port group ``network``: the clone spec's
+        config sets the annotation, extraConfig ``vsphere-dr.drill = mark`` and the adapters
+        (``deviceChange`` edits, keyed as the source's devices), so the copy never exists
+        unmarked or connected. The copy's moref."""
+        doing = f"cloning {vm} for a drill as {name!r}"
+        source = self._vm(vm)
+        origin = self._session.managed(vim.vm.Snapshot, snapshot) if snapshot else source
+
+        def adapters(content: vim.ServiceInstanceContent) -> list[vim.vm.device.VirtualDeviceSpec]:
+            with faults_translated(doing):
+                devices = read_object(content, origin, ["config.hardware.device"]).get("config.hardware.device")
+                backing = _port_group_backing(content, network) if network else None
+            return [_adapter_change(d, backing) for d in devices or ()
+                    if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+
+        config = vim.vm.ConfigSpec(annotation=annotation, deviceChange=self._session.call(adapters, doing),
+                                   extraConfig=[vim.option.OptionValue(key=EXTRA_KEY, value=mark)])
+        spec = vim.vm.CloneSpec(
+            location=vim.vm.RelocateSpec(host=self._session.managed(vim.HostSystem, host),
+                                         pool=self._session.managed(vim.ResourcePool, pool),
+                                         datastore=self._session.managed(vim.Datastore, datastore)),
+            snapshot=origin if snapshot else None, config=config, powerOn=False, template=False)
+        clone = self._run(lambda: source.CloneVM_Task(folder=source.parent, name=name, spec=spec), doing)
+        return clone._moId
+
+    def copy_state(self, vm: str) -> CopyState | None:
+        """A drill copy's marks, power, guest heartbeat and adapters in one RetrievePropertiesEx;
+        None if vCenter has no such VM."""
+        doing = f"reading {vm}"
+
+        def read(content: vim.ServiceInstanceContent) -> CopyState | None:
+            try:
+                with faults_translated(doing):
+                    found = read_object(content, self._vm(vm), COPY_PATHS)
+            except ObjectNotFound:
+                return None
+            return _copy_state(vm, found) if found else None
+
+        return self._session.call(read, doing)
+
+    def destroy_drill_copy(self, vm: str, prefix: str, drill: int, token: str) -> None:
+        """Delete ``vm`` only if vCenter, read again now, shows it as drill ``drill``'s copy (name
+        prefix, annotation and extraConfig with ``token``): NotADrillCopy otherwise, and nothing
+        is deleted. A copy already gone is not an error."""
+        found = self.copy_state(vm)
+        if found is None:
+            return
+        why = deletable(found, prefix, drill, token)
+        if why is not None:
+            raise NotADrillCopy(f"not deleting {vm}: {why}")
+        self.destroy(vm)
+
+
+def _adapter_change(nic: vim.vm.device.VirtualEthernetCard,
+                    backing: vim.vm.device.VirtualDevice.BackingInfo | None) -> vim.vm.device.VirtualDeviceSpec:
+    """Edit one adapter of the clone: disconnected (and not connected at power-on), or on ``backing``."""
+    on = backing is not None
+    nic.connectable = vim.vm.device.VirtualDevice.ConnectInfo(connected=on, startConnected=on, allowGuestControl=False)
+    if on:
+        nic.backing = backing
+    return vim.vm.device.VirtualDeviceSpec(operation=vim.vm.device.VirtualDeviceSpec.Operation.edit, device=nic)
+
+
+def _port_group_backing(content: vim.ServiceInstanceContent, name: str) -> vim.vm.device.VirtualDevice.BackingInfo:
+    """The backing that puts an adapter on the standard port group ``name`` (a distributed port
+    group's backing names its switch and key, not its name: not supported yet, and refused)."""
+    found = [obj for obj, p in retrieve(content, {vim.Network: ("name",)}) if p.get("name") == name]
+    if not found:
+        raise ObjectNotFound(f"vCenter has no network {name!r} ([drill] network)", "NotFound")
+    if isinstance(found[0], vim.dvs.DistributedVirtualPortgroup):
+        raise NotSupported(f"[drill] network {name!r} is a distributed port group: give a standard one",
+                           "NotSupported")
+    return vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(deviceName=name, network=found[0])
+
+
+def _copy_state(moref: str, p: dict[str, Any]) -> CopyState:
+    extra = {o.key: o.value for o in p.get("config.extraConfig") or ()}
+    nics = [d for d in p.get("config.hardware.device") or () if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+    return CopyState(
+        moref=moref, name=p.get("name", ""), annotation=p.get("config.annotation") or "",
+        extra_mark=extra.get(EXTRA_KEY), power_state=str(p.get("runtime.powerState", "unknown")),
+        heartbeat=str(p.get("guestHeartbeatStatus", "gray")), guest_state=str(p.get("guest.guestState") or ""),
+        ip=p.get("guest.ipAddress") or None, nics=tuple(_nic_state(n) for n in nics))
+
+
+def _nic_state(nic: vim.vm.device.VirtualEthernetCard) -> NicState:
+    connect, backing = nic.connectable, nic.backing
+    network = getattr(backing, "deviceName", None) or None
+    return NicState(label=nic.deviceInfo.label if nic.deviceInfo else str(nic.key),
+                    connected=bool(connect and connect.connected), start_connected=bool(connect and connect.startConnected),
+                    network=network)
