@@ -97,7 +97,8 @@ def failure_lab(directory: Path, vms: int, local: bool) -> tuple[Path, int]:
     hosts = datacenter["clusters"][0]["hosts"]
     for host in hosts[1:]:
         host["vms"] = host["vms"][:OWN_VMS]
-        host["memory_mb"] = 1048576  # room for every VM of the failed host: each is started, none left off
+        # Room (memory, and CPU for admission) for every VM of the failed host: each is started, none left off.
+        host["memory_mb"], host["cpu_mhz"] = 1048576, 400000
     if local:
         datacenter["datastores"].append({"name": "ds-local", "hosts": [FAILED]})
         for vm in hosts[0]["vms"]:
