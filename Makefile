@@ -19,7 +19,8 @@ OVERLAY_SRC := $(wildcard tools/vcsim/_overlay/simulator/*.go)
 # could take its place.
 STOCK_RENAMES := virtual_machine.go:CloneVMTask virtual_machine.go:RelocateVMTask \
 	folder.go:AddStandaloneHostTask cluster_compute_resource.go:AddHostTask \
-	custom_fields_manager.go:SetField
+	custom_fields_manager.go:SetField custom_fields_manager.go:AddCustomFieldDef \
+	custom_fields_manager.go:RemoveCustomFieldDef custom_fields_manager.go:RenameCustomFieldDef property_filter.go:apply
 STOCK_COPIES := $(sort $(foreach r,$(STOCK_RENAMES),$(firstword $(subst :, ,$(r)))))
 SHADOW    := build/gopath
 SHADOW_GOVMOMI := $(SHADOW)/src/github.com/vmware/govmomi
@@ -57,6 +58,8 @@ bench: $(STAMP) build/vcsim
 	$(PY) bench/inventory.py
 	$(PY) bench/recovery.py
 	$(PY) bench/health.py
+	$(PY) bench/detection.py
+	$(PY) bench/probes.py
 
 vcsim: build/vcsim
 

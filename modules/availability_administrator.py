@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from vsphere_dr.logging_setup import in_brief
 from vsphere_dr.records import Inventory, VmRecord
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,16 @@ class AvailabilityReport:
                 f"{len(self.new_hosts)} hosts added, {len(self.removed_hosts)} removed")
 
     def changes(self) -> str:
-        """What changed, by name, for the log: e.g. ``new VMs: web-04; hosts removed: esx-p3``."""
-        parts = [("new VMs", self.new_vms), ("retired VMs", self.retired_vms),
-                 ("hosts added", self.new_hosts), ("hosts removed", self.removed_hosts)]
-        return "; ".join(f"{what}: {', '.join(sorted(names))}" for what, names in parts if names)
+        """What changed, for the log, a few names each: e.g.
+        ``3 new: web-04, web-05, web-06; 1 host removed: esx-p3``."""
+        parts = [(f"{len(self.new_vms)} new", self.new_vms), (f"{len(self.retired_vms)} retired", self.retired_vms),
+                 (f"{_hosts_text(len(self.new_hosts))} added", self.new_hosts),
+                 (f"{_hosts_text(len(self.removed_hosts))} removed", self.removed_hosts)]
+        return "; ".join(f"{what}: {in_brief(names)}" for what, names in parts if names)
+
+
+def _hosts_text(count: int) -> str:
+    return f"{count} host{'' if count == 1 else 's'}"
 
 
 class AvailabilityAdministrator(Generic[T]):
@@ -69,8 +76,9 @@ class AvailabilityAdministrator(Generic[T]):
         report.removed_hosts = sorted(self.hosts[m] for m in self.hosts.keys() - hosts.keys())
         self.hosts = hosts
         report.monitored = len(self.administrators)
-        for vm in inv.unmonitored_vms():
-            log.debug("not monitored (no IP): %s", vm.name)
+        unmonitored = [vm.name for vm in inv.unmonitored_vms()]
+        if unmonitored:
+            log.debug("%d VMs not monitored (no IP): %s", len(unmonitored), in_brief(unmonitored))
         if report.changes():
-            log.info("%s: %s", self.name, report.changes())
+            log.info("%s, %d VMs monitored (%s)", _hosts_text(len(self.hosts)), report.monitored, report.changes())
         return report

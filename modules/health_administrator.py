@@ -29,6 +29,7 @@ from vsphere_dr.plan import Plan
 from vsphere_dr.probes import Prober
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
+from vsphere_dr.vcenter import LiveInventory
 from vsphere_dr.world import BackingVm, HostView, VmView, World
 
 if TYPE_CHECKING:
@@ -75,6 +76,10 @@ class HealthSweep:
         self.watch: HealthWatch | None = None  # loaded at the first counter collection
         self.counters_read_at = 0.0
         self.ill: frozenset[str] = frozenset()  # VMs the health model called ill at its last verdict
+        # Under `run`: the inventory kept up to date by the watcher (None: each sweep reads it whole).
+        self.live: LiveInventory | None = None
+        # When the last sweep's suspects should be looked at again (None: nothing is suspect).
+        self.recheck_at: float | None = None
 
     def run(self) -> SweepReport:
         """One sweep: continue what is unfinished, then detect, decide, act (the plan's actions
@@ -101,8 +106,9 @@ class HealthSweep:
 
     def _sweep(self, dry_run: bool) -> SweepReport:
         now = self.clock()
+        self.recheck_at = None  # a sweep that fails leaves nothing to recheck: the regular cadence
         try:
-            inv = self.gateway.inventory()
+            inv = self._inventory()
         except VCenterError as exc:
             world = World(now, None, unreachable_reason=str(exc))
             log.error("%s", decide(world, Policy.from_settings(self.settings())).notes[0])
@@ -112,7 +118,26 @@ class HealthSweep:
         plan = decide(world, Policy.from_settings(self.settings()))
         for note in plan.notes:
             log.info("%s", note)
+        self.recheck_at = self._recheck_at(world)
         return SweepReport(plan, monitored=len(world.vms))
+
+    def _inventory(self) -> Inventory:
+        """The watcher's latest picture under `run`; a full read when there is none (``once``, plan,
+        or the watcher has not read it yet or lost vCenter)."""
+        live = self.live.inventory() if self.live is not None else None
+        return live if live is not None else self.gateway.inventory()
+
+    def _recheck_at(self, world: World) -> float | None:
+        """When evidence that is not complete yet should be looked at again: a VM failing fewer than
+        ``failures_before_action`` times, probed again after ``confirm_interval_seconds``; a host
+        down for less than the isolation timeout, probed again on that cadence too and looked at
+        when its timeout ends. None when nothing is suspect."""
+        monitoring = self.settings().monitoring
+        soon = world.now + monitoring.confirm_interval_seconds
+        times = [soon for view in world.vms.values() if 0 < view.consecutive_failures < monitoring.failures_before_action]
+        times += [min(soon, view.down_since + monitoring.isolation_timeout_seconds) for view in world.hosts.values()
+                  if view.down_since is not None and world.now - view.down_since < monitoring.isolation_timeout_seconds]
+        return min(times, default=None)
 
     def _world(self, inv: Inventory, now: float, dry_run: bool) -> World:
         settings = self.settings()
@@ -158,17 +183,22 @@ class HealthSweep:
     def _probe_history(self, inv: Inventory, answered: Mapping[str, bool], answers: Mapping[str, bool],
                        now: float, dry_run: bool) -> dict[str, ProbeState]:
         """Each VM's run of failed probes, and each host's run of being silent *and* notResponding,
-        continued from the journal so that runs from cron count as well as a daemon's sweeps."""
+        continued from the journal so that runs from cron count as well as a daemon's sweeps. A run
+        starts when vCenter first showed the failure, if the watcher saw it before this sweep."""
         saved = self.journal.probe_states()
         fine = dict(answered)
         for host in inv.hosts.values():
             fine[host.moref] = answers.get(host.address, False) or host.connection_state != "notResponding"
-        probes = {target: saved.get(target, ProbeState()).after(ok, now) for target, ok in fine.items()}
+        probes = {target: saved.get(target, ProbeState()).after(ok, now, self._evidence_since(target))
+                  for target, ok in fine.items()}
         for moref, admin in self.availability.administrators.items():
             admin.probes = probes.get(moref, admin.probes)
         if not dry_run:
             self.journal.save_probe_states(probes)
         return probes
+
+    def _evidence_since(self, moref: str) -> float | None:
+        return self.live.evidence_since(moref) if self.live is not None else None
 
     def _backing(self, inv: Inventory) -> dict[str, BackingVm]:
         """The backing VMs of nested vHosts that are down (read from the admin vCenter only then)."""

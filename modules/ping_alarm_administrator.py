@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from vsphere_dr.classification import classify
 from vsphere_dr.errors import AlarmsUnavailable
 from vsphere_dr.gateway import VCenterGateway
+from vsphere_dr.logging_setup import in_brief
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
 from vsphere_dr.signals import Classification, PowerEvent
@@ -95,7 +96,7 @@ class PingAlarmAdministrator:
                         for vm, alarm in result.alarms.items()}
         created = tuple(sorted(inv.vms[vm].name for vm in result.created))
         if created:
-            log.info("%s: created the alarms of %s", self.name, ", ".join(created))
+            log.info("%s: created the alarms of %d VMs: %s", self.name, len(created), in_brief(created))
         return AlarmReport(alarms=len(self._alarms), created=created)
 
     def _unavailable(self, exc: AlarmsUnavailable) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from vsphere_dr.errors import SettingsError, VsphereDrError
 from vsphere_dr.journal import Journal
+from vsphere_dr.logging_setup import fields
 from vsphere_dr.protection import end_round, in_groups, not_due, replica_interval, replica_round_seconds, skip_reason
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.replicas import Target, choose_target, mark_text, replica_name, to_prune
@@ -147,7 +148,7 @@ class ReplicaCreator:
     def _failed(self, vm: VmRecord, action: int | None, error: str, report: ReplicaRunReport,
                 newest: float | None) -> None:
         """Journal a VM's failure; ``newest``: the time of its newest replica in vCenter (its RPO goes on)."""
-        log.error("%s: %s: %s", self.name, vm.name, error)
+        log.error("%s: %s: %s", self.name, vm.name, error, extra=fields(vm=vm.name, moref=vm.moref, module=self.name))
         report.failed[vm.name] = error
         if action is not None:
             self.journal.fail(action, error)

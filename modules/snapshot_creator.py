@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 from vsphere_dr.errors import VsphereDrError
 from vsphere_dr.journal import Journal
+from vsphere_dr.logging_setup import fields
 from vsphere_dr.protection import (end_round, in_groups, not_due, skip_reason, snapshot_interval,
                                    snapshot_round_seconds)
 from vsphere_dr.records import Inventory, VmRecord
@@ -126,7 +127,7 @@ class SnapshotCreator:
 
     def _failed(self, moref: str, name: str, action: int, error: str, report: SnapshotRunReport,
                 newest: float | None) -> None:
-        log.error("%s: %s: %s", self.name, name, error)
+        log.error("%s: %s: %s", self.name, name, error, extra=fields(vm=name, moref=moref, module=self.name))
         report.failed[name] = error
         self.journal.fail(action, error)
         self.journal.record_snapshot_status(moref, name, newest, error)

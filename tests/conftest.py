@@ -16,6 +16,23 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_TOPOLOGY = ROOT / "tools" / "vcsim" / "example-topology.json"
 
 
+# The environment a developer's shell may carry that would change what the tests read (settings
+# overrides, a settings file, systemd's variables): removed for every test, which sets what it needs.
+FOREIGN_ENV = ("VMWARE_", "GOVC_", "VSPHERE_DR_CONFIG", "VSPHERE_DR_VCSIM", "STATE_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from vsphere_dr.settings import Settings
+
+    own = tuple(f"VSPHERE_DR_{section.upper()}_" for section in Settings.model_fields)
+    for name in list(os.environ):
+        if name.startswith(FOREIGN_ENV + own):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def vcsim_binary() -> Path:
     """build/vcsim, built by `make vcsim` if it is missing or older than its sources."""

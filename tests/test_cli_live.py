@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,12 @@ def test_check_config_reaches_vcenter(sim: Simulator, write_settings) -> None:  
     result = run("--config", str(write_settings(sim.host, sim.port)), "check-config")
     assert result.returncode == 0, result.stderr
     assert "is valid" in result.stdout and "answered as VMware vCenter Server" in result.stdout
+    assert "[journal] path: " in result.stdout and "can be written" in result.stdout
+    as_json = run("check-config", "--json", "--config", str(write_settings(sim.host, sim.port)))  # --config after
+    assert as_json.returncode == 0, as_json.stderr
+    checked = json.loads(as_json.stdout)
+    assert checked["valid"] is True and checked["vcenter"]["about"].startswith("VMware vCenter Server")
+    assert set(checked["writable"]) == {"[journal] path", "[health] model_path"}
 
 
 def test_help_documents_exit_codes() -> None:
@@ -65,3 +72,24 @@ def test_missing_settings_file_exit_code(tmp_path: Path) -> None:
     result = run("--config", str(tmp_path / "nope.ini"), "inventory")
     assert result.returncode == 2
     assert "cannot read settings file" in result.stderr
+
+
+@pytest.mark.parametrize("style", ["ansible", "govc"])
+def test_connection_from_the_environment_without_a_password_in_the_file(sim: Simulator, tmp_path: Path,
+                                                                       style: str) -> None:
+    """Ansible's VMWARE_* (or govc's GOVC_URL) give the connection; the file has no [vcenter] password."""
+    path = tmp_path / "settings.ini"
+    path.write_text("[vcenter]\nconnect_attempts = 1\n" + ("insecure_http = true\n" if style == "ansible" else ""),
+                    encoding="utf-8")
+    secret = "env-only-password"
+    env = ({"VMWARE_HOST": sim.host, "VMWARE_PORT": str(sim.port), "VMWARE_USER": "admin", "VMWARE_PASSWORD": secret}
+           if style == "ansible" else {"GOVC_URL": f"http://admin:{secret}@{sim.host}:{sim.port}/sdk"})
+    result = subprocess.run([sys.executable, "-m", "vsphere_dr.app", "check-config", "--config", str(path)],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    assert result.returncode == 0, result.stderr
+    assert f"{sim.host}:{sim.port}" in result.stdout and "answered as VMware vCenter Server" in result.stdout
+    assert secret not in result.stdout + result.stderr
+    inventory = subprocess.run([sys.executable, "-m", "vsphere_dr.app", "inventory", "--json", "--config", str(path)],
+                               capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    assert inventory.returncode == 0, inventory.stderr
+    assert all(vm["moref"].startswith("vm-") for vm in json.loads(inventory.stdout)["vms"])

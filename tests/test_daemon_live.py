@@ -129,7 +129,7 @@ def new_vm(lab: Lab) -> float:
 
 
 def test_a_vm_added_to_vcenter_is_monitored(lab: Lab, new_vm: float) -> None:
-    entry = lab.daemon.wait_for(said(f"new VMs: {NEW_VM}", after=new_vm), 15)
+    entry = lab.daemon.wait_for(said(f"1 new: {NEW_VM})", after=new_vm), 15)
     assert entry["logger"] == "modules.availability_administrator" and entry["level"] == "INFO"
 
 

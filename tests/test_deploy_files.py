@@ -62,8 +62,21 @@ def test_unit_runs_the_daemon_with_the_system_settings() -> None:
     service = unit()["Service"]
     args = parse(vsphere_dr_args(shlex.split(service["ExecStart"])))
     assert (args.command, str(args.config)) == ("run", SETTINGS)
-    assert service["Type"] == "simple" and service["Restart"] == "on-failure"
+    assert service["Type"] == "notify" and service["Restart"] == "on-failure"
+    assert service["StateDirectory"] == "vsphere-dr"  # $STATE_DIRECTORY: where the journal goes by default
     assert service["KillSignal"] == "SIGTERM" and service["User"] not in ("", "root")
+
+
+def test_unit_watchdog_leaves_room_for_the_main_loop() -> None:
+    """The main loop pings at half of WatchdogSec, and wakes at least every 0.5 s to do so."""
+    assert int(unit()["Service"]["WatchdogSec"]) >= 10
+
+
+def test_unit_gives_the_login_time_to_be_retried_before_ready() -> None:
+    fields = VCenterSettings.model_fields
+    attempts, timeout = fields["connect_attempts"].default, fields["connect_timeout_seconds"].default
+    backoff = fields["retry_backoff_seconds"].default * (2 ** (attempts - 1) - 1)  # 2 s, then 4 s, ...
+    assert int(unit()["Service"]["TimeoutStartSec"]) > attempts * timeout + backoff
 
 
 def test_unit_waits_longer_than_a_vcenter_task_before_killing() -> None:

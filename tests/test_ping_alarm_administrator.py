@@ -157,3 +157,13 @@ def test_without_alarms_it_warns_once_and_classifies_from_the_rest(caplog: pytes
 ])
 def test_same_user(a: str, b: str, same: bool) -> None:
     assert same_user(a, b) is same and same_user(b, a) is same
+
+
+def test_creating_many_alarms_is_one_short_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    inv = inventory(*(vm(f"vm-{n:02d}") for n in range(1, 31)))
+    admin, _ = administrator(inv)
+    admin.prepare(inv)
+    (line,) = [r.getMessage() for r in caplog.records if "created the alarms" in r.getMessage()]
+    assert line == ("ping_alarm_administrator: created the alarms of 30 VMs: "
+                    "name-of-vm-01, name-of-vm-02, name-of-vm-03, name-of-vm-04, name-of-vm-05 and 25 more")

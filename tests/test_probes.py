@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
+import errno
+import resource
 import socket
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 import icmplib
 import pytest
 
+from vsphere_dr import probes
 from vsphere_dr.errors import ProbeError
 from vsphere_dr.probes import Prober, icmp_privileged
 from vsphere_dr.settings import MonitoringSettings
@@ -61,7 +63,7 @@ def prober(port: int, **monitoring: Any) -> Prober:
 def in_flight(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Count TCP connection attempts, and the most that were under way at once."""
     count = {"now": 0, "max": 0, "total": 0}
-    connect = asyncio.open_connection
+    connect = probes._connects
 
     async def counted(*args: Any, **kwargs: Any) -> Any:
         count["now"] += 1
@@ -72,7 +74,7 @@ def in_flight(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         finally:
             count["now"] -= 1
 
-    monkeypatch.setattr(asyncio, "open_connection", counted)
+    monkeypatch.setattr(probes, "_connects", counted)
     return count
 
 
@@ -148,3 +150,28 @@ def fake_icmp_socket(allowed: set[bool]) -> Any:
             pass
 
     return FakeSocket
+
+
+def test_out_of_file_descriptors_is_an_error_never_a_silent_address(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def no_descriptor(address: str, port: int) -> bool:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(probes, "_connects", no_descriptor)
+    with pytest.raises(ProbeError, match="out of file descriptors probing 127.0.0.1"):
+        prober(port).probe([ANSWERING])
+
+
+def test_the_open_file_limit_is_raised_for_the_probes_or_caps_them(monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    limits = {"now": (1024, 4096)}
+    monkeypatch.setattr(resource, "getrlimit", lambda _kind: limits["now"])
+    monkeypatch.setattr(resource, "setrlimit", lambda _kind, value: limits.update(now=value))
+    probes.probe_slots.cache_clear()
+    try:
+        assert probes.probe_slots(1024) == 1024
+        assert limits["now"] == (1024 + probes.FD_RESERVE, 4096), "soft limit raised, hard kept"
+        limits["now"] = (512, 512)
+        assert probes.probe_slots(2048) == 512 - probes.FD_RESERVE
+        assert "open-file limit (512) allows 384 probes at once" in caplog.text
+    finally:
+        probes.probe_slots.cache_clear()

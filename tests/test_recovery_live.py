@@ -336,6 +336,7 @@ def test_incidents_lists_rto_and_rpo(lab: Lab, capsys: pytest.CaptureFixture[str
     (incident,) = json.loads(capsys.readouterr().out)
     assert incident["vm_name"] == "cache-01" and incident["state"] == "recovered"
     assert incident["rto_seconds"] >= 0 and incident["rpo_seconds"] > 0
+    assert incident["vm"].startswith("vm-") and incident["detected_at"].endswith("Z")  # a moref; ISO-8601 UTC
     assert main(["--config", str(lab.settings), "incidents"]) == 0
     assert "cache-01" in capsys.readouterr().out
 

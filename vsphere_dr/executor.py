@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from vsphere_dr.errors import VCenterUnreachable, VsphereDrError
 from vsphere_dr.journal import ActionRow, Journal
 from vsphere_dr.parallel import Job, Limits, run_jobs
+from vsphere_dr.logging_setup import fields
 from vsphere_dr.plan import Action, ActionKind
 from vsphere_dr.recoveries.base import FromSnapshot, Interrupted, NeedsAPerson, NoLongerNeeded, Recovery, Run, \
     Step, StepFailed, Tools
@@ -79,7 +80,7 @@ class Executor:
         incident = None
         if kind.opens_incident:
             incident = self.journal.open_incident(action.target, action.name, action.reason, detected_at)
-        log.warning("recovering %s: %s", action.name, action.line())
+        log.warning("recovering %s: %s", action.name, action.line(), extra=_about(action, incident))
         action_id = self.journal.intend(kind.kind, action.target, action.name, action.params.as_json(),
                                         action.reason, incident)
         return lambda: self._carry_out(action_id, action, incident, reached="", result={})
@@ -94,7 +95,8 @@ class Executor:
         except (ValueError, ValidationError) as exc:
             error = f"cannot be continued: its journal entry is not one this version understands ({exc})"
             self.journal.fail(row.id, error)
-            log.error("%s of %s %s", row.kind, row.vm_name, error)
+            log.error("%s of %s %s", row.kind, row.vm_name, error,
+                      extra=fields(vm=row.vm_name, moref=row.vm, action=row.kind, incident=row.incident))
             return None
 
     def resume(self, row: ActionRow, priority: Callable[[str], int] = lambda _name: 1) -> Outcome | None:
@@ -104,7 +106,7 @@ class Executor:
 
     def _resume(self, row: ActionRow, action: Action) -> Outcome:
         log.warning("continuing %s of %s from step %r (interrupted by a stop)", row.kind, row.vm_name,
-                    row.step or "start")
+                    row.step or "start", extra=_about(action, row.incident))
         return self._carry_out(row.id, action, row.incident, row.step, row.result)
 
     def _carry_out(self, action_id: int, action: Action, incident: int | None, reached: str,
@@ -119,21 +121,22 @@ class Executor:
         except NoLongerNeeded as exc:
             # Nothing was changed: the incident stays open until the sweep sees the VM answer.
             self.journal.fail(action_id, str(exc), state="abandoned")
-            log.info("%s: %s", action.name, exc)
+            log.info("%s: %s", action.name, exc, extra=_about(action, incident))
             return Outcome(action, "abandoned", str(exc))
         except (Interrupted, VCenterUnreachable) as exc:
             # The journal keeps the step reached: the next sweep (or start) continues from there.
-            log.warning("%s of %s interrupted, continued on the next sweep: %s", kind.kind, action.name, exc)
+            log.warning("%s of %s interrupted, continued on the next sweep: %s", kind.kind, action.name, exc,
+                        extra=_about(action, incident))
             return Outcome(action, "interrupted", str(exc))
         except NeedsAPerson as exc:
             self.journal.fail(action_id, str(exc))
             if incident is not None:
                 self.journal.close_incident(incident, "needs_person", str(exc))
-            log.error("%s needs a person: %s", action.name, exc)
+            log.error("%s needs a person: %s", action.name, exc, extra=_about(action, incident))
             return Outcome(action, "failed", str(exc))
         except VsphereDrError as exc:
             self.journal.fail(action_id, str(exc))
-            log.error("recovery of %s failed: %s", action.name, exc)
+            log.error("recovery of %s failed: %s", action.name, exc, extra=_about(action, incident))
             return Outcome(action, "failed", str(exc))
         except Exception as exc:
             # A defect, not a fault of vCenter's: fail the action rather than retry it every sweep.
@@ -145,7 +148,7 @@ class Executor:
         if kind.loses_nothing(action.params) and incident is not None:
             snapshot = self.journal.incident(incident).detected_at  # RPO 0
         self._close(incident, action.line(), snapshot)
-        log.warning("recovered %s: %s", action.name, summary)
+        log.warning("recovered %s: %s", action.name, summary, extra=_about(action, incident))
         return Outcome(action, "done", summary)
 
     @staticmethod
@@ -182,9 +185,9 @@ class Executor:
         incident = self.journal.open_incident(action.target, action.name, action.reason, detected_at)
         if action.kind.recovery.needs_person:
             self.journal.close_incident(incident, "needs_person", action.reason)
-            log.error("%s needs a person: %s", action.name, action.reason)
+            log.error("%s needs a person: %s", action.name, action.reason, extra=_about(action, incident))
         elif not known:
-            log.warning("%s: %s", action.name, action.reason)
+            log.warning("%s: %s", action.name, action.reason, extra=_about(action, incident))
         return Outcome(action, "noted", action.reason)
 
 
@@ -192,6 +195,11 @@ def _job(action: Action) -> Job:
     kind = action.kind.recovery
     return Job(action.name, action.tier, kind.host(action.target, action.params), kind.needs(action.params),
                kind.provides(action.target, action.params))
+
+
+def _about(action: Action, incident: int | None) -> dict[str, Any]:
+    """The log fields of a line about ``action``."""
+    return fields(vm=action.name, moref=action.target, action=action.kind.value, incident=incident)
 
 
 def _summary(kind: type[Recovery], run: Run[Any, Any]) -> str:

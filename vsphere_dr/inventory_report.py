@@ -6,29 +6,33 @@ from typing import Any
 
 from vsphere_dr.records import Inventory, SnapshotRecord, VmRecord
 from vsphere_dr.table import render_table
+from vsphere_dr.timefmt import iso_utc
 
 
 def inventory_as_dict(inv: Inventory) -> dict[str, Any]:
     hosts = sorted(inv.hosts.values(), key=lambda h: h.name)
     return {
-        "read_at": inv.read_at.isoformat(),
+        "read_at": iso_utc(inv.read_at),
         "hosts": [
-            {"name": h.name, "datacenter": h.datacenter, "cluster": h.cluster, "address": h.address,
+            {"moref": h.moref, "name": h.name, "datacenter": h.datacenter, "cluster": h.cluster, "address": h.address,
              "connection_state": h.connection_state, "in_maintenance": h.in_maintenance,
              "vms": sum(1 for vm in inv.vms.values() if vm.host == h.moref)}
             for h in hosts
         ],
         "vms": [_vm_dict(inv, vm) for vm in inv.monitored_vms()],
         "not_monitored": [vm.name for vm in inv.unmonitored_vms()],
+        "not_monitored_morefs": [vm.moref for vm in inv.unmonitored_vms()],
     }
 
 
 def _vm_dict(inv: Inventory, vm: VmRecord) -> dict[str, Any]:
     snap, replica = vm.newest_snapshot, _newest_replica(inv, vm)
-    return {"name": vm.name, "ip": vm.ip, "power_state": vm.power_state, "host": _host_name(inv, vm),
-            "newest_snapshot": {"name": snap.name, "created": snap.created.isoformat()} if snap else None,
-            "newest_replica": {"name": replica.name, "host": _host_name(inv, replica),
-                               "taken": replica.replica.taken.isoformat()} if replica and replica.replica else None}
+    return {"moref": vm.moref, "name": vm.name, "ip": vm.ip, "power_state": vm.power_state,
+            "host": _host_name(inv, vm), "host_moref": vm.host,
+            "newest_snapshot": {"moref": snap.moref, "name": snap.name, "created": iso_utc(snap.created)}
+            if snap else None,
+            "newest_replica": {"moref": replica.moref, "name": replica.name, "host": _host_name(inv, replica),
+                               "taken": iso_utc(replica.replica.taken)} if replica and replica.replica else None}
 
 
 def inventory_as_text(inv: Inventory) -> str:

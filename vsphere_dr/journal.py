@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vsphere_dr.errors import SettingsError
 from vsphere_dr.recoveries import recovery
 from vsphere_dr.world import History
 
@@ -163,10 +164,15 @@ class ProbeState:
     failing_since: float | None = None
     last_healthy: float | None = None
 
-    def after(self, answered: bool, now: float) -> ProbeState:
+    def after(self, answered: bool, now: float, evidence_since: float | None = None) -> ProbeState:
+        """The state after one more probe. A run of failures starts at ``evidence_since`` when
+        vCenter showed the failure before this probe could, but never before the last answer nor
+        after ``now``."""
         if answered:
             return ProbeState(0, None, now)
-        return ProbeState(self.failures + 1, self.failing_since or now, self.last_healthy)
+        shown = evidence_since is not None and (self.last_healthy is None or evidence_since > self.last_healthy)
+        started = min(evidence_since, now) if shown and evidence_since is not None else now
+        return ProbeState(self.failures + 1, self.failing_since or started, self.last_healthy)
 
 
 @dataclass(frozen=True)
@@ -250,12 +256,22 @@ class Journal:
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
-        self._db.executescript(SCHEMA)
-        self._add_missing_columns()
+        problem = self._open(path)
+        if problem is not None:  # a settings problem: [journal] path names some other file
+            raise SettingsError(f"[journal] path = {path}: cannot be used as the journal: {problem}")
+
+    def _open(self, path: Path) -> str | None:
+        """Open (or create) the database; return SQLite's reason if it cannot be used, else None."""
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
+            self._db.executescript(SCHEMA)
+            self._add_missing_columns()
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return None
 
     def _add_missing_columns(self) -> None:
         """Columns added since a journal may have been created: module_runs.last_ok_at."""

@@ -1,4 +1,10 @@
-"""Logging fit for systemd's journal or a file: plain lines or JSON lines, secrets masked."""
+"""Logging fit for systemd's journal or a file: plain lines or JSON lines, secrets masked.
+
+A line about a VM, an incident, an action or a module carries them as fields:
+``log.error("...", extra=fields(vm=name, moref=moref, action=kind))``; the JSON lines show each as a
+key of its own (``"vm"``, ``"moref"``, ``"incident"``, ``"action"``, ``"module"``) for log shippers to
+filter on, the plain lines only the message.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,31 @@ import logging
 import sys
 import time
 from datetime import datetime, timezone
+from collections.abc import Iterable
+from typing import Any
 
 from vsphere_dr.settings import MASK, LoggingSettings, Settings
 
 MIN_MASKED = 4
+# The LogRecord attribute holding a line's fields (LogRecord has its own "module", so they are kept apart).
+FIELDS_ATTRIBUTE = "vsphere_dr_fields"
+
+
+NAMES_LOGGED = 5
+
+
+def in_brief(names: Iterable[str]) -> str:
+    """At most NAMES_LOGGED names, sorted, then how many more: a first look at 10,000 VMs is one short line."""
+    ordered = sorted(names)
+    more = len(ordered) - NAMES_LOGGED
+    return ", ".join(ordered[:NAMES_LOGGED]) + (f" and {more} more" if more > 0 else "")
+
+
+def fields(vm: str | None = None, moref: str | None = None, incident: int | None = None,
+           action: str | None = None, module: str | None = None) -> dict[str, Any]:
+    """The ``extra=`` of a log call about these (those given)."""
+    given = {"vm": vm, "moref": moref, "incident": incident, "action": action, "module": module}
+    return {FIELDS_ATTRIBUTE: {key: value for key, value in given.items() if value is not None}}
 
 
 class SecretMask(logging.Filter):
@@ -53,6 +80,7 @@ class JsonLines(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            **getattr(record, FIELDS_ATTRIBUTE, {}),
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -14,6 +14,7 @@ from typing import Any
 
 from vsphere_dr.recoveries import REGISTRY
 from vsphere_dr.recoveries.base import NoParams, Params, Recovery
+from vsphere_dr.timefmt import iso_utc
 
 
 class ActionKind(StrEnum):
@@ -99,6 +100,12 @@ class Plan:
     def as_dict(self) -> dict[str, Any]:
         return {"actions": [{"kind": a.kind.value, "target": a.target, "name": a.name, "step": a.step,
                              "reason": a.reason, "signals": list(a.signals),
-                             "preconditions": list(a.preconditions), "params": a.params.as_json()}
+                             "preconditions": list(a.preconditions), "params": _times_as_text(a.params.as_json())}
                             for a in self.actions],
                 "notes": list(self.notes)}
+
+
+def _times_as_text(params: dict[str, Any]) -> dict[str, Any]:
+    """The params as `plan --json` shows them: their times (epoch seconds in the journal) as ISO-8601 UTC."""
+    return {key: iso_utc(value) if (key == "snapshot_created" or key.endswith("_at")) and isinstance(value, float)
+            else value for key, value in params.items()}

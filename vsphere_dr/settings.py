@@ -5,6 +5,9 @@ value and the reason. A value that may be a secret is never shown: that of a key
 is masked, that of an unknown key is left out (a misspelt password is still the password), and a
 line that does not parse is named by its number, not quoted. Passwords are held as ``SecretStr``,
 which ``repr`` does not show either.
+
+The environment overrides the file (settings_env.py: ``VSPHERE_DR_<SECTION>_<KEY>``, Ansible's
+``VMWARE_*``, govc's ``GOVC_*``); a value from it is named by its variable in every message.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import configparser
 import difflib
 import os
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -35,6 +38,7 @@ from pydantic import (
 
 from vsphere_dr.errors import SettingsError
 from vsphere_dr.health_config import HealthModelConfig, HealthModelError
+from vsphere_dr.settings_env import Origins, apply_environment, state_directory
 
 MASK = "***"
 # A key whose name contains one of these is named like a secret: its value is never shown.
@@ -96,8 +100,11 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def resolve_secret(plain: SecretStr | None, env: str | None, file: Path | None, what: str) -> SecretStr:
-    """Return the secret from whichever of the three sources is set (exactly one must be)."""
+def resolve_secret(plain: SecretStr | None, env: str | None, file: Path | None, what: str,
+                   environ: Mapping[str, str] | None = None) -> SecretStr:
+    """Return the secret from whichever of the three sources is set (exactly one must be);
+    ``env`` is looked up in ``environ`` (os.environ by default)."""
+    environ = os.environ if environ is None else environ
     given = [name for name, v in (("password", plain), ("password_env", env), ("password_file", file)) if v]
     if len(given) != 1:
         raise ValueError(f"set exactly one of password, password_env, password_file for {what} "
@@ -105,9 +112,9 @@ def resolve_secret(plain: SecretStr | None, env: str | None, file: Path | None, 
     if plain is not None:
         return plain
     if env:
-        if env not in os.environ:
+        if env not in environ:
             raise ValueError(f"password_env names the environment variable {env}, which is not set")
-        return SecretStr(os.environ[env])
+        return SecretStr(environ[env])
     assert file is not None
     return _read_secret_file(file)
 
@@ -157,10 +164,11 @@ class VCenterSettings(Section):
         return digits
 
     @model_validator(mode="after")
-    def _consistent(self) -> VCenterSettings:
+    def _consistent(self, info: ValidationInfo) -> VCenterSettings:
         if self.insecure_http and self.thumbprint:
             raise ValueError("insecure_http and thumbprint exclude each other: a thumbprint pins TLS")
-        self._secret = resolve_secret(self.password, self.password_env, self.password_file, "vCenter")
+        self._secret = resolve_secret(self.password, self.password_env, self.password_file, "vCenter",
+                                      (info.context or {}).get("environ"))
         return self
 
     @property
@@ -170,18 +178,25 @@ class VCenterSettings(Section):
 
 
 class MonitoringSettings(Section):
-    interval_seconds: Annotated[float, Field(ge=1)] = 30.0
+    """Detection's timing: docs/recovery.md ("The shipped timings") gives the reasoning for each default."""
+
+    interval_seconds: Annotated[float, Field(ge=1)] = 10.0
+    # The short cadence of sweeps while something is suspect (a VM failing, a host down), until
+    # the evidence is complete or gone.
+    confirm_interval_seconds: Annotated[float, Field(ge=0.5)] = 5.0
     probe: Literal["tcp", "icmp"] = "tcp"
     probe_port: Annotated[int, Field(ge=1, le=65535)] = 22
     probe_timeout_seconds: Seconds = 1.0
-    probe_concurrency: Annotated[int, Field(ge=1, le=4096)] = 64
+    probe_concurrency: Annotated[int, Field(ge=1, le=4096)] = 1024
     failures_before_action: Annotated[int, Field(ge=1, le=100)] = 3
-    isolation_timeout_seconds: Annotated[float, Field(ge=0)] = 60.0
+    isolation_timeout_seconds: Annotated[float, Field(ge=0)] = 10.0
 
     @model_validator(mode="after")
-    def _timeout_fits_interval(self) -> MonitoringSettings:
+    def _timeouts_fit_intervals(self) -> MonitoringSettings:
         if self.probe_timeout_seconds >= self.interval_seconds:
             raise ValueError("probe_timeout_seconds must be shorter than interval_seconds")
+        if self.confirm_interval_seconds > self.interval_seconds:
+            raise ValueError("confirm_interval_seconds must not be longer than interval_seconds")
         return self
 
 
@@ -333,8 +348,12 @@ class DrillSettings(Section):
         return int(self.probe.split(":")[1]) if self.probe else None
 
 
+DEFAULT_JOURNAL_NAME = "vsphere-dr.sqlite"
+
+
 class JournalSettings(Section):
-    path: Path = Path("var/vsphere-dr.sqlite")
+    # load_settings puts it in $STATE_DIRECTORY, else in var/ beside the settings file.
+    path: Path = Path("var") / DEFAULT_JOURNAL_NAME
 
 
 # [health] key -> the HealthModelConfig field it sets (docs/health-model.md explains each).
@@ -529,21 +548,42 @@ class Settings(Section):
         return self
 
 
-def load_settings(path: Path, pausable: Collection[str] | None = None) -> Settings:
-    """Read and validate settings.ini; raise SettingsError naming every problem found.
+# The plain [sections] of settings.ini, which VSPHERE_DR_<SECTION>_<KEY> can set; protection_groups holds
+# the [protection.NAME] ones.
+SECTIONS = tuple(name for name in Settings.model_fields if name != "protection_groups")
+
+
+def load_settings(path: Path, pausable: Collection[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings.ini with the environment's overrides; raise SettingsError naming
+    every problem found (and, for a value from the environment, the variable it came from).
 
     ``pausable`` names the modules that ``[scheduler] paused`` may list (the entry point knows
-    them; the core does not). Without it any name is accepted.
+    them; the core does not). Without it any name is accepted. ``environ``: os.environ by default.
     """
-    raw = _nest_groups(_read_ini(path))
+    environ = os.environ if environ is None else environ
+    flat, origins = apply_environment(_read_ini(path), environ, SECTIONS)
+    base = path.resolve().parent
+    flat = {name: {key: _anchor(name, key, value, base) for key, value in values.items()}
+            for name, values in flat.items()}
+    _default_journal(flat, state_directory(environ) or base / "var")
+    raw = _nest_groups(flat)
     try:
-        return Settings.model_validate(raw, context={"pausable": pausable})
+        return Settings.model_validate(raw, context={"pausable": pausable, "environ": environ})
     except ValidationError as exc:
         errors = exc.errors(include_input=False)
     # Raised outside the except clause: the ValidationError quotes every input, the values of
     # unknown keys too, and would stay attached to the SettingsError as its __context__.
-    problems = [_describe(error, raw) for error in errors]
+    problems = [_describe(error, raw, origins) for error in errors]
     raise SettingsError(f"{path}: invalid settings:\n  " + "\n  ".join(problems))
+
+
+def _default_journal(raw: dict[str, dict[str, str]], directory: Path) -> None:
+    """The journal (and the health models beside it) in systemd's $STATE_DIRECTORY when it is set,
+    else in var/ beside the settings file, unless [journal] path says otherwise."""
+    journal = raw.setdefault("journal", {})
+    if not journal.get("path", "").strip():
+        journal["path"] = str(directory / DEFAULT_JOURNAL_NAME)
 
 
 def _nest_groups(raw: dict[str, Any]) -> dict[str, Any]:
@@ -560,9 +600,7 @@ def _read_ini(path: Path) -> dict[str, dict[str, str]]:
     problem = _parse(parser, path)
     if problem is not None:
         raise SettingsError(f"{path}: {problem}")
-    base = path.resolve().parent
-    return {name: {key: _anchor(name, key, value, base) for key, value in parser[name].items()}
-            for name in parser.sections()}
+    return {name: dict(parser[name].items()) for name in parser.sections()}
 
 
 def _parse(parser: configparser.ConfigParser, path: Path) -> str | None:
@@ -603,10 +641,12 @@ def _anchor(section: str, key: str, value: str, base: Path) -> str:
     return value
 
 
-def _describe(error: Any, raw: dict[str, Any]) -> str:
+def _describe(error: Any, raw: dict[str, Any], origins: Origins) -> str:
     loc = _section_loc([str(part) for part in error["loc"]])
+    source = origins.get((loc[0], loc[1])) if len(loc) >= 2 else None
+    where = f" (from the environment: {source})" if source else ""
     if error["type"] == "extra_forbidden":
-        return _unknown(loc)
+        return _unknown(loc) + where
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "missing section" if len(loc) == 1 else "required key is missing"
@@ -615,9 +655,9 @@ def _describe(error: Any, raw: dict[str, Any]) -> str:
     section, key = loc[0], loc[1]
     value = _raw_section(raw, section).get(key)
     if value is None:
-        return f"[{section}] {key}: {message}"
-    shown = MASK if is_secret_key(key) else repr(value)
-    return f"[{section}] {key} = {shown}: {message}"
+        return f"[{section}] {key}{where}: {message}"
+    shown = MASK if is_secret_key(key) or (source and is_secret_key(source)) else repr(value)
+    return f"[{section}] {key} = {shown}{where}: {message}"
 
 
 def _section_loc(loc: list[str]) -> list[str]:

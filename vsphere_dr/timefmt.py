@@ -19,3 +19,10 @@ def utc_minutes(moment: datetime | float) -> str:
 def utc_seconds(moment: datetime | float) -> str:
     """E.g. ``2026-12-01 09:15:07 UTC``: in annotations written on VMs."""
     return _utc(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso_utc(moment: datetime | float | None) -> str | None:
+    """ISO-8601 in UTC, e.g. ``2026-12-01T09:15:07Z``: every time in vsphere-dr's JSON output."""
+    if moment is None:
+        return None
+    return _utc(moment).isoformat(timespec="seconds").replace("+00:00", "Z")

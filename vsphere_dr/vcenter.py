@@ -85,3 +85,16 @@ class Gateway(Protocol):
     def vm_at_path(self, path: str) -> str | None:
         """The moref of the VM registered from the .vmx at ``path``, if any."""
         ...
+
+class LiveInventory(Protocol):
+    """The daemon's picture of the inventory, kept up to date as vCenter reports changes
+    (``vsphere_dr.gateway.watcher.InventoryWatcher``)."""
+
+    def inventory(self) -> Inventory | None:
+        """The latest consistent picture; None while there is none (a sweep then reads it whole)."""
+        ...
+
+    def evidence_since(self, moref: str) -> float | None:
+        """When vCenter first showed this host or VM failing, if it has shown it since."""
+        ...
+

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
@@ -97,3 +98,23 @@ func setDatastoreSpace(ds *simulator.Datastore) {
 	info.MaxFileSize = datastoreFreeSpace
 	info.MaxMemoryFileSize = datastoreFreeSpace
 }
+
+// publishFreeSpace reports the datastores' free space to property
+// collectors when a task changed it. The stock simulator changes
+// summary.freeSpace in place when it creates or destroys a disk (a clone, a
+// destroyed VM), which a full read sees but WaitForUpdatesEx never reports;
+// vCenter reports a changed freeSpace like any property.
+func publishFreeSpace() {
+	for _, obj := range simulator.Map.All("Datastore") {
+		ds := obj.(*simulator.Datastore)
+		free := ds.Summary.FreeSpace
+		if published, ok := publishedFree.Load(ds.Self); ok && published.(int64) == free {
+			continue
+		}
+		publishedFree.Store(ds.Self, free)
+		simulator.Map.Update(ds, []types.PropertyChange{{Name: "summary.freeSpace", Val: free}})
+	}
+}
+
+// publishedFree is each datastore's free space as last reported.
+var publishedFree sync.Map

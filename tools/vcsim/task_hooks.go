@@ -26,6 +26,7 @@ func (l *lab) taskSucceeded(info types.TaskInfo) {
 		}
 	}
 	l.followFiles(info)
+	publishFreeSpace()
 }
 
 // followFiles records where a VM's files last ran: where it was powered on,

@@ -19,8 +19,12 @@ from vsphere_dr.app.controller import Controller
 from vsphere_dr.app.daemon import Daemon, stop_on_signals
 from vsphere_dr.app.incidents import incidents_as_dicts, incidents_text
 from vsphere_dr.app.module_registry import MODULES, PAUSABLE, schedules
+from vsphere_dr.app.config_search import settings_path
 from vsphere_dr.app.protection_report import protection_rows, protection_text
-from vsphere_dr.app.status import status_text
+from vsphere_dr.app.sample_settings import write_sample
+from vsphere_dr.app.state_paths import check_writable, state_files
+from vsphere_dr.app.status import status_as_dict, status_text
+from vsphere_dr.app.systemd_notify import Notifier
 from vsphere_dr.controller_lock import held, lock_for_journal
 from vsphere_dr.errors import AuthenticationError, ControllerBusy, SettingsError, VCenterUnreachable, VsphereDrError
 from vsphere_dr.gateway import VCenterGateway
@@ -35,7 +39,8 @@ log = logging.getLogger(__name__)
 EPILOG = """exit codes:
   0  success
   1  vCenter answered with a fault, or a module failed
-  2  settings.ini is missing or invalid (the message names section, key and reason, never a secret)
+  2  settings.ini is missing or invalid (the message names section, key and reason, never a secret),
+     or a file it names (journal, health models, log) cannot be written
   3  vCenter unreachable after the bounded retries, or its TLS certificate not trusted
   4  run/once only: another vsphere-dr run or once holds the journal's lock; nothing was done
      (normal when cron runs overlap; logged at WARNING with the holder's pid, host and since)
@@ -47,35 +52,45 @@ EPILOG = """exit codes:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # --config is accepted before or after the command; unset, the settings file is searched for.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="PATH",
+                        help="settings file (default: $VSPHERE_DR_CONFIG, else the first of ./settings.ini, "
+                             "~/.config/vsphere-dr/settings.ini, /etc/vsphere-dr/settings.ini)")
     parser = argparse.ArgumentParser(
         prog="vsphere-dr", description="Disaster-recovery controller for VMware vSphere.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=Path(os.environ.get("VSPHERE_DR_CONFIG", "settings.ini")),
-                        help="settings file (default: $VSPHERE_DR_CONFIG or ./settings.ini)")
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    inventory = commands.add_parser("inventory", help="list hosts and monitored VMs as vCenter shows them")
-    inventory.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    commands.add_parser("check-config", help="validate settings.ini and log in to vCenter")
-    commands.add_parser("run", help="run every module on its schedule until SIGTERM/SIGINT (for systemd)")
-    once = commands.add_parser("once", help="run one module once and exit (for cron); "
-                                            "by default one health sweep: detect, decide, act")
+
+    def command(name: str, help: str, json_output: str | None = None, settings: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, parents=[common] if settings else [])
+        if json_output:
+            sub.add_argument("--json", action="store_true", help=f"print JSON instead of {json_output}")
+        return sub
+
+    command("inventory", "list hosts and monitored VMs as vCenter shows them", "tables")
+    command("check-config", "validate settings.ini, check the files it names can be written, log in to vCenter",
+            "text")
+    command("run", "run every module on its schedule until SIGTERM/SIGINT (for systemd)")
+    once = command("once", "run one module once and exit (for cron); by default one health sweep: detect, "
+                           "decide, act")
     once.add_argument("--module", default="health_administrator", choices=MODULES)
     once.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
                       help="if another vsphere-dr holds the journal's lock, try again for up to SECONDS "
                            "before exiting 4 (default 0: at once)")
-    plan = commands.add_parser("plan", help="one health sweep as a dry run: each action and why; changes nothing")
-    plan.add_argument("--json", action="store_true", help="print JSON instead of text")
-    incidents = commands.add_parser("incidents", help="incidents from the journal, with RTO and RPO")
-    incidents.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    protection = commands.add_parser("protection", help="every VM: protected or not and why, its group, "
-                                                        "snapshot and replica RPO, and its failover strategy")
-    protection.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    commands.add_parser("status", help="each module's last and next run and outcome; each VM's snapshot age (RPO)")
-    evaluate = commands.add_parser("eval-health", help="score the health model on labelled series (NAB format)")
+    command("plan", "one health sweep as a dry run: each action and why; changes nothing", "text")
+    command("incidents", "incidents from the journal, with RTO and RPO", "a table")
+    command("protection", "every VM: protected or not and why, its group, snapshot and replica RPO, and its "
+                          "failover strategy", "a table")
+    command("status", "each module's last and next run and outcome; each VM's snapshot age (RPO)", "tables")
+    init = command("init-config", "write a commented settings file to start from", settings=False)
+    init.add_argument("path", type=Path, metavar="PATH", help="where to write it, e.g. /etc/vsphere-dr/settings.ini")
+    init.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    evaluate = command("eval-health", "score the health model on labelled series (NAB format)", settings=False)
     evaluate.add_argument("directory", type=Path, help="directory with CSV files and labels.json")
     evaluate.add_argument("--write-results", type=Path, metavar="OUT", help=health_eval.RESULTS_HELP)
-    drill.add_commands(commands)
+    drill.add_commands(command)
     return parser
 
 
@@ -87,16 +102,24 @@ def cmd_inventory(admin: InventoryAdministrator, args: argparse.Namespace) -> in
 
 
 def cmd_check_config(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
-    print(f"settings: {args.config} is valid")
+    files = {what: str(path) for what, path in state_files(admin.settings).items()}  # checked before the command
+    if not args.json:
+        print(f"settings: {args.config} is valid")
+        print("\n".join(f"{what}: {path} can be written" for what, path in files.items()))
     with VCenterGateway(_logged(admin).vcenter) as gateway:
-        print(f"vCenter: {gateway.session.where} answered as {gateway.about()}")
+        where, about = gateway.session.where, gateway.about()
+    if args.json:
+        print(json.dumps({"settings": str(args.config), "valid": True, "writable": files,
+                          "vcenter": {"url": where, "about": about}}, indent=2))
+    else:
+        print(f"vCenter: {where} answered as {about}")
     return EXIT_OK
 
 
 def cmd_run(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     controller = Controller(admin)
     try:
-        Daemon(controller).serve()
+        Daemon(controller, Notifier()).serve()
     finally:
         controller.close()
     return EXIT_OK
@@ -153,9 +176,23 @@ def cmd_incidents(admin: InventoryAdministrator, args: argparse.Namespace) -> in
 def cmd_status(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     controller = Controller(admin)
     try:
-        print(status_text(controller.journal, schedules(admin.settings), admin.settings.scheduler.paused))
+        facts = (controller.journal, schedules(admin.settings), admin.settings.scheduler.paused)
+        print(json.dumps(status_as_dict(*facts), indent=2) if args.json else status_text(*facts))
     finally:
         controller.close()
+    return EXIT_OK
+
+
+def cmd_init_config(args: argparse.Namespace) -> int:
+    """Write the commented sample settings (shipped in the package) to args.path."""
+    try:
+        write_sample(args.path, args.force)
+    except FileExistsError:
+        return _fail(f"{args.path} exists: not replaced (--force replaces it)", EXIT_SETTINGS)
+    except OSError as exc:
+        return _fail(f"cannot write {args.path}: {exc.strerror}", EXIT_SETTINGS)
+    print(f"wrote {args.path}: set [vcenter] host and user, and the password (docs/configuration.md); "
+          f"then `vsphere-dr --config {args.path} check-config`")
     return EXIT_OK
 
 
@@ -214,8 +251,13 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "eval-health":  # needs no settings and no vCenter
         results = [] if args.write_results is None else ["--write-results", str(args.write_results)]
         return health_eval.main([str(args.directory), *results])
+    if args.command == "init-config":
+        return cmd_init_config(args)
     try:
+        args.config = settings_path(getattr(args, "config", None), os.environ)
         admin = InventoryAdministrator(args.config, PAUSABLE)
+        # Every command but these two opens the journal; all of them log.
+        check_writable(state_files(admin.settings, journal=args.command not in ("inventory", "protection")))
         return COMMANDS[args.command](admin, args)
     except SettingsError as exc:
         return _fail(exc, EXIT_SETTINGS)

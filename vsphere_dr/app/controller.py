@@ -24,7 +24,7 @@ from vsphere_dr.errors import VsphereDrError
 from vsphere_dr.executor import Executor
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.journal import Journal
-from vsphere_dr.logging_setup import apply_settings
+from vsphere_dr.logging_setup import apply_settings, fields
 from vsphere_dr.metrics import DrCollector, registry_of, write_textfile
 from vsphere_dr.probes import Prober
 from vsphere_dr.protection import needs_tags
@@ -129,11 +129,11 @@ class Controller:
             summary = module.run().summary()
         except Exception as exc:
             text = str(exc) if isinstance(exc, VsphereDrError) else f"{type(exc).__name__}: {exc}"
-            log.error("%s failed: %s", name, text)
-            log.debug("%s failed", name, exc_info=exc)
+            log.error("%s failed: %s", name, text, extra=fields(module=name))
+            log.debug("%s failed", name, exc_info=exc, extra=fields(module=name))
             self.journal.run_finished(name, "failed", text)
             return exc
-        log.info("%s done in %.1f s: %s", name, time.monotonic() - started, summary)
+        log.info("%s done in %.1f s: %s", name, time.monotonic() - started, summary, extra=fields(module=name))
         self.journal.run_finished(name, "ok", summary)
         return None
 

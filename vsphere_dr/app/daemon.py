@@ -11,6 +11,11 @@ a module listed in ``[scheduler] paused`` keeps its job but the job is paused (r
 leaves the list).
 SIGHUP (``systemctl reload``) reads settings.ini at once, as the Inventory Administrator does every
 ``settings_check_seconds``; it used to kill the process.
+The inventory watcher (vsphere_dr/gateway/watcher.py) keeps the health sweep's inventory up to
+date between sweeps and wakes the sweep on evidence of a failure (early_sweeps.py).
+Under systemd's ``Type=notify`` (systemd_notify.py): READY=1 once vCenter accepted the login and every
+job is scheduled (a refused login exits before, with its own code), RELOADING=1 then READY=1 around a
+SIGHUP's reload, STOPPING=1 on SIGTERM, and WATCHDOG=1 from the main loop at half of WatchdogSec.
 On SIGTERM/SIGINT no new run starts, running modules stop between VMs (so the action in flight
 is finished and journaled), and the scheduler waits for them before exiting.
 """
@@ -29,8 +34,12 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from modules.health_administrator import HealthSweep
 from vsphere_dr.app.controller import Controller
+from vsphere_dr.app.early_sweeps import EarlySweeps
 from vsphere_dr.app.module_registry import Schedule, schedules
+from vsphere_dr.app.systemd_notify import Notifier
+from vsphere_dr.gateway.watcher import InventoryWatcher
 from vsphere_dr.metrics import MetricsServer
 from vsphere_dr.settings import Settings
 
@@ -58,15 +67,26 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 
 class Daemon:
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Controller, notifier: Notifier | None = None) -> None:
         self.controller = controller
+        self.notifier = notifier or Notifier()
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._current = schedules(controller.settings())
         self._paused = frozenset(controller.settings().scheduler.paused)
         self._reload = threading.Event()
         controller.inventory_admin.on_change(self._reschedule)
+        self.early = EarlySweeps(self.scheduler, HealthSweep.name, lambda: controller.health.recheck_at)
+        self.watcher: InventoryWatcher | None = None
+        controller.inventory_admin.on_change(self._rewatch)
 
     def serve(self) -> None:
+        """Log in, schedule every module, tell systemd it is ready, and loop until asked to stop.
+
+        The login comes first so that a refused one (exit 5) or an unreachable vCenter (exit 3)
+        ends the process before systemd is told it is ready.
+        """
+        about = self.controller.gateway.about()
+        log.info("vCenter %s answered as %s", self.controller.gateway.session.where, about)
         now = datetime.now(timezone.utc)
         for name, schedule in self._current.items():
             # next_run_time=None adds the job paused.
@@ -78,16 +98,38 @@ class Daemon:
         metrics = self._serve_metrics()
         log.info("vsphere-dr running: %s", ", ".join(
             f"{n} {'paused' if n in self._paused else 'every ' + _describe(s)}" for n, s in self._current.items()))
+        self._watch(self.controller.settings())
         self.scheduler.start()
-        while not self.controller.stop.wait(0.5):
-            if self._reload.is_set():
-                self._reload.clear()
-                if not self.controller.inventory_admin.refresh():
-                    log.info("SIGHUP: settings.ini unchanged (or refused: see above)")
+        self.notifier.ready(f"running {len(self._current) - len(self._paused)} modules against {about}")
+        self._loop()
+        self.notifier.stopping()
         self.scheduler.shutdown(wait=True)  # waits for the jobs that are running to return
+        self._unwatch()
         if metrics is not None:
             metrics.close()
         log.info("vsphere-dr stopped")
+
+    def _loop(self) -> None:
+        """The main loop: the watchdog's pings and SIGHUP's reloads, until SIGTERM/SIGINT."""
+        tick = min(0.5, self.notifier.watchdog_interval or 0.5)
+        while not self.controller.stop.wait(tick):
+            self.notifier.watchdog()
+            if self._reload.is_set():
+                self._reload.clear()
+                self._reload_now()
+
+    def _reload_now(self) -> None:
+        """SIGHUP's reload, between RELOADING=1 and READY=1. Whatever applying the new settings raises
+        (a listener's defect, a new log file that cannot be opened) is logged: a reload never ends `run`."""
+        self.notifier.reloading()
+        try:
+            changed = self.controller.inventory_admin.refresh()
+        except Exception as exc:
+            log.error("SIGHUP: applying the new settings failed: %s: %s", type(exc).__name__, exc)
+        else:
+            if not changed:
+                log.info("SIGHUP: settings.ini unchanged (or refused: see above)")
+        self.notifier.ready("settings read again")
 
     def _serve_metrics(self) -> MetricsServer | None:
         """/metrics on [metrics] listen (read at start: a changed address needs a restart)."""
@@ -105,9 +147,32 @@ class Daemon:
 
     def _job(self, name: str) -> Callable[[], None]:
         def job() -> None:
-            if not self.controller.stop.is_set():
+            if self.controller.stop.is_set():
+                return
+            if name == HealthSweep.name:
+                with self.early.sweeping():
+                    self.controller.run_module(name)
+            else:
                 self.controller.run_module(name)
         return job
+
+    def _watch(self, settings: Settings) -> None:
+        """Start the inventory watcher: the health sweep's inventory from now on, and its waker."""
+        self.watcher = InventoryWatcher(settings.vcenter, on_evidence=self.early.wake)
+        self.watcher.start()
+        self.controller.health.live = self.watcher
+
+    def _unwatch(self) -> None:
+        self.controller.health.live = None
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+
+    def _rewatch(self, old: Settings, new: Settings) -> None:
+        """Another vCenter or credential: watch with the new settings (a full read)."""
+        if new.vcenter != old.vcenter and self.watcher is not None:
+            self._unwatch()
+            self._watch(new)
 
     def _reschedule(self, old: Settings, new: Settings) -> None:
         fresh, paused = schedules(new), frozenset(new.scheduler.paused)

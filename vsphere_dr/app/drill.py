@@ -36,17 +36,16 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    drill = commands.add_parser("drill", help="test failover: copy each VM's newest replica (or snapshot) isolated, "
-                                              "start it, check it answers, delete the copy; production untouched")
+def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """The `drill` and `drills` commands, made by the CLI's ``command`` (which adds --config and --json)."""
+    drill = command("drill", "test failover: copy each VM's newest replica (or snapshot) isolated, start it, "
+                             "check it answers, delete the copy; production untouched", "text")
     which = drill.add_mutually_exclusive_group(required=True)
     which.add_argument("--vm", nargs="+", metavar="NAME", help="the VMs to drill, by name")
     which.add_argument("--group", metavar="G", help="every VM of a protection group")
     which.add_argument("--all", action="store_true", help="every protected VM")
-    drill.add_argument("--json", action="store_true", help="print the report as JSON")
     drill.add_argument("--html", type=Path, metavar="OUT", help="also write the report as an HTML page to OUT")
-    drills = commands.add_parser("drills", help="the drill reports kept in the journal")
-    drills.add_argument("--json", action="store_true", help="print every report as JSON")
+    drills = command("drills", "the drill reports kept in the journal", "text")
     drills.add_argument("--html", type=Path, metavar="OUT", help="write a report (the newest, or --id) as HTML to OUT")
     drills.add_argument("--id", type=int, metavar="N", help="the drill run to show (default: every one, or the newest "
                                                            "for --html)")

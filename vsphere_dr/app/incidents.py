@@ -7,12 +7,13 @@ from typing import Any
 from vsphere_dr.app.status import age, when
 from vsphere_dr.journal import IncidentRow
 from vsphere_dr.table import render_table
+from vsphere_dr.timefmt import iso_utc
 
 
 def incidents_as_dicts(rows: list[IncidentRow]) -> list[dict[str, Any]]:
     return [{"id": r.id, "vm": r.vm, "vm_name": r.vm_name, "state": r.state, "cause": r.cause,
-             "detected_at": r.detected_at, "recovered_at": r.recovered_at, "rto_seconds": r.rto_seconds,
-             "rpo_seconds": r.rpo_seconds, "note": r.note} for r in rows]
+             "detected_at": iso_utc(r.detected_at), "recovered_at": iso_utc(r.recovered_at),
+             "rto_seconds": r.rto_seconds, "rpo_seconds": r.rpo_seconds, "note": r.note} for r in rows]
 
 
 def incidents_text(rows: list[IncidentRow]) -> str:

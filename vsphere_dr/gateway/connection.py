@@ -53,6 +53,7 @@ class VCenterSession:
         self._content: vim.ServiceInstanceContent | None = None
         self._lock = threading.RLock()
         self.round_trips = 0
+        self.logins = 0  # successful logins so far: objects made in one session end with it
 
     @property
     def where(self) -> str:
@@ -68,6 +69,7 @@ class VCenterSession:
         with self._lock:
             if self._si is None:
                 self._si = self._connect_with_retries()
+                self.logins += 1
             if self._content is None:
                 self._content = self._si.RetrieveContent()
             return self._content

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from vsphere_dr.gateway.properties import PropertyMap, retrieve, retrieve_objects
+from vsphere_dr.gateway.properties import Extra, PropertyMap, retrieve, retrieve_objects
 from vsphere_dr.records import (
     AlarmStateRecord,
     ComputeResourceRecord,
@@ -48,24 +48,45 @@ FIELDS: tuple[type, tuple[str, ...]] = (vim.CustomFieldsManager, ("field",))
 
 def read_inventory(content: vim.ServiceInstanceContent) -> Inventory:
     """Everything the controller needs to know about vCenter's inventory, in a few round trips."""
-    manager = content.customFieldsManager  # None where vCenter has no custom attributes
-    objects = retrieve(content, WANTED, extra=[(manager, *FIELDS)] if manager is not None else [])
-    fields = _field_names(next((p for obj, p in objects if isinstance(obj, vim.CustomFieldsManager)), {}))
-    objects = [(obj, p) for obj, p in objects if not isinstance(obj, vim.CustomFieldsManager)]
-    props = {_id(obj): p for obj, p in objects}
-    kinds = {_id(obj): type(obj) for obj, _ in objects}
+    objects = retrieve(content, WANTED, extra=outside_the_tree(content))
+    return build_inventory({_id(obj): p for obj, p in objects}, {_id(obj): type(obj) for obj, _ in objects},
+                           datetime.now(timezone.utc))
+
+
+def outside_the_tree(content: vim.ServiceInstanceContent) -> list[Extra]:
+    """The objects outside the inventory tree that a read includes: the custom attributes'
+    definitions (none where vCenter has no custom attributes)."""
+    manager = content.customFieldsManager
+    return [(manager, *FIELDS)] if manager is not None else []
+
+
+def build_inventory(props: Mapping[str, PropertyMap], kinds: Mapping[str, type], read_at: datetime,
+                    vm_cache: dict[str, VmRecord] | None = None) -> Inventory:
+    """The records of objects whose properties (``WANTED``, ``FIELDS``) are ``props``, of the types
+    ``kinds``.
+
+    The one way from property maps to an Inventory, for a full read and for the watcher's
+    incremental picture alike. ``vm_cache`` (moref -> record) holds VM records still true: the
+    watcher drops those whose properties changed (all of them when a folder, a datacenter or the
+    custom attributes' definitions changed), so a sweep rebuilds only them.
+    """
+    cache = {} if vm_cache is None else vm_cache
     of_kind = lambda kind: [(ref, p) for ref, p in props.items() if issubclass(kinds[ref], kind)]  # noqa: E731
+    fields = _field_names(next((p for _, p in of_kind(vim.CustomFieldsManager)), {}))
     datacenter_of = _DatacenterResolver(props, kinds)
     folder_path = _FolderPaths(props)
     resources = {ref: _compute_resource(ref, p, kinds[ref], datacenter_of(ref))
                  for ref, p in of_kind(vim.ComputeResource)}
+    for ref, p in of_kind(vim.VirtualMachine):
+        if ref not in cache:
+            cache[ref] = _vm(ref, p, fields, folder_path)
     return Inventory(
-        read_at=datetime.now(timezone.utc),
+        read_at=read_at,
         datacenters=tuple(sorted(p["name"] for _, p in of_kind(vim.Datacenter))),
         compute_resources=resources,
         hosts={ref: _host(ref, p, resources, datacenter_of(ref)) for ref, p in of_kind(vim.HostSystem)},
         datastores={ref: _datastore(ref, p) for ref, p in of_kind(vim.Datastore)},
-        vms={ref: _vm(ref, p, fields, folder_path) for ref, p in of_kind(vim.VirtualMachine)},
+        vms={ref: cache[ref] for ref, _ in of_kind(vim.VirtualMachine)},
     )
 
 
@@ -109,7 +130,7 @@ def _ids(objs: Iterable[Any] | None) -> tuple[str, ...]:
 class _DatacenterResolver:
     """Finds the datacenter above an object by following ``parent`` through the folders."""
 
-    def __init__(self, props: dict[str, PropertyMap], kinds: dict[str, type]) -> None:
+    def __init__(self, props: Mapping[str, PropertyMap], kinds: Mapping[str, type]) -> None:
         self._props, self._kinds = props, kinds
 
     def __call__(self, ref: str) -> str:
@@ -126,7 +147,7 @@ class _FolderPaths:
     """A folder's inventory path as govc writes it (``/DC0/vm/prod``): the names up from it to the
     root folder, which is left out. Each folder's path is worked out once."""
 
-    def __init__(self, props: dict[str, PropertyMap]) -> None:
+    def __init__(self, props: Mapping[str, PropertyMap]) -> None:
         self._props = props
         self._paths: dict[str, str] = {}
 

@@ -27,7 +27,7 @@ def retrieve(content: vim.ServiceInstanceContent, wanted: Mapping[type, Sequence
     """
     view = content.viewManager.CreateContainerView(root or content.rootFolder, list(wanted), True)
     try:
-        return _collect(content.propertyCollector, _filter_spec(view, wanted, extra))
+        return _collect(content.propertyCollector, filter_spec(view, wanted, extra))
     finally:
         view.DestroyView()
 
@@ -44,7 +44,9 @@ def read_object(content: vim.ServiceInstanceContent, obj: Any, paths: Sequence[s
     return found[0][1] if found else {}
 
 
-def _filter_spec(view: vim.view.ContainerView, wanted: Mapping[type, Sequence[str]], extra: Sequence[Extra]) -> Any:
+def filter_spec(view: vim.view.ContainerView, wanted: Mapping[type, Sequence[str]], extra: Sequence[Extra] = ()) -> Any:
+    """The wanted properties of every object in the view, and of the extra objects (a full read's
+    and the watcher's filter)."""
     pc = vmodl.query.PropertyCollector
     traverse = pc.TraversalSpec(name="view", type=vim.view.ContainerView, path="view", skip=False)
     return pc.FilterSpec(

@@ -3,6 +3,10 @@
     python -m vsphere_dr.simulator --topology FILE [--listen 127.0.0.1:PORT] -- COMMAND [ARGS...]
 
 starts the simulator, runs COMMAND while it is up, stops it, and exits with COMMAND's status.
+
+The simulator is a Go program built from the repository's tools/vcsim (``make vcsim`` writes
+build/vcsim); it is not in the wheel. From an installed package, point $VSPHERE_DR_VCSIM (or
+--binary) at a build of it; without one, this says how to make one and exits 2.
 """
 
 from __future__ import annotations
@@ -19,7 +23,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-DEFAULT_BINARY = Path(__file__).resolve().parents[2] / "build" / "vcsim"
+CHECKOUT = Path(__file__).resolve().parents[2]  # the repository, when the package runs from a clone
+DEFAULT_BINARY = CHECKOUT / "build" / "vcsim"
+BINARY_ENV = "VSPHERE_DR_VCSIM"
+
+
+def simulator_binary() -> Path:
+    """$VSPHERE_DR_VCSIM when set, else the clone's build/vcsim."""
+    return Path(os.environ[BINARY_ENV]) if os.environ.get(BINARY_ENV) else DEFAULT_BINARY
+
+
+def missing_binary(binary: Path) -> str:
+    """What to do when there is no simulator at ``binary``: in a clone, build it; else, where one comes from."""
+    if binary != DEFAULT_BINARY:
+        return (f"no simulator at {binary} (${BINARY_ENV} or --binary): build one in a clone of the vsphere-dr "
+                "repository with `make vcsim`, which writes build/vcsim")
+    if (CHECKOUT / "tools" / "vcsim").is_dir():
+        return (f"no simulator at {binary}: build it with `make -C {CHECKOUT} vcsim` "
+                "(installs Go and govmomi if missing)")
+    return ("this installed package has no simulator: it is built from the vsphere-dr repository's tools/vcsim. "
+            f"In a clone of it run `make vcsim`, then set {BINARY_ENV}=/path/to/the/clone/build/vcsim "
+            "(or pass --binary)")
 
 
 def free_port() -> int:
@@ -52,8 +76,10 @@ class Simulator:
         return f"{self.scheme}://{self.host}:{self.port}/sdk"
 
     def start(self, timeout: float = 120.0) -> Simulator:
-        if not self.binary.exists():
-            raise SimulatorError(f"{self.binary} does not exist: run `make vcsim` first")
+        if not self.binary.is_file():
+            raise SimulatorError(missing_binary(self.binary))
+        if not self.topology.is_file():
+            raise SimulatorError(f"no topology file at {self.topology}")
         args = [str(self.binary), "-listen", self.listen, "-topology", str(self.topology), *self.extra_args]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         first_line = self._first_line(timeout)
@@ -99,16 +125,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--topology", type=Path, required=True)
     parser.add_argument("--listen", default="127.0.0.1:0")
-    parser.add_argument("--binary", type=Path, default=DEFAULT_BINARY)
+    parser.add_argument("--binary", type=Path, default=simulator_binary(),
+                        help=f"the simulator (default: ${BINARY_ENV}, else build/vcsim of the clone)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give a command to run while the simulator is up, after --")
-    with Simulator(args.topology, args.listen, args.binary) as sim:
-        print(f"simulator up at {sim.url}", file=sys.stderr, flush=True)
-        env = {**os.environ, "VCSIM_URL": sim.url}
-        return subprocess.call(command, env=env)
+    try:
+        with Simulator(args.topology, args.listen, args.binary) as sim:
+            print(f"simulator up at {sim.url}", file=sys.stderr, flush=True)
+            env = {**os.environ, "VCSIM_URL": sim.url}
+            return subprocess.call(command, env=env)
+    except SimulatorError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -18,15 +18,25 @@ import (
 
 // SetField implements CustomFieldsManager.SetField: the entity's earlier
 // value of the field, if any, is dropped before the stock method adds the new one.
+//
+// The stock method changes the values in place, which WaitForUpdatesEx never
+// reports; vCenter reports customValue like any property, so the new values
+// are published through the registry.
 func (c *CustomFieldsManager) SetField(ctx *Context, req *types.SetField) soap.HasFault {
-	if entity, ok := Map.Get(req.Entity).(mo.Entity); ok {
+	entity, ok := Map.Get(req.Entity).(mo.Entity)
+	if ok {
 		e := entity.Entity()
 		ctx.WithLock(e, func() {
 			e.CustomValue = withoutField(e.CustomValue, req.Key)
 			e.Value = withoutField(e.Value, req.Key)
 		})
 	}
-	return c.stockSetField(ctx, req)
+	res := c.stockSetField(ctx, req)
+	if ok && res.Fault() == nil {
+		e := entity.Entity()
+		Map.Update(entity, []types.PropertyChange{{Name: "customValue", Val: e.CustomValue}, {Name: "value", Val: e.Value}})
+	}
+	return res
 }
 
 func withoutField(values []types.BaseCustomFieldValue, key int32) []types.BaseCustomFieldValue {
@@ -37,4 +47,29 @@ func withoutField(values []types.BaseCustomFieldValue, key int32) []types.BaseCu
 		}
 	}
 	return kept
+}
+
+// AddCustomFieldDef, RemoveCustomFieldDef and RenameCustomFieldDef as the
+// stock methods, the changed definitions published through the registry (the
+// stock ones change the field list in place, which WaitForUpdatesEx never
+// reports).
+func (c *CustomFieldsManager) AddCustomFieldDef(req *types.AddCustomFieldDef) soap.HasFault {
+	return c.publishedFields(c.stockAddCustomFieldDef(req))
+}
+
+// RemoveCustomFieldDef: see AddCustomFieldDef.
+func (c *CustomFieldsManager) RemoveCustomFieldDef(req *types.RemoveCustomFieldDef) soap.HasFault {
+	return c.publishedFields(c.stockRemoveCustomFieldDef(req))
+}
+
+// RenameCustomFieldDef: see AddCustomFieldDef.
+func (c *CustomFieldsManager) RenameCustomFieldDef(req *types.RenameCustomFieldDef) soap.HasFault {
+	return c.publishedFields(c.stockRenameCustomFieldDef(req))
+}
+
+func (c *CustomFieldsManager) publishedFields(res soap.HasFault) soap.HasFault {
+	if res.Fault() == nil {
+		Map.Update(c, []types.PropertyChange{{Name: "field", Val: c.Field}})
+	}
+	return res
 }
