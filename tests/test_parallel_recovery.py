@@ -36,7 +36,8 @@ def crashed_fleet(per_host: int) -> FakeVCenter:
         for v in range(per_host):
             vm = vc.add_vm(f"vm-{h}{v:02d}", f"app-{h}{v:02d}", host, f"127.0.{h}.{v + 10}")
             vm.power_state, vm.guest_up = "poweredOff", False
-    vc.task_seconds = 0.02
+    # Long enough that, even on a loaded machine, the tasks started together are in flight together.
+    vc.task_seconds = 0.15
     return vc
 
 
