@@ -1,38 +1,64 @@
 #!/usr/bin/env python3
 """Health sweep and recovery time, with the real controller against the bundled simulator.
 
-    python bench/recovery.py [--sweep-sizes 1000,10000] [--rto-sizes 10,100]
+    python bench/recovery.py [--sweep-sizes 1000,10000] [--rto-sizes 10,100,1000]
 
-1. One health sweep as `vsphere-dr plan` does it (inventory read, one concurrent probe round,
-   classification, decisions) on generated labs: round trips and seconds, and the ratio of
-   seconds per VM to the smallest lab's (1.0 = the sweep scales linearly in fleet size).
-2. RTO: a host with N running VMs fails (/chaos host_down); the controller's sweeps run until
-   every one of them runs again, from a copy, on another host and answers its probe. Time from
-   the injection to then, and the ratio to the smallest N.
+1. A steady-state health sweep (the second of a controller that has swept once already) on
+   generated labs: round trips and seconds, the ratio of seconds per VM to the smallest lab's, and
+   the process's peak RSS after the largest (the controller runs in this process).
+2. RTO under `vsphere-dr run` (the daemon, a process of its own) with the shipped settings
+   (settings.ini's defaults; only the simulator's ``not_responding_after_seconds`` is shortened, to
+   1 s): a host with N running VMs fails (/chaos host_down), on shared storage (each VM registered
+   again on a live host) or on its local disk (each VM's replica started: the snapshot and replica
+   rounds run first). Printed per path and N: seconds from vCenter showing the host notResponding
+   to the decision (the first recovery journaled), from the decision to the last VM answering its
+   probe, the total, per VM against the smallest N (the total, and the recovery alone: detection
+   is a constant), and the daemon's peak RSS.
 
-Prints one table per part and, last, `rto_100_s=<seconds for 100 VMs>`.
+Its last lines: `sweep_10000_s=<s>` then `rto_100_s=<seconds from notResponding to the last of
+100 VMs answering>`.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
+import signal
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests  # noqa: E402
 
+from modules import health_administrator  # noqa: E402
 from modules.inventory_administrator import InventoryAdministrator  # noqa: E402
+from modules.ping_alarm_administrator import PingAlarmAdministrator  # noqa: E402
 from vsphere_dr.app.controller import Controller  # noqa: E402
+from vsphere_dr.gateway import VCenterGateway  # noqa: E402
+from vsphere_dr.journal import Journal  # noqa: E402
+from vsphere_dr.recoveries import recovery  # noqa: E402
+from vsphere_dr.settings import load_settings  # noqa: E402
+from vsphere_dr.probes import Prober  # noqa: E402
 from vsphere_dr.simulator import topology as topo  # noqa: E402
 from vsphere_dr.simulator.launcher import Simulator, free_port  # noqa: E402
 from vsphere_dr.table import render_table  # noqa: E402
 
 
-def write_settings(directory: Path, sim: Simulator, probe_port: int) -> Path:
+FAILED = "esx-00-00.bench.local"
+LIVE_HOSTS = ("esx-00-01.bench.local", "esx-00-02.bench.local", "esx-00-03.bench.local")
+OWN_VMS = 10  # each live host's own VMs in an RTO lab
+
+
+def write_settings(directory: Path, sim: Simulator, probe_port: int, extra: str = "") -> Path:
+    """The shipped settings (settings.ini's defaults), pointed at the simulator and its probe port."""
     path = directory / "settings.ini"
     path.write_text(f"""[vcenter]
 host = {sim.host}
@@ -43,94 +69,253 @@ insecure_http = true
 connect_timeout_seconds = 600
 [monitoring]
 probe_port = {probe_port}
-probe_timeout_seconds = 1
-probe_concurrency = 256
-failures_before_action = 1
-isolation_timeout_seconds = 0
-[recovery]
-max_restarts = 5
-confirm_timeout_seconds = 60
 [journal]
 path = journal.sqlite
 [logging]
 level = WARNING
-""", encoding="utf-8")
+{extra}""", encoding="utf-8")
     return path
 
 
 def lab(directory: Path, name: str, hosts: int, vms_per_host: int) -> tuple[Path, int]:
-    world = topo.generate(clusters=1, hosts_per_cluster=hosts, vms_per_host=vms_per_host)
+    return save_lab(directory, name, topo.generate(clusters=1, hosts_per_cluster=hosts, vms_per_host=vms_per_host))
+
+
+def save_lab(directory: Path, name: str, world: topo.Topology) -> tuple[Path, int]:
     port = free_port()
     world.data["probe_port"] = port
-    # Detection is not measured: vCenter notices at once, and a dead host's locks are gone at once.
-    world.data["lock_lease_seconds"] = world.data["not_responding_after_seconds"] = 0
+    # The one change to the simulator's defaults: vCenter shows a dead host notResponding after 1 s.
+    world.data["not_responding_after_seconds"] = 1
     return topo.save(world, directory / f"{name}.json"), port
 
 
-def sweep(vms: int, workdir: Path) -> tuple[int, int, float]:
+def failure_lab(directory: Path, vms: int, local: bool) -> tuple[Path, int]:
+    """``vms`` running VMs on FAILED, on shared storage (registration path) or on a datastore only
+    FAILED mounts (replica path); three live hosts with OWN_VMS each."""
+    world = topo.generate(clusters=1, hosts_per_cluster=4, vms_per_host=vms)
+    datacenter = world.data["datacenters"][0]
+    hosts = datacenter["clusters"][0]["hosts"]
+    for host in hosts[1:]:
+        host["vms"] = host["vms"][:OWN_VMS]
+        # Room (memory, and CPU for admission) for every VM of the failed host: each is started, none left off.
+        host["memory_mb"], host["cpu_mhz"] = 1048576, 400000
+    if local:
+        datacenter["datastores"].append({"name": "ds-local", "hosts": [FAILED]})
+        for vm in hosts[0]["vms"]:
+            vm["datastore"] = "ds-local"
+    return save_lab(directory, "lab", world)
+
+
+# What a sweep is made of, timed where the code does it (whatever the sweep becomes, these are called).
+PHASES = (("inventory", VCenterGateway, "inventory"), ("probes", Prober, "probe"),
+          ("classification", PingAlarmAdministrator, "classify"), ("decision", health_administrator, "decide"))
+
+
+@contextmanager
+def phases_timed() -> Iterator[dict[str, float]]:
+    """Seconds spent in each phase while the block runs."""
+    spent = dict.fromkeys((name for name, _, _ in PHASES), 0.0)
+    originals = [(owner, attribute, getattr(owner, attribute)) for _, owner, attribute in PHASES]
+
+    def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - start
+        return run
+
+    for (name, owner, attribute), (_, _, original) in zip(PHASES, originals):
+        setattr(owner, attribute, timed(name, original))
+    try:
+        yield spent
+    finally:
+        for owner, attribute, original in originals:
+            setattr(owner, attribute, original)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    vms: int
+    round_trips: int
+    seconds: float
+    phases: dict[str, float]
+
+
+def sweep(vms: int, workdir: Path) -> Sweep:
+    """The daemon's sweep in steady state: the second of a controller that has swept once."""
     directory = workdir / f"sweep-{vms}"
     directory.mkdir()
     path, port = lab(directory, "lab", hosts=10, vms_per_host=vms // 10)
     with Simulator(path) as sim:
         controller = Controller(InventoryAdministrator(write_settings(directory, sim, port)))
         try:
-            controller.health.plan()  # log in, resolve alarms and events once
+            # The VMs' alarms are not created: vcsim's alarm manager takes more than 10 minutes for
+            # 10,000 (one CreateAlarm each); in steady state they exist and a sweep creates none.
+            controller.health.ping_alarm._available = False
+            controller.run_module("health_administrator")  # logs in, reads events once
             before, start = sum(g.round_trips for g in controller.gateways), time.perf_counter()
-            report = controller.health.plan()
+            with phases_timed() as spent:
+                failed = controller.run_module("health_administrator")
             seconds = time.perf_counter() - start
             trips = sum(g.round_trips for g in controller.gateways) - before
         finally:
             controller.close()
-    print(f"  sweep of {report.monitored} VMs: {seconds:.2f} s, {trips} round trips", file=sys.stderr, flush=True)
-    return report.monitored, trips, seconds
+    if failed is not None:
+        raise SystemExit(f"the sweep of {vms} VMs failed: {failed}")
+    print(f"  sweep of {vms} VMs: {seconds:.2f} s, {trips} round trips", file=sys.stderr, flush=True)
+    return Sweep(vms, trips, seconds, dict(spent))
 
 
-def rto(vms: int, workdir: Path) -> float:
-    directory = workdir / f"rto-{vms}"
+@dataclass(frozen=True)
+class Rto:
+    path: str  # registration or replica
+    vms: int
+    to_decision: float  # from vCenter showing the host notResponding to the first action journaled
+    to_answers: float  # from then to the last VM answering its probe
+    peak_rss_mb: float  # the daemon's
+
+    @property
+    def total(self) -> float:
+        return self.to_decision + self.to_answers
+
+
+REPLICATION = f"""[replication]
+enabled = true
+hosts = {", ".join(LIVE_HOSTS)}
+datastores = ds-00
+"""
+
+
+def rto(path: str, vms: int, workdir: Path) -> Rto:
+    """A host with ``vms`` VMs fails under `vsphere-dr run` (the daemon, a process of its own)."""
+    directory = workdir / f"rto-{path}-{vms}"
     directory.mkdir()
-    path, port = lab(directory, "lab", hosts=4, vms_per_host=vms)
-    with Simulator(path) as sim:
-        controller = Controller(InventoryAdministrator(write_settings(directory, sim, port)))
-        try:
-            controller.health.plan()
-            failed = "esx-00-00.bench.local"
-            start = time.perf_counter()
-            requests.post(f"{sim.url.rsplit('/sdk', 1)[0]}/chaos", json={"action": "host_down", "target": failed},
+    build = time.perf_counter()
+    topology, port = failure_lab(directory, vms, local=path == "replica")
+    kind = "start_replica" if path == "replica" else "register_elsewhere"
+    with Simulator(topology) as sim:
+        settings = write_settings(directory, sim, port, REPLICATION if path == "replica" else "")
+        print(f"  {path} lab of {vms + 3 * OWN_VMS} VMs built in {time.perf_counter() - build:.1f} s",
+              file=sys.stderr, flush=True)
+        if path == "replica":
+            made = time.perf_counter()
+            replicas_made(settings)
+            print(f"  snapshots and replicas of {vms + 3 * OWN_VMS} VMs made in {time.perf_counter() - made:.1f} s",
+                  file=sys.stderr, flush=True)
+        with daemon(settings, directory / "daemon.log") as process, \
+                VCenterGateway(load_settings(settings).vcenter) as gateway:
+            journal = Journal(directory / "journal.sqlite")
+            wait_for(lambda: (run := journal.runs().get("health_administrator")) is not None and run.finished_at,
+                     600, "the daemon's first sweep")
+            failed = gateway.host_named(FAILED)
+            assert failed is not None
+            requests.post(f"{sim.url.rsplit('/sdk', 1)[0]}/chaos", json={"action": "host_down", "target": FAILED},
                           timeout=10).raise_for_status()
-            while not recovered(controller, vms):
-                controller.run_module("health_administrator")
-            seconds = time.perf_counter() - start
+            wait_for(lambda: gateway.host_runtimes([failed])[failed].connection_state == "notResponding", 120,
+                     "vCenter showing the host notResponding")
+            not_responding = time.time()
+            wait_for(lambda: sum(a.state == "done" for a in journal.actions(since=not_responding) if a.kind == kind)
+                     >= vms, 600 + 2 * vms, f"{vms} VMs recovered")
+            rss = peak_rss_mb(process.pid)
+            actions = [a for a in journal.actions(since=not_responding) if recovery(a.kind) is not None]
+            journal.close()
+    decided = min(a.created_at for a in actions)
+    answered = max(a.result["answered_at"] for a in actions if a.kind == kind)
+    found = Rto(path, vms, decided - not_responding, answered - decided, rss)
+    print(f"  RTO for {vms} VMs, {path} path: {found.total:.2f} s ({found.to_decision:.2f} s to the decision)",
+          file=sys.stderr, flush=True)
+    return found
+
+
+def replicas_made(settings: Path) -> None:
+    """The snapshot and replica rounds the daemon would have run before the failure."""
+    controller = Controller(InventoryAdministrator(settings))
+    try:
+        for module in ("snapshot_creator", "replica_creator"):
+            failed = controller.run_module(module)
+            if failed is not None:
+                raise SystemExit(f"{module} failed: {failed}")
+    finally:
+        controller.close()
+
+
+@contextmanager
+def daemon(settings: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "vsphere_dr.app", "--config", str(settings), "run"],
+                                   stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield process
         finally:
-            controller.close()
-    print(f"  RTO for {vms} VMs: {seconds:.2f} s", file=sys.stderr, flush=True)
-    return seconds
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def recovered(controller: Controller, vms: int) -> bool:
-    """Every VM of the failed host runs again, registered on a live host, and answered its probe."""
-    done = [a for a in controller.journal.actions() if a.state == "done" and a.kind == "register_elsewhere"]
-    return len(done) >= vms
+def wait_for(ready: Callable[[], Any], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident set (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep-sizes", default="1000,10000")
-    parser.add_argument("--rto-sizes", default="10,100")
+    parser.add_argument("--rto-sizes", default="10,100,1000", help="VMs on the failed host, registration path")
+    parser.add_argument("--replica-sizes", default="10,100", help="VMs on the failed host, replica path "
+                        "(1000 works: its replicas take a long time to clone in vcsim)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        sweeps = [sweep(int(n), work) for n in args.sweep_sizes.split(",")]
-        rtos = [(int(n), rto(int(n), work)) for n in args.rto_sizes.split(",")]
-    base = sweeps[0][2] / sweeps[0][0]
-    print(render_table(("VMS", "ROUND TRIPS", "SECONDS", "SECONDS PER VM vs smallest"),
-                       [(n, trips, f"{s:.2f}", f"{(s / n) / base:.2f}") for n, trips, s in sweeps]))
-    print()
-    print(render_table(("VMS ON THE FAILED HOST", "RTO SECONDS", "vs smallest"),
-                       [(n, f"{s:.2f}", f"{s / rtos[0][1]:.2f}") for n, s in rtos]))
-    at_100 = [s for n, s in rtos if n == 100]
+        sweeps = [sweep(int(n), work) for n in sizes(args.sweep_sizes)]
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rtos = [rto("registration", n, work) for n in sizes(args.rto_sizes)]
+        rtos += [rto("replica", n, work) for n in sizes(args.replica_sizes)]
+    if sweeps:
+        base = sweeps[0].seconds / sweeps[0].vms
+        print(render_table(("VMS", "ROUND TRIPS", "SECONDS", *(name.upper() + " S" for name, _, _ in PHASES),
+                            "SECONDS PER VM vs smallest"),
+                           [(w.vms, w.round_trips, f"{w.seconds:.2f}",
+                             *(f"{w.phases[name]:.2f}" for name, _, _ in PHASES), f"{(w.seconds / w.vms) / base:.2f}")
+                            for w in sweeps]))
+        print(f"peak RSS of the controller (this process) after the sweeps of up to {sweeps[-1].vms} VMs: "
+              f"{peak_mb:.0f} MB")
+        print()
+    if rtos:
+        smallest = {r.path: r for r in reversed(rtos)}
+        print(render_table(("PATH", "VMS ON THE FAILED HOST", "NOTRESPONDING -> DECISION S",
+                            "DECISION -> LAST ANSWER S", "RTO S", "RTO PER VM vs smallest",
+                            "RECOVERY PER VM vs smallest", "DAEMON PEAK RSS MB"),
+                           [(r.path, r.vms, f"{r.to_decision:.2f}", f"{r.to_answers:.2f}", f"{r.total:.2f}",
+                             f"{(r.total / r.vms) / (smallest[r.path].total / smallest[r.path].vms):.2f}",
+                             f"{(r.to_answers / r.vms) / (smallest[r.path].to_answers / smallest[r.path].vms):.2f}",
+                             f"{r.peak_rss_mb:.0f}") for r in rtos]))
+    at_10000 = [w.seconds for w in sweeps if w.vms == 10000]
+    if at_10000:
+        print(f"sweep_10000_s={at_10000[0]:.2f}")
+    at_100 = [r.total for r in rtos if r.vms == 100 and r.path == "registration"]
     if at_100:
         print(f"rto_100_s={at_100[0]:.2f}")
     return 0
+
+
+def sizes(text: str) -> list[int]:
+    return [int(n) for n in text.split(",") if n.strip()]
 
 
 if __name__ == "__main__":

@@ -82,17 +82,19 @@ class HealthSweep:
         self.recheck_at: float | None = None
 
     def run(self) -> SweepReport:
-        """One sweep: continue what is unfinished, then detect, decide, act."""
+        """One sweep: continue what is unfinished, then detect, decide, act (the plan's actions
+        concurrently, tier by tier: Executor.execute_all)."""
         self._continue_unfinished()
         report = self._sweep(dry_run=False)
-        settings = self.settings()
-        for action in report.plan.actions:
-            if self.executor.tools.stop.is_set():
-                break
-            if not settings.recovery.enabled and action.kind.changes_vcenter:
+        if self.executor.tools.stop.is_set():
+            return report
+        actions = list(report.plan.actions)
+        if not self.settings().recovery.enabled:
+            for action in (a for a in actions if a.kind.changes_vcenter):
                 log.warning("recovery disabled ([recovery] enabled = false): would %s", action.line())
-                continue
-            report.outcomes.append(self.executor.execute(action, self._detected_at(action.target)))
+            actions = [a for a in actions if not a.kind.changes_vcenter]
+        saved = self.journal.probe_states()  # read once: each action's failure started when its target's did
+        report.outcomes.extend(self.executor.execute_all(actions, lambda a: self._detected_at(saved, a.target)))
         return report
 
     def plan(self) -> SweepReport:
@@ -228,20 +230,18 @@ class HealthSweep:
                                             "answers again", recovered_at=now,
                                             snapshot_created_at=incident.snapshot_created_at)
 
-    def _detected_at(self, moref: str) -> float:
+    def _detected_at(self, saved: Mapping[str, ProbeState], moref: str) -> float:
         """When the VM (or, for a revive, the host) was first seen failing."""
-        saved = self.journal.probe_states().get(moref)
-        return saved.failing_since if saved and saved.failing_since else self.clock()
+        state = saved.get(moref)
+        return state.failing_since if state and state.failing_since else self.clock()
 
     def _continue_unfinished(self) -> None:
-        """Continue the recoveries the journal shows unfinished: a previous controller stopped or
-        died in the middle, or vCenter was lost during a step of this one's."""
+        """Continue the recoveries the journal shows unfinished (a previous controller stopped or
+        died in the middle, or vCenter was lost during a step of this one's), concurrently as a
+        plan's actions run; the sweep plans only once they have ended."""
         unfinished = self.journal.unfinished_recoveries()
         if unfinished and not self.settings().recovery.enabled:
             log.warning("recovery disabled ([recovery] enabled = false): %d unfinished recoveries wait",
                         len(unfinished))
             return
-        for row in unfinished:
-            if self.executor.tools.stop.is_set():
-                return
-            self.executor.resume(row)
+        self.executor.resume_all(unfinished, Policy.from_settings(self.settings()).priority)

@@ -25,12 +25,24 @@ relocated, which a real vCenter refuses; a copy answers at its original's addres
 
 ``changes`` lists every operation that changed something, in order; ``fail_next(op, error)``
 makes the next call of an operation raise ``error`` before it changes anything.
+
+Thread-safe, as the parallel recoveries need: every read and operation holds one lock. Each VM or
+host operation is a "task" that takes ``task_seconds`` (outside the lock, so tasks overlap) on
+the host it runs on; ``tasks.peak`` and ``tasks.peak_on_host`` record the most in flight at once,
+``tasks.started`` the order they started in.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import wraps
+from typing import Any
 
 from vsphere_dr.drill_marks import EXTRA_KEY, deletable
 from vsphere_dr.drill_marks import parse_mark as parse_drill_mark
@@ -92,8 +104,22 @@ class FakeResource:
     pool: str
 
 
+@dataclass
+class TaskRecord:
+    """The concurrency of the fake's tasks: what a real vCenter would have had in flight."""
+
+    in_flight: int = 0
+    peak: int = 0
+    on_host: Counter[str] = field(default_factory=Counter)
+    peak_on_host: Counter[str] = field(default_factory=Counter)
+    started: list[tuple[str, str]] = field(default_factory=list)  # (operation, its first argument)
+
+
 class FakeVCenter:
     def __init__(self, datacenter: str = "dc") -> None:
+        self.lock = threading.RLock()
+        self.task_seconds = 0.0
+        self.tasks = TaskRecord()
         self.datacenter = datacenter
         self.resources: dict[str, FakeResource] = {}
         self.hosts: dict[str, FakeHost] = {}
@@ -155,7 +181,8 @@ class FakeVCenter:
         self._faults[operation] = error
 
     def probe(self, address: str) -> bool:
-        return any(vm.ip == address and self.answers(vm) for vm in [*self.vms.values(), *self.orphans])
+        with self.lock:
+            return any(vm.ip == address and self.answers(vm) for vm in [*self.vms.values(), *self.orphans])
 
     def locked(self, path: str, by_other_than: str) -> bool:
         """The files at ``path`` are locked by a running VM other than ``by_other_than``."""
@@ -170,6 +197,37 @@ class FakeVCenter:
         return [change[0] for change in self.changes]
 
     # --- used by the operations ----------------------------------------------------------
+
+    @contextmanager
+    def task(self, operation: str, first: str, host: str | None) -> Iterator[None]:
+        """One task on ``host``: counted in flight while it takes ``task_seconds``, then carried out."""
+        with self.lock:
+            record = self.tasks
+            record.started.append((operation, first))
+            record.in_flight += 1
+            record.peak = max(record.peak, record.in_flight)
+            if host is not None:
+                record.on_host[host] += 1
+                record.peak_on_host[host] = max(record.peak_on_host[host], record.on_host[host])
+        try:
+            time.sleep(self.task_seconds)
+            with self.lock:
+                yield
+        finally:
+            with self.lock:
+                record.in_flight -= 1
+                if host is not None:
+                    record.on_host[host] -= 1
+
+    def host_of(self, operation: str, args: tuple[Any, ...]) -> str | None:
+        """The host an operation's task runs on (as vCenter would count it)."""
+        first = str(args[0]) if args else ""
+        if operation == "register":
+            return str(args[4])
+        if operation == "remove":
+            return first
+        owner = self.vms.get(first) or next((v for v in self.vms.values() if any(s.moref == first for s in v.snapshots)), None)
+        return owner.host if owner is not None else None
 
     def vm(self, moref: str) -> FakeVm:
         if moref not in self.vms:
@@ -424,6 +482,38 @@ class _HostOps:
         return spare.moref
 
 
+def _as_tasks(ops: type) -> type:
+    """Every public method of ``ops`` runs as one task of the fake (FakeVCenter.task)."""
+
+    def wrapped(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(method)
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with self.vc.lock:
+                host = self.vc.host_of(name, args)
+            with self.vc.task(name, str(args[0]) if args else "", host):
+                return method(self, *args, **kwargs)
+
+        return run
+
+    for name, method in list(vars(ops).items()):
+        if callable(method) and not name.startswith("_"):
+            setattr(ops, name, wrapped(name, method))
+    return ops
+
+
+_as_tasks(_VmOps)
+_as_tasks(_HostOps)
+
+
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(method)
+    def run(self: FakeGateway, *args: Any) -> Any:
+        with self.vc.lock:
+            return method(self, *args)
+
+    return run
+
+
 class FakeGateway:
     """The ``Gateway`` protocol over a FakeVCenter."""
 
@@ -432,11 +522,22 @@ class FakeGateway:
         self.vms = _VmOps(vc)
         self.hosts = _HostOps(vc)
 
+    @_locked
     def inventory(self) -> Inventory:
         return self.vc.inventory()
 
+    @_locked
     def vm_records(self, morefs: list[str]) -> dict[str, VmRecord]:
         return self.vc.vm_records(morefs)
 
+    @_locked
     def host_runtimes(self, morefs: list[str]) -> dict[str, HostRuntime]:
         return self.vc.host_runtimes(morefs)
+
+    @_locked
+    def host_named(self, name: str) -> str | None:
+        return next((h.moref for h in self.vc.hosts.values() if h.name == name), None)
+
+    @_locked
+    def vm_at_path(self, path: str) -> str | None:
+        return next((v.moref for v in self.vc.vms.values() if v.path == path), None)

@@ -249,7 +249,7 @@ def _spare() -> tuple[FakeVCenter, Action]:
     vc.spare_hosts["esx-spare"] = vc.add_host("host-9", "esx-spare", "domain-c1", ("ds-shared",))
     del vc.hosts["host-9"]  # not in vCenter until added
     return vc, action(ActionKind.ADD_SPARE_HOST, SpareHostParams(
-        spare_host="esx-spare", compute_resource="domain-c1", datacenter="dc", failed_host="host-1",
+        spare_host="esx-spare", cluster="domain-c1", datacenter="dc", failed_host="host-1",
         failed_host_name="esx-1"), target="host-1", name="esx-1")
 
 

@@ -19,6 +19,7 @@ import pytest
 from tests.chaos import chaos
 from tests.sim_world import answers, example_topology_data, wait_until
 from tests.test_recovery_live import P1_VMS, Lab, incidents, start_lab
+from vsphere_dr.simulator import topology as topo
 
 pytestmark = pytest.mark.live
 
@@ -94,3 +95,40 @@ def test_a_cluster_whose_vsphere_ha_restarts_vms_is_left_to_ha(vcsim_binary: Pat
         assert lab.has_host("esx-p1.lab.local") and all(lab.host_of(name) == "esx-p1.lab.local" for name in P1_VMS)
         assert {i.vm_name for i in incidents(lab) if i.state == "open"} == set(P1_VMS)
         assert all("vSphere HA" in i.cause for i in incidents(lab))
+
+
+def running_copies(lab: Lab) -> dict[str, list[str]]:
+    """Each guest address -> the hosts of the VMs running with it on a connected host."""
+    found: dict[str, list[str]] = {}
+    for vm in lab.all_vms():
+        host = vm.runtime.host
+        if vm.runtime.powerState == "poweredOn" and host.runtime.connectionState == "connected":
+            found.setdefault(vm.guest.ipAddress, []).append(host.name)
+    return found
+
+
+def test_controller_killed_in_the_middle_of_a_parallel_recovery_each_vm_runs_once_on_a_healthy_host(
+        vcsim_binary: Path, tmp_path: Path) -> None:
+    world = topo.generate(clusters=1, hosts_per_cluster=3, vms_per_host=16)
+    failed = "esx-00-00.bench.local"
+    ips = [vm["ip"] for vm in world.data["datacenters"][0]["clusters"][0]["hosts"][0]["vms"]]
+    for lab in start_lab(vcsim_binary, tmp_path, world.data, extra_args=("-method-delay", "RegisterVM_Task=1500")):
+        chaos(lab.sim, "host_down", failed)
+        command = lab.once_command()
+        first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: sum(a.kind == "register_elsewhere" for a in lab.journal().actions()) >= 6,
+                       timeout=60, interval=0.05)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        unfinished = [a for a in lab.journal().actions() if a.state in ("intended", "running")]
+        assert len(unfinished) >= 6, "killed with several registrations under way at once"
+        second = subprocess.run(command, timeout=300, capture_output=True, text=True)
+        assert second.returncode == 0, second.stderr
+        copies = running_copies(lab)
+        for ip in ips:
+            hosts = copies.get(ip, [])
+            assert len(hosts) == 1 and hosts[0] != failed, (ip, hosts, second.stderr[-2000:])
+            assert answers(ip, lab.port)
+        assert {a.state for a in lab.journal().actions()} == {"done"}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -10,7 +14,7 @@ from pyVmomi import vim, vmodl
 from vsphere_dr import errors
 from vsphere_dr.gateway.alarms import alarm_faults
 from vsphere_dr.gateway.faults import faults_translated, translate
-from vsphere_dr.gateway.tasks import wait_for_task
+from vsphere_dr.gateway.tasks import TaskWaiter
 
 
 @pytest.mark.parametrize(("fault", "ours", "name"), [
@@ -66,40 +70,100 @@ def test_faults_translated_block() -> None:
     assert caught.value.__cause__ is fault  # kept for the traceback
 
 
-def states(*infos: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """A task reader reporting the given progress one read at a time, then staying at the last."""
-    queue = list(infos)
+class FakeCollector:
+    """A PropertyCollector of the waiter's: hands out the updates a test queues, one per wait."""
 
-    def read(_task: object) -> dict[str, Any]:
-        return queue.pop(0) if len(queue) > 1 else queue[0]
+    def __init__(self) -> None:
+        self.updates: queue.Queue[Any] = queue.Queue()
+        self.filters: list[Any] = []
+        self.destroyed = 0
+        self.waits = 0
 
-    return read
+    def CreatePropertyCollector(self) -> FakeCollector:  # noqa: N802 - pyVmomi's name
+        return self
+
+    def DestroyPropertyCollector(self) -> None:  # noqa: N802
+        pass
+
+    def CreateFilter(self, spec: Any, partialUpdates: bool) -> Any:  # noqa: N802,N803
+        collector = self
+
+        class Filter:
+            def DestroyPropertyFilter(self) -> None:  # noqa: N802
+                collector.destroyed += 1
+
+        self.filters.append(spec)
+        return Filter()
+
+    def WaitForUpdatesEx(self, version: str, options: Any) -> Any:  # noqa: N802
+        self.waits += 1
+        try:
+            update = self.updates.get(timeout=0.2)
+        except queue.Empty:
+            return None
+        if isinstance(update, BaseException):
+            raise update
+        return update
+
+    def task_done(self, task: str, state: str, **values: Any) -> None:
+        changes = [SimpleNamespace(name=f"info.{k}", val=v) for k, v in {"state": state, **values}.items()]
+        obj = SimpleNamespace(obj=vim.Task(task), changeSet=changes)
+        self.updates.put(SimpleNamespace(version=str(self.waits), filterSet=[SimpleNamespace(objectSet=[obj])]))
 
 
-def test_wait_returns_the_result() -> None:
-    read = states({"key": "task-1", "state": "queued"}, {"key": "task-1", "state": "running"},
-                  {"key": "task-1", "state": "success", "result": "vm-77"})
-    assert wait_for_task(object(), timeout=5, doing="cloning", read=read) == "vm-77"
+def waiter(collector: FakeCollector, first: dict[str, Any]) -> TaskWaiter:
+    session = SimpleNamespace(content=lambda: SimpleNamespace(propertyCollector=collector))
+    reads = [first]
+    return TaskWaiter(session, read=lambda _task: reads[-1])  # type: ignore[arg-type]
+
+
+def test_tasks_are_awaited_together_through_one_collector_and_each_gets_its_result() -> None:
+    collector = FakeCollector()
+    w = waiter(collector, {"key": "task", "state": "running"})
+    results: dict[str, Any] = {}
+    threads = [threading.Thread(target=lambda t=t: results.update({t: w.wait(vim.Task(t), 5, f"task {t}")}))
+               for t in ("task-1", "task-2", "task-3")]
+    for thread in threads:
+        thread.start()
+    while len(collector.filters) < 3:
+        time.sleep(0.01)
+    for t in ("task-2", "task-1", "task-3"):
+        collector.task_done(t, "success", result=f"vm-{t}")
+    for thread in threads:
+        thread.join(5)
+    assert results == {t: f"vm-{t}" for t in ("task-1", "task-2", "task-3")}
+    deadline = time.monotonic() + 5
+    while collector.destroyed < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert collector.destroyed == 3, "each task's filter removed once it ended"
 
 
 def test_wait_raises_the_tasks_fault() -> None:
     fault = vim.fault.InsufficientResourcesFault(msg="no memory")
-    read = states({"key": "task-1", "state": "running"}, {"key": "task-1", "state": "error", "error": fault})
+    collector = FakeCollector()
+    collector.task_done("task-1", "error", error=fault)
     with pytest.raises(errors.VSphereFault, match="InsufficientResourcesFault while powering on web-01: no memory") as caught:
-        wait_for_task(object(), timeout=5, doing="powering on web-01", read=read)
+        waiter(collector, {"key": "task-1", "state": "running"}).wait(vim.Task("task-1"), 5, "powering on web-01")
     assert caught.value.__cause__ is fault
+
+
+def test_a_task_that_ended_before_its_filter_existed_is_seen_at_once() -> None:
+    collector = FakeCollector()
+    w = waiter(collector, {"key": "task-1", "state": "success", "result": "vm-77"})
+    assert w.wait(vim.Task("task-1"), 5, "cloning") == "vm-77" and collector.waits <= 1
 
 
 def test_wait_says_which_task_a_lost_connection_interrupted() -> None:
     reset = ConnectionResetError(104, "Connection reset by peer")
-
-    def read(_task: object) -> dict[str, Any]:
+    try:
         raise errors.VCenterUnreachable("lost the connection to vCenter at https://vc:443 during "
-                                        "RetrievePropertiesEx: Connection reset by peer") from reset
-
+                                        "WaitForUpdatesEx: Connection reset by peer") from reset
+    except errors.VCenterUnreachable as lost:
+        collector = FakeCollector()
+        collector.updates.put(lost)
     with pytest.raises(errors.VCenterUnreachable) as caught:
-        wait_for_task(vim.Task("task-7"), timeout=5, doing="powering on web-01", read=read)
-    assert str(caught.value) == ("lost the connection to vCenter at https://vc:443 during RetrievePropertiesEx: "
+        waiter(collector, {"key": "task-7", "state": "running"}).wait(vim.Task("task-7"), 5, "powering on web-01")
+    assert str(caught.value) == ("lost the connection to vCenter at https://vc:443 during WaitForUpdatesEx: "
                                  "Connection reset by peer; task task-7 (powering on web-01) may still complete "
                                  "in vCenter")
     assert caught.value.__cause__ is reset
@@ -107,4 +171,4 @@ def test_wait_says_which_task_a_lost_connection_interrupted() -> None:
 
 def test_wait_times_out() -> None:
     with pytest.raises(errors.TaskTimeout, match=r"task task-1 \(cloning\) still running after 0.2 s"):
-        wait_for_task(object(), timeout=0.2, doing="cloning", read=states({"key": "task-1", "state": "running"}))
+        waiter(FakeCollector(), {"key": "task-1", "state": "running"}).wait(vim.Task("task-1"), 0.2, "cloning")

@@ -10,6 +10,7 @@ engine plans from counts what it must and nothing else. Time is the test's ``Clo
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -565,6 +566,32 @@ def test_vms_removed_with_their_host_are_remembered_until_registered_again(tmp_p
         assert set(j.recovery_history(clock(), HOUR).removed) == {"vm-1"}
     finally:
         j.close()
+
+
+def test_actions_journaled_from_many_threads_at_once_are_all_kept_whole(tmp_path: Path) -> None:
+    """The parallel recoveries write the journal from their threads: every intent and step survives,
+    in a file another process (a restarted controller) reads the same."""
+    j = Journal(tmp_path / "journal.sqlite")
+
+    def recover(worker: int) -> None:
+        for n in range(20):
+            action = j.intend("power_on", f"vm-{worker}-{n}", f"app-{worker}-{n}", {"host": None}, "test")
+            j.progress(action, "still_down")
+            j.progress(action, "powered_on", {"address": f"127.0.{worker}.{n}"})
+            if n % 2:
+                j.finish(action)
+
+    threads = [threading.Thread(target=recover, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    reopened = Journal(tmp_path / "journal.sqlite")
+    rows = reopened.actions()
+    assert len(rows) == 160 and len({r.id for r in rows}) == 160
+    assert {(r.state, r.step) for r in rows} == {("done", "powered_on"), ("running", "powered_on")}
+    assert all(r.result == {"address": f"127.0.{r.vm.split('-')[1]}.{r.vm.split('-')[2]}"} for r in rows)
+    assert len(reopened.unfinished_actions()) == 80
 
 
 def test_a_journal_from_before_last_ok_at_gets_the_column(tmp_path: Path) -> None:

@@ -271,7 +271,7 @@ class _Decider:
                       f"(snapshot of {utc_minutes(replica.replica.taken)})", (host_why,),
                       StartReplicaParams(replica=replica.moref, replica_name=replica.name, failed_host=host.moref,
                                          failed_host_name=host.name, snapshot_name=replica.replica.snapshot_name,
-                                         snapshot_created=replica.replica.taken.timestamp()))
+                                         snapshot_created=replica.replica.taken.timestamp(), replica_host=replica.host))
             return
         spare = next((name for name in self.policy.spare_hosts if self.inv.host_by_name(name) is None), None)
         if host.moref in self.adding:
@@ -287,8 +287,12 @@ class _Decider:
             ActionKind.ADD_SPARE_HOST, host.moref, host.name, "step 9: no vHost left, a new vHost is added",
             f"{host_why}; no live host with room mounts its VMs' datastores and they have no replica on a live "
             f"host: add spare host {spare}, then register or start them there", (host_why,),
-            SpareHostParams(spare_host=spare, compute_resource=host.compute_resource, datacenter=host.datacenter,
+            SpareHostParams(spare_host=spare, cluster=self._cluster_of(host), datacenter=host.datacenter,
                             failed_host=host.moref, failed_host_name=host.name), self._priority(vm)))
+
+    def _cluster_of(self, host: HostRecord) -> str | None:
+        resource = self.inv.compute_resources.get(host.compute_resource or "")
+        return resource.moref if resource is not None and resource.is_cluster else None
 
     @cached_property
     def _vms_on(self) -> dict[str, list[VmRecord]]:
@@ -464,9 +468,9 @@ def failover_strategy(inv: Inventory, vm: VmRecord, policy: Policy) -> tuple[Str
 
 
 def _order(action: Action) -> tuple[int, int, str]:
-    """Originals kept off first, then host removals (their VMs' registrations need them), then by priority."""
-    first = {ActionKind.KEEP_ORIGINAL_OFF: 0, ActionKind.REMOVE_FAILED_HOST: 1}
-    return first.get(action.kind, 2), action.priority, action.name
+    """Originals kept off first, then host removals (their VMs' registrations need them), then by
+    priority (the kinds' ``runs_first``: Action.tier)."""
+    return *action.tier, action.name
 
 
 def _registration(vm: VmRecord, host: HostRecord) -> Registration:

@@ -10,12 +10,17 @@ the kind's commit step (recoveries/base.py says why); a step the journal shows a
 skipped when it has no post-condition or its post-condition still holds, and run again otherwise.
 Incidents are closed here with their RTO (detection to answering again) and RPO (age of the
 snapshot used).
+
+``execute_all`` and ``resume_all`` run many actions at once (parallel.py): bounded by
+``[recovery] max_parallel`` and ``max_parallel_per_host``, tier by tier, each after the actions it
+needs (its kind's ``needs``/``provides``). Every action still runs its own steps one after another,
+journaled after each, so each one resumes as it would alone; a stop starts no new step.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +28,7 @@ from pydantic import ValidationError
 
 from vsphere_dr.errors import VCenterUnreachable, VsphereDrError
 from vsphere_dr.journal import ActionRow, Journal
+from vsphere_dr.parallel import Job, Limits, run_jobs
 from vsphere_dr.logging_setup import fields
 from vsphere_dr.plan import Action, ActionKind
 from vsphere_dr.recoveries.base import FromSnapshot, Interrupted, NeedsAPerson, NoLongerNeeded, Recovery, Run, \
@@ -34,7 +40,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Outcome:
     action: Action
-    state: str  # done, failed, abandoned, interrupted, noted
+    state: str  # done, failed, abandoned, interrupted, noted, skipped (what it needed did not succeed)
     detail: str = ""
 
 
@@ -42,34 +48,63 @@ class Executor:
     def __init__(self, tools: Tools, journal: Journal) -> None:
         self.tools, self.journal = tools, journal
 
+    def execute_all(self, actions: Sequence[Action], detected_at: Callable[[Action], float]) -> list[Outcome]:
+        """Carry out a plan's actions concurrently (the module's docstring says how); the outcomes
+        of those started (a stop leaves the rest to the next sweep), in the plan's order."""
+        return self._all(actions, lambda i: self._begin(actions[i], detected_at(actions[i])))
+
+    def resume_all(self, rows: Sequence[ActionRow], priority: Callable[[str], int]) -> list[Outcome]:
+        """Continue unfinished actions concurrently, as ``execute_all`` runs a plan's; ``priority``
+        gives a VM's (by name) for the tiers. Rows that cannot be continued are marked failed."""
+        actions = [(row, self._action_of(row, priority)) for row in rows]
+        resumable = sorted(((row, a) for row, a in actions if a is not None), key=lambda pair: pair[1].tier)
+        return self._all([a for _, a in resumable], lambda i: lambda: self._resume(*resumable[i]))
+
+    def _all(self, actions: Sequence[Action], start: Callable[[int], Callable[[], Outcome]]) -> list[Outcome]:
+        recovery = self.tools.settings().recovery
+        jobs = [_job(action) for action in actions]
+        outcomes = run_jobs(jobs, start, lambda o: o.state in ("done", "noted"),
+                            lambda i, why: Outcome(actions[i], "skipped", why),
+                            Limits(recovery.max_parallel, recovery.max_parallel_per_host), self.tools.stop)
+        return [o for o in outcomes if o is not None]
+
     def execute(self, action: Action, detected_at: float) -> Outcome:
         """Carry out one action of a plan; never raises for a vCenter fault (the outcome says it)."""
+        return self._begin(action, detected_at)()
+
+    def _begin(self, action: Action, detected_at: float) -> Callable[[], Outcome]:
+        """Journal the action's incident and intent now; its steps are the work returned."""
         kind = action.kind.recovery
         if not kind.changes_vcenter:
-            return self._note(action, detected_at)
+            return lambda: self._note(action, detected_at)
         incident = None
         if kind.opens_incident:
             incident = self.journal.open_incident(action.target, action.name, action.reason, detected_at)
         log.warning("recovering %s: %s", action.name, action.line(), extra=_about(action, incident))
         action_id = self.journal.intend(kind.kind, action.target, action.name, action.params.as_json(),
                                         action.reason, incident)
-        return self._carry_out(action_id, action, incident, reached="", result={})
+        return lambda: self._carry_out(action_id, action, incident, reached="", result={})
 
-    def resume(self, row: ActionRow) -> Outcome | None:
-        """Continue an action the journal shows unfinished (the controller stopped in the middle).
-
-        None for a row that cannot be continued (written by another version): it is marked failed.
-        """
+    def _action_of(self, row: ActionRow, priority: Callable[[str], int]) -> Action | None:
+        """The action a journal row records; None (and the row marked failed) for one written by
+        another version that this one cannot continue."""
         try:
             kind = ActionKind(row.kind)
-            action = Action(kind, row.vm, row.vm_name, "resumed", row.reason,
-                            params=kind.recovery.params_type.model_validate(row.params))
+            return Action(kind, row.vm, row.vm_name, "resumed", row.reason,
+                          params=kind.recovery.params_type.model_validate(row.params), priority=priority(row.vm_name))
         except (ValueError, ValidationError) as exc:
             error = f"cannot be continued: its journal entry is not one this version understands ({exc})"
             self.journal.fail(row.id, error)
             log.error("%s of %s %s", row.kind, row.vm_name, error,
                       extra=fields(vm=row.vm_name, moref=row.vm, action=row.kind, incident=row.incident))
             return None
+
+    def resume(self, row: ActionRow, priority: Callable[[str], int] = lambda _name: 1) -> Outcome | None:
+        """Continue one action the journal shows unfinished; None for a row that cannot be continued."""
+        action = self._action_of(row, priority)
+        return None if action is None else self._resume(row, action)
+
+    def _resume(self, row: ActionRow, action: Action) -> Outcome:
         log.warning("continuing %s of %s from step %r (interrupted by a stop)", row.kind, row.vm_name,
                     row.step or "start", extra=_about(action, row.incident))
         return self._carry_out(row.id, action, row.incident, row.step, row.result)
@@ -80,6 +115,8 @@ class Executor:
         run = Run(self.tools, action.target, action.name, action.params, kind.progress_type.model_validate(result))
         try:
             for step in self._steps_left(kind, run, reached):
+                if self.tools.stop.is_set():
+                    raise Interrupted(f"stopping before step {step.name}: the action is continued on restart")
                 self._step(action_id, step, run)
         except NoLongerNeeded as exc:
             # Nothing was changed: the incident stays open until the sweep sees the VM answer.
@@ -152,6 +189,12 @@ class Executor:
         elif not known:
             log.warning("%s: %s", action.name, action.reason, extra=_about(action, incident))
         return Outcome(action, "noted", action.reason)
+
+
+def _job(action: Action) -> Job:
+    kind = action.kind.recovery
+    return Job(action.name, action.tier, kind.host(action.target, action.params), kind.needs(action.params),
+               kind.provides(action.target, action.params))
 
 
 def _about(action: Action, incident: int | None) -> dict[str, Any]:

@@ -74,6 +74,12 @@ class Action:
         """What must still hold when the executor starts: the text of the kind's guards."""
         return self.kind.recovery.preconditions(self.params, self.name)
 
+    @property
+    def tier(self) -> tuple[int, int]:
+        """Its place in the plan's order before its name: the kind's ``runs_first``, then the
+        priority. Every action of a tier starts before any of a later tier (executor.py)."""
+        return self.kind.recovery.runs_first, self.priority
+
     def line(self) -> str:
         """The action in one line: what, on what, and why."""
         return f"{self.kind.value} {self.name}: {self.reason}"

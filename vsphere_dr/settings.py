@@ -290,6 +290,10 @@ class RecoverySettings(Section):
     with_vsphere_ha: Literal["observe", "act"] = "observe"
     # A failed host's VM registered elsewhere: started from its disks as they are, or reverted first.
     registered_vm: Literal["as_is", "revert"] = "as_is"
+    # Actions run at once: overall, and per host (vCenter runs 8 provisioning operations per host
+    # at a time and queues the rest: docs/recovery.md, "Parallel recovery").
+    max_parallel: Annotated[int, Field(ge=1, le=64)] = 32
+    max_parallel_per_host: Annotated[int, Field(ge=1, le=64)] = 8
 
 
 class ReplicationSettings(Section):

@@ -78,6 +78,13 @@ class Gateway(Protocol):
         """The connection and maintenance state of a few hosts in one round trip."""
         ...
 
+    def host_named(self, name: str) -> str | None:
+        """The moref of the host named ``name``, if vCenter has one (only hosts' names are read)."""
+        ...
+
+    def vm_at_path(self, path: str) -> str | None:
+        """The moref of the VM registered from the .vmx at ``path``, if any."""
+        ...
 
 class LiveInventory(Protocol):
     """The daemon's picture of the inventory, kept up to date as vCenter reports changes

@@ -2,6 +2,13 @@
 
 It is also the boundary of all SOAP traffic after login: a connection lost during any call
 becomes VCenterUnreachable (see ``_guard``).
+
+Threads share one session (the parallel recoveries). pyVmomi's SoapStubAdapter takes an HTTP
+connection from a pool guarded by a lock for each call, so concurrent calls on one stub each use
+their own connection (pyVmomi SoapAdapter.py GetConnection/ReturnConnection); what is not safe to
+share is a PropertyCollector's filters and waits (vmware/pyvmomi#868), which is why task waits
+use a collector of their own (tasks.py). What this class changes (login, re-login, the round-trip
+count) happens under its own lock.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import http.client
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +33,10 @@ from vsphere_dr.settings import VCenterSettings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _NETWORK_ERRORS = (OSError, http.client.HTTPException)
+# Idle HTTP connections a session keeps (pyVmomi's default is 5): one per concurrent recovery
+# thread ([recovery] max_parallel is at most 64), so that parallel calls do not open a new
+# connection each time.
+POOL_SIZE = 66
 # Reads that change nothing in vCenter: the only calls repeated after a lost connection.
 _SAFE_TO_REPEAT = frozenset({"RetrievePropertiesEx", "ContinueRetrievePropertiesEx", "RetrieveProperties",
                              "RetrieveServiceContent", "Fetch", "CurrentTime", "QueryPerf",
@@ -39,6 +51,7 @@ class VCenterSession:
         self._sleep = sleep
         self._si: vim.ServiceInstance | None = None
         self._content: vim.ServiceInstanceContent | None = None
+        self._lock = threading.RLock()
         self.round_trips = 0
         self.logins = 0  # successful logins so far: objects made in one session end with it
 
@@ -53,12 +66,13 @@ class VCenterSession:
         Cached: every read of ``si.content`` would otherwise be a round trip of its own. A lost
         connection while reading it leaves the logged-in session for the next try.
         """
-        if self._si is None:
-            self._si = self._connect_with_retries()
-            self.logins += 1
-        if self._content is None:
-            self._content = self._si.RetrieveContent()
-        return self._content
+        with self._lock:
+            if self._si is None:
+                self._si = self._connect_with_retries()
+                self.logins += 1
+            if self._content is None:
+                self._content = self._si.RetrieveContent()
+            return self._content
 
     def managed(self, kind: type, moref: str) -> Any:
         """A pyVmomi reference to the managed object ``moref`` of type ``kind`` on this session."""
@@ -73,20 +87,28 @@ class VCenterSession:
         raised by the stub wrapper) is reported, never retried: in the middle of a task-starting
         call the task may have started.
         """
+        content = self.content()
         try:
-            return fn(self.content())
+            return fn(content)
         except (vim.fault.NotAuthenticated, SessionExpired):
-            log.info("vCenter session expired while %s; logging in again", doing)
-            self._si = self._content = None
+            with self._lock:
+                if self._content is content:  # not logged in again by another thread meanwhile
+                    log.info("vCenter session expired while %s; logging in again", doing)
+                    self._si = self._content = None
             return fn(self.content())
 
     def close(self) -> None:
-        if self._si is not None:
-            try:
-                Disconnect(self._si)
-            except (vmodl.MethodFault, *_NETWORK_ERRORS) as exc:
-                log.debug("logout from %s failed (ignored): %s", self.where, exc)
-            self._si = self._content = None
+        with self._lock:
+            if self._si is not None:
+                try:
+                    Disconnect(self._si)
+                except (vmodl.MethodFault, *_NETWORK_ERRORS) as exc:
+                    log.debug("logout from %s failed (ignored): %s", self.where, exc)
+                self._si = self._content = None
+
+    def _count(self) -> None:
+        with self._lock:
+            self.round_trips += 1
 
     def _connect_with_retries(self) -> vim.ServiceInstance:
         attempts = self._settings.connect_attempts
@@ -138,9 +160,10 @@ class VCenterSession:
         the next call, so the session (its cookie) stays usable: no need to log in again.
         """
         invoke, access = stub.InvokeMethod, stub.InvokeAccessor
+        stub.poolSize = POOL_SIZE
 
         def invoke_method(mo: Any, info: Any, args: Any, *rest: Any, **kwargs: Any) -> Any:
-            self.round_trips += 1
+            self._count()
             calling = _soap_call(info, args)
             with self._connection_errors_reported(calling, getattr(info, "isTask", False)):
                 try:
@@ -151,7 +174,7 @@ class VCenterSession:
                     # Most often a pooled keep-alive connection vCenter closed while idle between
                     # sweeps: a read is repeated once on a new connection, nothing else is.
                     log.debug("connection lost during %s (%s): reading once more", calling, _reason(exc))
-                    self.round_trips += 1
+                    self._count()
                     return invoke(mo, info, args, *rest, **kwargs)
 
         def invoke_accessor(mo: Any, info: Any) -> Any:

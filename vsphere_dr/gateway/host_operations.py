@@ -6,12 +6,12 @@ from pyVmomi import vim
 
 from vsphere_dr.errors import ObjectNotFound
 from vsphere_dr.gateway.connection import VCenterSession
-from vsphere_dr.gateway.tasks import run_task
+from vsphere_dr.gateway.tasks import TaskWaiter, run_task
 
 
 class HostOperations:
-    def __init__(self, session: VCenterSession, task_timeout: float) -> None:
-        self._session = session
+    def __init__(self, session: VCenterSession, waiter: TaskWaiter, task_timeout: float) -> None:
+        self._session, self._waiter = session, waiter
         self._timeout = task_timeout
 
     def add_host(self, name: str, user: str, password: str, cluster: str | None, datacenter: str,
@@ -30,11 +30,11 @@ class HostOperations:
         doing = f"adding host {name} (expecting certificate thumbprint {thumbprint})"
         if cluster is not None:
             target = self._session.managed(vim.ClusterComputeResource, cluster)
-            result = run_task(self._session, lambda: target.AddHost_Task(spec=spec, asConnected=True),
+            result = run_task(self._session, self._waiter, lambda: target.AddHost_Task(spec=spec, asConnected=True),
                               self._timeout, doing)
             return result._moId
         folder = self._host_folder(datacenter)
-        resource = run_task(self._session, lambda: folder.AddStandaloneHost_Task(spec=spec, addConnected=True),
+        resource = run_task(self._session, self._waiter, lambda: folder.AddStandaloneHost_Task(spec=spec, addConnected=True),
                             self._timeout, doing)
         if isinstance(resource, vim.HostSystem):  # not vCenter's answer, but unambiguous
             return resource._moId
@@ -49,7 +49,7 @@ class HostOperations:
         (vSphere docs; KB 1002314; terraform-provider-vsphere#1083)."""
         entity = (self._session.managed(vim.ComputeResource, standalone_resource) if standalone_resource
                   else self._session.managed(vim.HostSystem, host))
-        run_task(self._session, lambda: entity.Destroy_Task(), self._timeout, f"removing failed host {host}")
+        run_task(self._session, self._waiter, lambda: entity.Destroy_Task(), self._timeout, f"removing failed host {host}")
 
     def _host_folder(self, datacenter: str) -> vim.Folder:
         doing = f"finding datacenter {datacenter}"

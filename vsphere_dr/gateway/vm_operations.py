@@ -16,7 +16,7 @@ from vsphere_dr.errors import NotADrillCopy, NotSupported, ObjectNotFound, VSphe
 from vsphere_dr.gateway.connection import VCenterSession
 from vsphere_dr.gateway.faults import faults_translated
 from vsphere_dr.gateway.properties import read_object, retrieve
-from vsphere_dr.gateway.tasks import run_task, task_progress, wait_for_task
+from vsphere_dr.gateway.tasks import TaskWaiter, run_task, start_task
 from vsphere_dr.records import CopyState, NicState
 
 # What a drill step reads of its copy, in one RetrievePropertiesEx.
@@ -25,15 +25,15 @@ COPY_PATHS = ("name", "config.annotation", "config.extraConfig", "runtime.powerS
 
 
 class VmOperations:
-    def __init__(self, session: VCenterSession, task_timeout: float) -> None:
-        self._session = session
+    def __init__(self, session: VCenterSession, waiter: TaskWaiter, task_timeout: float) -> None:
+        self._session, self._waiter = session, waiter
         self._timeout = task_timeout
 
     def _vm(self, moref: str) -> vim.VirtualMachine:
         return self._session.managed(vim.VirtualMachine, moref)
 
     def _run(self, start: Callable[[], vim.Task], doing: str) -> Any:
-        return run_task(self._session, start, self._timeout, doing)
+        return run_task(self._session, self._waiter, start, self._timeout, doing)
 
     def create_snapshot(self, vm: str, name: str, description: str, memory: bool, quiesce: bool) -> str:
         """Create a snapshot and return its moref."""
@@ -57,21 +57,8 @@ class VmOperations:
         (instance UUID, MAC addresses: Broadcom KB 320246). A power-on refused because another host
         holds the files' lock raises FilesLocked."""
         doing = f"powering on {vm}"
-        if not moved:
-            self._run(lambda: self._vm(vm).PowerOnVM_Task(), doing)
-            return
-
-        def started(_content: Any) -> vim.Task:
-            with faults_translated(doing):
-                return self._vm(vm).PowerOnVM_Task()
-
-        def progress_answering(task: vim.Task) -> dict[str, Any]:
-            info = task_progress(task)
-            if info["state"] == vim.TaskInfo.State.running:
-                self._answer_moved(vm, doing)
-            return info
-
-        wait_for_task(self._session.call(started, doing), self._timeout, doing, read=progress_answering)
+        task = start_task(self._session, lambda: self._vm(vm).PowerOnVM_Task(), doing)
+        self._waiter.wait(task, self._timeout, doing, (lambda: self._answer_moved(vm, doing)) if moved else None)
 
     def _answer_moved(self, vm: str, doing: str) -> None:
         mo = self._vm(vm)

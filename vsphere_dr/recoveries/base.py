@@ -154,6 +154,7 @@ class Recovery:
     params_type: ClassVar[type[Params]] = NoParams
     progress_type: ClassVar[type[Progress]] = Progress
     commit_step: ClassVar[str | None] = None  # once reached, guards are not re-run on resume
+    runs_first: ClassVar[int] = 2  # its tier before priority: 0 before 1 before 2 (keep_original_off first)
     STEPS: ClassVar[tuple[Step, ...]] = ()  # the steps, in order, when they do not depend on the params
 
     @classmethod
@@ -166,6 +167,22 @@ class Recovery:
         the executor will check."""
         values = {**params.model_dump(), "name": name}
         return tuple(step.precondition.format(**values) for step in cls.steps(params) if step.guard)
+
+    @classmethod
+    def host(cls, target: str, params: Params) -> str | None:
+        """The host whose provisioning queue its tasks go to (``[recovery] max_parallel_per_host``
+        counts the actions in flight per host); None for actions that occupy no host's queue."""
+        return getattr(params, "host", None)
+
+    @classmethod
+    def needs(cls, params: Params) -> frozenset[str]:
+        """What must be done before it starts: the ``provides`` of earlier actions of the same run."""
+        return frozenset()
+
+    @classmethod
+    def provides(cls, target: str, params: Params) -> frozenset[str]:
+        """What it makes true when it is done, for the ``needs`` of later actions."""
+        return frozenset()
 
     @classmethod
     def loses_nothing(cls, params: Params) -> bool:

@@ -19,6 +19,16 @@ T = TypeVar("T")
 Which = Callable[[Run[Any, Any]], str]  # which VM a step is about: the target, or the copy
 
 
+def host_removed(host: str) -> str:
+    """Done when failed host ``host`` is out of vCenter: its VMs' registrations need it."""
+    return f"host removed:{host}"
+
+
+def host_added(name: str) -> str:
+    """Done when host ``name`` is in vCenter (a spare host): what is registered onto it needs it."""
+    return f"host added:{name}"
+
+
 def target(run: Run[Any, Any]) -> str:
     return run.target
 

@@ -41,6 +41,7 @@ class KeepOriginalOff(Recovery):
     params_type = KeepOffParams
     progress_type = MarkProgress
     commit_step = "original_off"
+    runs_first = 0  # two copies run until it is done: before anything else
     STEPS = (guard("copy_exists", "the copy {copy_vm} still exists", _copy_gone),
              guard("original_runs", "{name} still runs", _off_already),
              Step("original_off", _power_off, _still_runs),

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from vsphere_dr.errors import FilesLocked
-from vsphere_dr.recoveries.base import NeedsAPerson, Recovery, Run, Step, StepFailed, guard
+from vsphere_dr.recoveries.base import NeedsAPerson, Run, Step, StepFailed, guard
 from vsphere_dr.recoveries.common import answers, power_problem, read_vm
 from vsphere_dr.recoveries.registration import REGISTERED, REGISTRATION_GONE, TARGET_USABLE, RegisterParams, \
-    RegisterProgress, registered
+    RegisterProgress, Registering, registered
 
 
 class RegisterAndStartParams(RegisterParams):
@@ -56,10 +56,9 @@ def _answers_at_address(run: Run[RegisterAndStartParams, RegisterProgress]) -> s
 STILL_DOWN_AT_ADDRESS = guard("still_down", "{name} still does not answer", _answers_at_address)
 
 
-class RegisterElsewhere(Recovery):
+class RegisterElsewhere(Registering):
     kind = "register_elsewhere"
     counts_as_restart = True
-    registers_vm = True
     params_type = RegisterAndStartParams
     progress_type = RegisterProgress
     commit_step = "powered_on"

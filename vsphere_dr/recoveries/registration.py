@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from vsphere_dr.errors import VSphereFault
-from vsphere_dr.recoveries.base import FromSnapshot, Progress, Run, Step, StepFailed, guard
-from vsphere_dr.recoveries.common import host_runtime, read_vm
+from vsphere_dr.recoveries.base import FromSnapshot, Params, Progress, Recovery, Run, Step, StepFailed, guard
+from vsphere_dr.recoveries.common import host_added, host_removed, host_runtime, read_vm
 
 
 class Registration(BaseModel):
@@ -74,16 +74,17 @@ TARGET_USABLE = guard("target_usable", "{host_name} is connected and out of main
 
 def _register(run: Run[RegisterParams, RegisterProgress]) -> None:
     """Register from the VM's files, or adopt the registration an interrupted run made: vCenter
-    answers AlreadyExists for files registered already, and only then is the inventory searched."""
+    answers AlreadyExists for files registered already, and only then is that registration looked
+    up by its files' path (SearchIndex.FindByDatastorePath)."""
     r = run.params.registration
     try:
         run.progress.registered = run.tools.gateway.vms.register(r.path, r.name, r.folder, run.params.pool,
                                                                  run.params.host)
     except VSphereFault as exc:
-        existing = next((vm for vm in run.tools.gateway.inventory().vms.values() if vm.files_path == r.path), None)
-        if exc.fault_type != "AlreadyExists" or existing is None:
+        existing = run.tools.gateway.vm_at_path(r.path) if exc.fault_type == "AlreadyExists" else None
+        if existing is None:
             raise
-        run.progress.registered = existing.moref
+        run.progress.registered = existing
 
 
 def _not_registered(run: Run[RegisterParams, RegisterProgress]) -> str | None:
@@ -101,3 +102,15 @@ def registered(run: Run[Any, RegisterProgress]) -> str:
     if run.progress.registered is None:
         raise StepFailed("registered", "the VM has not been registered yet")
     return run.progress.registered
+
+
+class Registering(Recovery):
+    """The registration kinds: each waits for its failed host's removal (and, onto a spare host,
+    for that host's addition) when the same run holds those actions."""
+
+    registers_vm = True
+
+    @classmethod
+    def needs(cls, params: Params) -> frozenset[str]:
+        assert isinstance(params, RegisterParams)
+        return frozenset({host_removed(params.failed_host), host_added(params.host_name)})

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from vsphere_dr.recoveries.base import Params, Recovery, Run, Step, guard
-from vsphere_dr.recoveries.common import host_connected, host_runtime
+from vsphere_dr.recoveries.common import host_connected, host_removed, host_runtime
 from vsphere_dr.recoveries.registration import Registration
 
 
@@ -43,9 +43,18 @@ class RemoveFailedHost(Recovery):
     unregisters_vms = True
     params_type = RemoveHostParams
     commit_step = "host_removed"
+    runs_first = 1  # its VMs' registrations wait for it
     STEPS = (guard("host_still_down", "host {host_name} is still not connected", _back),
              guard("vms_silent", "none of its VMs answers (an isolated host's would)", _vm_answers),
              Step("host_removed", _remove, _still_there))
+
+    @classmethod
+    def host(cls, target: str, params: Params) -> str | None:
+        return target
+
+    @classmethod
+    def provides(cls, target: str, params: Params) -> frozenset[str]:
+        return frozenset({host_removed(target)})
 
     @classmethod
     def unregistered(cls, params: Params) -> tuple[Registration, ...]:

@@ -4,15 +4,13 @@ disappears from the inventory (registration.py)."""
 
 from __future__ import annotations
 
-from vsphere_dr.recoveries.base import Recovery
 from vsphere_dr.recoveries.registration import REGISTERED, REGISTRATION_GONE, TARGET_USABLE, RegisterParams, \
-    RegisterProgress
+    RegisterProgress, Registering
 
 
-class ReregisterAsWas(Recovery):
+class ReregisterAsWas(Registering):
     kind = "reregister_as_was"
     opens_incident = False
-    registers_vm = True
     params_type = RegisterParams
     progress_type = RegisterProgress
     commit_step = "registered"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vsphere_dr.recoveries.base import FromSnapshot, Recovery, Run, Step, guard
+from vsphere_dr.recoveries.base import FromSnapshot, Params, Recovery, Run, Step, guard
 from vsphere_dr.recoveries.common import answers, powered_on
 from vsphere_dr.recoveries.copies import HOST_STILL_DOWN, ORIGINAL_STILL_DOWN, CopyProgress, the_copy
 from vsphere_dr.timefmt import utc_seconds
@@ -24,6 +24,7 @@ class StartReplicaParams(FromSnapshot):
     replica_name: str
     failed_host: str
     failed_host_name: str
+    replica_host: str | None = None  # where the replica is registered (its power-on queues there)
 
 
 def _not_ready(run: Run[StartReplicaParams, CopyProgress]) -> str | None:
@@ -50,6 +51,12 @@ class StartReplica(Recovery):
     params_type = StartReplicaParams
     progress_type = CopyProgress
     commit_step = "powered_on"
+
+    @classmethod
+    def host(cls, target: str, params: Params) -> str | None:
+        assert isinstance(params, StartReplicaParams)
+        return params.replica_host
+
     STEPS: tuple[Step, ...] = (ORIGINAL_STILL_DOWN, HOST_STILL_DOWN,
                                guard("replica_ready", "replica {replica_name} is in vCenter and powered off", _not_ready),
                                Step("unmarked", _unmark), powered_on(the_copy), answers(the_copy))
