@@ -31,10 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -43,16 +41,13 @@ from pyVim.connect import Disconnect, SmartConnect  # noqa: E402
 from pyVim.task import WaitForTask  # noqa: E402
 from pyVmomi import vim  # noqa: E402
 
-from modules import health_administrator  # noqa: E402
 from modules.inventory_administrator import InventoryAdministrator  # noqa: E402
-from modules.ping_alarm_administrator import PingAlarmAdministrator  # noqa: E402
 from vsphere_dr.app.controller import Controller  # noqa: E402
-from vsphere_dr.gateway import VCenterGateway  # noqa: E402
 from vsphere_dr.gateway.watcher import InventoryWatcher  # noqa: E402
-from vsphere_dr.probes import Prober  # noqa: E402
 from vsphere_dr.simulator import topology as topo  # noqa: E402
 from vsphere_dr.simulator.launcher import Simulator, free_port  # noqa: E402
 from vsphere_dr.table import render_table  # noqa: E402
+from sweep_phases import PHASES, phases_timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "tools" / "vcsim" / "example-topology.json"
@@ -151,38 +146,6 @@ def not_responding_at(si: vim.ServiceInstance, name: str) -> float:
     while host.runtime.connectionState != "notResponding":
         time.sleep(0.1)
     return time.time()
-
-
-# What a sweep is made of, timed where the code does it.
-PHASES = (("inventory", (VCenterGateway, "inventory"), (InventoryWatcher, "inventory")),
-          ("probes", (Prober, "probe")), ("classification", (PingAlarmAdministrator, "classify")),
-          ("probe history", (health_administrator.HealthSweep, "_probe_history")),
-          ("decision", (health_administrator, "decide")))
-
-
-@contextmanager
-def phases_timed() -> Iterator[dict[str, float]]:
-    """Seconds spent in each phase while the block runs."""
-    spent = dict.fromkeys((name for name, *_ in PHASES), 0.0)
-    originals = [(owner, attribute, getattr(owner, attribute)) for _, *places in PHASES for owner, attribute in places]
-
-    def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def run(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[name] += time.perf_counter() - start
-        return run
-
-    for name, *places in PHASES:
-        for owner, attribute in places:
-            setattr(owner, attribute, timed(name, getattr(owner, attribute)))
-    try:
-        yield spent
-    finally:
-        for owner, attribute, original in originals:
-            setattr(owner, attribute, original)
 
 
 def sweep_costs(vms: int, workdir: Path) -> list[tuple[object, ...]]:

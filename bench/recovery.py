@@ -3,7 +3,8 @@
 
     python bench/recovery.py [--sweep-sizes 1000,10000] [--rto-sizes 10,100,1000]
 
-1. A steady-state health sweep (the second of a controller that has swept once already) on
+1. A steady-state health sweep (the second of a controller that has swept once already, its
+   inventory the watcher's picture as under `run`, phase by phase: bench/sweep_phases.py) on
    generated labs: round trips and seconds, the ratio of seconds per VM to the smallest lab's, and
    the process's peak RSS after the largest (the controller runs in this process).
 2. RTO under `vsphere-dr run` (the daemon, a process of its own) with the shipped settings
@@ -38,18 +39,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests  # noqa: E402
 
-from modules import health_administrator  # noqa: E402
 from modules.inventory_administrator import InventoryAdministrator  # noqa: E402
-from modules.ping_alarm_administrator import PingAlarmAdministrator  # noqa: E402
 from vsphere_dr.app.controller import Controller  # noqa: E402
 from vsphere_dr.gateway import VCenterGateway  # noqa: E402
 from vsphere_dr.journal import Journal  # noqa: E402
 from vsphere_dr.recoveries import recovery  # noqa: E402
 from vsphere_dr.settings import load_settings  # noqa: E402
-from vsphere_dr.probes import Prober  # noqa: E402
 from vsphere_dr.simulator import topology as topo  # noqa: E402
 from vsphere_dr.simulator.launcher import Simulator, free_port  # noqa: E402
+from vsphere_dr.gateway.watcher import InventoryWatcher  # noqa: E402
 from vsphere_dr.table import render_table  # noqa: E402
+from sweep_phases import PHASES, phases_timed  # noqa: E402
 
 
 FAILED = "esx-00-00.bench.local"
@@ -106,35 +106,6 @@ def failure_lab(directory: Path, vms: int, local: bool) -> tuple[Path, int]:
     return save_lab(directory, "lab", world)
 
 
-# What a sweep is made of, timed where the code does it (whatever the sweep becomes, these are called).
-PHASES = (("inventory", VCenterGateway, "inventory"), ("probes", Prober, "probe"),
-          ("classification", PingAlarmAdministrator, "classify"), ("decision", health_administrator, "decide"))
-
-
-@contextmanager
-def phases_timed() -> Iterator[dict[str, float]]:
-    """Seconds spent in each phase while the block runs."""
-    spent = dict.fromkeys((name for name, _, _ in PHASES), 0.0)
-    originals = [(owner, attribute, getattr(owner, attribute)) for _, owner, attribute in PHASES]
-
-    def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def run(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[name] += time.perf_counter() - start
-        return run
-
-    for (name, owner, attribute), (_, _, original) in zip(PHASES, originals):
-        setattr(owner, attribute, timed(name, original))
-    try:
-        yield spent
-    finally:
-        for owner, attribute, original in originals:
-            setattr(owner, attribute, original)
-
-
 @dataclass(frozen=True)
 class Sweep:
     vms: int
@@ -144,23 +115,29 @@ class Sweep:
 
 
 def sweep(vms: int, workdir: Path) -> Sweep:
-    """The daemon's sweep in steady state: the second of a controller that has swept once."""
+    """The daemon's sweep in steady state: the second of a controller that has swept once, its
+    inventory the watcher's picture (as under `run`)."""
     directory = workdir / f"sweep-{vms}"
     directory.mkdir()
     path, port = lab(directory, "lab", hosts=10, vms_per_host=vms // 10)
     with Simulator(path) as sim:
         controller = Controller(InventoryAdministrator(write_settings(directory, sim, port)))
+        watcher = InventoryWatcher(controller.settings().vcenter)
         try:
             # The VMs' alarms are not created: vcsim's alarm manager takes more than 10 minutes for
             # 10,000 (one CreateAlarm each); in steady state they exist and a sweep creates none.
             controller.health.ping_alarm._available = False
             controller.run_module("health_administrator")  # logs in, reads events once
+            if not watcher.step():
+                raise SystemExit(f"the watcher could not read the inventory of {vms} VMs")
+            controller.health.live = watcher
             before, start = sum(g.round_trips for g in controller.gateways), time.perf_counter()
             with phases_timed() as spent:
                 failed = controller.run_module("health_administrator")
             seconds = time.perf_counter() - start
             trips = sum(g.round_trips for g in controller.gateways) - before
         finally:
+            watcher.stop()
             controller.close()
     if failed is not None:
         raise SystemExit(f"the sweep of {vms} VMs failed: {failed}")
@@ -288,10 +265,10 @@ def main() -> int:
         rtos += [rto("replica", n, work) for n in sizes(args.replica_sizes)]
     if sweeps:
         base = sweeps[0].seconds / sweeps[0].vms
-        print(render_table(("VMS", "ROUND TRIPS", "SECONDS", *(name.upper() + " S" for name, _, _ in PHASES),
+        print(render_table(("VMS", "ROUND TRIPS", "SECONDS", *(name.upper() + " S" for name, *_ in PHASES),
                             "SECONDS PER VM vs smallest"),
                            [(w.vms, w.round_trips, f"{w.seconds:.2f}",
-                             *(f"{w.phases[name]:.2f}" for name, _, _ in PHASES), f"{(w.seconds / w.vms) / base:.2f}")
+                             *(f"{w.phases[name]:.2f}" for name, *_ in PHASES), f"{(w.seconds / w.vms) / base:.2f}")
                             for w in sweeps]))
         print(f"peak RSS of the controller (this process) after the sweeps of up to {sweeps[-1].vms} VMs: "
               f"{peak_mb:.0f} MB")
