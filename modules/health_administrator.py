@@ -9,10 +9,12 @@ has the executor carry the plan out. ``plan()`` is the same sweep without the la
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -36,8 +38,29 @@ if TYPE_CHECKING:
     from vsphere_dr.health_watch import HealthWatch
 
 log = logging.getLogger(__name__)
+YOUNG_GENERATION = 10_000  # allocations; a young collection of that many takes about a millisecond
 # vCenter keeps events 30 days by default: a VM a person powered off within that time is known.
 EVENT_LOOKBACK = timedelta(days=30)
+
+
+@contextmanager
+def _young_objects_die_young() -> Iterator[None]:
+    """The garbage collector's youngest generation at ``YOUNG_GENERATION`` allocations while a
+    sweep probes, classifies and decides (CPython's default, 700, is restored after it).
+
+    The fleet's picture lives as long as the process (about 200,000 objects at 10,000 VMs with
+    the watcher's property maps). With the default, the objects a sweep makes and drops (probe
+    sockets, classifications, views) live long enough to reach the old generation and set off a
+    full collection of that picture in most sweeps: 0.1 to 0.3 s of a 10,000-VM sweep that
+    otherwise takes 0.5 s (bench/detection.py). Only while the sweep runs: a whole inventory read
+    with the larger generation leaves pyVmomi's garbage cycles longer and raised the peak RSS at
+    10,000 VMs from 186 to 243 MB."""
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, YOUNG_GENERATION), middle, old)
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, middle, old)
 
 
 @dataclass
@@ -114,8 +137,9 @@ class HealthSweep:
             log.error("%s", decide(world, Policy.from_settings(self.settings())).notes[0])
             raise
         self.availability.update(inv)
-        world = self._world(inv, now, dry_run)
-        plan = decide(world, Policy.from_settings(self.settings()))
+        with _young_objects_die_young():
+            world = self._world(inv, now, dry_run)
+            plan = decide(world, Policy.from_settings(self.settings()))
         for note in plan.notes:
             log.info("%s", note)
         self.recheck_at = self._recheck_at(world)

@@ -7,7 +7,6 @@ and applies settings changes: a changed vCenter address or credential reconnects
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -34,14 +33,6 @@ from vsphere_dr.records import Inventory
 from vsphere_dr.settings import Settings
 
 log = logging.getLogger(__name__)
-# The garbage collector's youngest generation, in allocations (CPython's default: 700). A
-# controller keeps its fleet's picture for the life of the process (about 200,000 objects at
-# 10,000 VMs, with the watcher's property maps); with the default, the objects a sweep makes
-# and drops (probe sockets, classifications, probe states) live long enough to reach the old
-# generation, and set off a full collection of that picture about once a sweep: 0.13 to 0.3 s of
-# a 10,000-VM sweep that otherwise takes 0.5 s (bench/recovery.py). A larger young generation
-# lets them die young; a young collection of 10,000 objects takes about a millisecond.
-YOUNG_GENERATION = 10_000
 
 
 class Report(Protocol):
@@ -75,15 +66,8 @@ class _Text:
         return self.text
 
 
-def collect_less_often() -> None:
-    """Let a sweep's short-lived objects be collected young (``YOUNG_GENERATION``)."""
-    young, middle, old = gc.get_threshold()
-    gc.set_threshold(max(young, YOUNG_GENERATION), middle, old)
-
-
 class Controller:
     def __init__(self, inventory_admin: InventoryAdministrator) -> None:
-        collect_less_often()
         self.inventory_admin = inventory_admin
         settings = self.settings()
         apply_settings(settings)
