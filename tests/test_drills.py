@@ -365,7 +365,7 @@ def test_the_report_in_text_json_and_a_page_with_a_chart(vc: FakeVCenter, j: Jou
     assert data["outcome"] == "failed" and data["passed"] == 1
     assert [(v["vm_name"], v["outcome"]) for v in data["vms"]] == [("db-01", "passed"), ("bare-01", "refused")]
     assert data["vms"][0]["rpo_seconds"] == pytest.approx(NOW - SNAPSHOT_TIME.timestamp())
-    assert data["vms"][0]["copy"]["removed"] is True and data["started_at"].endswith("+00:00")
+    assert data["vms"][0]["copy"]["removed"] is True and data["started_at"].endswith("Z"), "UTC, as every JSON time of vsphere-dr"
     text = report_text(run, rows)
     assert "1 of 2 VMs passed" in text and "db-01" in text and "bare-01" in text
     page = report_html(run, rows)

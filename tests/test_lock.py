@@ -21,7 +21,10 @@ from vsphere_dr.controller_lock import FileLock, held, lock_for_journal
 from vsphere_dr.errors import ControllerBusy
 
 ROOT = Path(__file__).resolve().parents[1]
-AT_ONCE = 2.0  # seconds: a refusal must not wait (a Python start-up is most of it)
+# A refusal must not wait: it takes at most this much longer than a command that only reads the
+# journal (measured in the same test, so that a loaded machine slows both). Exit 4, not 3, shows
+# that vCenter was never tried; a holder that never lets go shows that nothing waits for ever.
+AT_ONCE = 3.0
 
 HOLD = """
 import sys
@@ -71,6 +74,13 @@ def vsphere_dr(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     return result, time.monotonic() - started
 
 
+def start_up(settings: Path) -> float:
+    """Seconds a command takes that reads the journal and never waits for the lock (`status`)."""
+    result, seconds = vsphere_dr("--config", str(settings), "status")
+    assert result.returncode == 0, result.stderr
+    return seconds
+
+
 def test_lock_is_a_file_beside_the_journal_its_directory_created(tmp_path: Path) -> None:
     journal = tmp_path / "state" / "var" / "vsphere-dr.sqlite"
     lock = FileLock.beside(journal)
@@ -109,9 +119,10 @@ def test_lock_is_free_again_after_the_holder_is_killed(journal: Path, holding: H
 
 
 def test_once_beside_a_holder_exits_4_at_once_and_names_it(write_settings, holding: Holding) -> None:  # type: ignore[no-untyped-def]
-    result, seconds = vsphere_dr("--config", str(write_settings()), "once")
+    settings = write_settings()
+    result, seconds = vsphere_dr("--config", str(settings), "once")
     assert result.returncode == cli.EXIT_BUSY == 4, result.stderr
-    assert seconds < AT_ONCE + 1  # vCenter (port 9) is never tried: its retries alone would take longer
+    assert seconds < start_up(settings) + AT_ONCE
     assert "WARNING" in result.stderr and f"pid {holding.pid} on " in result.stderr and " since " in result.stderr
     assert "vsphere-dr: error" not in result.stderr, "an overlap is not an error: nothing for cron to mail"
 
@@ -123,15 +134,16 @@ def test_every_module_of_once_takes_the_lock(write_settings, holding: Holding, m
 
 
 def test_run_beside_a_holder_exits_4(write_settings, holding: Holding) -> None:  # type: ignore[no-untyped-def]
-    result, seconds = vsphere_dr("--config", str(write_settings()), "run")
-    assert result.returncode == 4 and seconds < AT_ONCE + 1, result.stderr
+    settings = write_settings()
+    result, seconds = vsphere_dr("--config", str(settings), "run")
+    assert result.returncode == 4 and seconds < start_up(settings) + AT_ONCE, result.stderr
 
 
 @pytest.mark.parametrize("command", [["incidents"], ["incidents", "--json"], ["status"]])
 def test_readers_work_while_the_lock_is_held(write_settings, holding: Holding, command: list[str]) -> None:  # type: ignore[no-untyped-def]
-    result, seconds = vsphere_dr("--config", str(write_settings()), *command)
+    # A reader that waited for the lock would wait for ever: the holder never lets go (timeout).
+    result, _ = vsphere_dr("--config", str(write_settings()), *command)
     assert result.returncode == 0, result.stderr
-    assert seconds < AT_ONCE + 1
 
 
 def test_once_releases_the_lock_when_it_ends(write_settings, journal: Path) -> None:  # type: ignore[no-untyped-def]
@@ -153,6 +165,7 @@ def test_wait_lock_takes_the_lock_once_the_holder_ends(write_settings, holding: 
 
 
 def test_wait_lock_gives_up_after_its_bound(write_settings, holding: Holding) -> None:  # type: ignore[no-untyped-def]
-    result, seconds = vsphere_dr("--config", str(write_settings()), "once", "--module", "inventory_administrator",
+    settings = write_settings()
+    result, seconds = vsphere_dr("--config", str(settings), "once", "--module", "inventory_administrator",
                                  "--wait-lock", "1.5")
-    assert result.returncode == 4 and 1.5 <= seconds < 1.5 + AT_ONCE + 1, result.stderr
+    assert result.returncode == 4 and 1.5 <= seconds < 1.5 + start_up(settings) + AT_ONCE, result.stderr

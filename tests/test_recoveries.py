@@ -22,6 +22,7 @@ from tests.recovery_lab import (CASES, SPARE_PASSWORD_ENV, SPARE_THUMBPRINT, Cas
 from vsphere_dr.executor import Executor, Outcome
 from vsphere_dr.journal import Journal
 from vsphere_dr.plan import Action, ActionKind
+from vsphere_dr.recoveries.remove_failed_host import RemoveHostParams
 from vsphere_dr.recoveries.register_elsewhere import RegisterAndStartParams
 
 
@@ -207,12 +208,18 @@ def test_files_locked_by_an_isolated_host_stop_the_recovery_for_a_person(tmp_pat
         pool="resgroup-domain-c1"))
     clock = Clock()
     j = journal(tmp_path, clock)
+    removal = RemoveHostParams(host_name="esx-1", standalone_resource=None, vms=(reg,))
+    j.finish(j.intend("remove_failed_host", "host-1", "esx-1", removal.as_json(), "host failed", None))
+    assert reg.vm in j.recovery_history(clock(), 3600).removed
     outcome = Executor(tools(vc, clock), j).execute(act, clock())
     assert outcome.state == "failed" and "files are locked" in outcome.detail and "isolated, not failed" in outcome.detail
     (incident,) = j.incidents()
     assert incident.state == "needs_person"
     assert [v.name for v in vc.vms.values() if v.power_state == "poweredOn" and v.name == "web-01"] == []
     assert len(vc.orphans) == 1, "the one running copy is the isolated host's"
+    # Its files are registered on esx-2 now (powered off, for the person): the next sweep must not
+    # plan to register them again, which vCenter would refuse (AlreadyExists) every sweep.
+    assert reg.vm not in j.recovery_history(clock(), 3600).removed
 
 
 def test_a_registration_powered_on_by_a_dead_controller_answers_for_itself_not_for_an_isolated_host(

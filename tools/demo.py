@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`make demo`, once the simulator runs (VCSIM_URL): the inventory; a snapshot and a replica round;
-then two hosts lose power, one whose VMs are on shared storage and one whose VMs are on its own
+which VMs are protected and why; a drill (test failover) of one VM; then two hosts lose power, one whose VMs are on shared storage and one whose VMs are on its own
 disk, and what vsphere-dr does about it: a sweep that waits out the isolation timeout, the plan (a
 dry run, with the reason of every action: the first host removed from vCenter and each of its VMs
 registered again on a live host from its files; the second host's VMs started from their
@@ -69,6 +69,11 @@ def main() -> int:
              "snapshot_creator")
         step("a replica round: every VM cloned, powered off, onto the secondary site ([replication])",
              "--config", config, "once", "--module", "replica_creator")
+        step("which VMs are protected, why, their RPO and how each would be recovered", "--config", config,
+             "protection")
+        step("a drill: an isolated copy of app-01's replica started, checked and deleted; production untouched",
+             "--config", config, "drill", "--vm", "app-01")
+        step("the drill reports kept in the journal", "--config", config, "drills")
         for host in (SHARED_HOST, LOCAL_HOST):
             print(f"\n=== injecting a failure: host {host} loses power (POST {sim}/chaos host_down)", flush=True)
             chaos(sim, "host_down", host)

@@ -8,15 +8,11 @@ printed at the time.
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
 from typing import Any
 
 from vsphere_dr.journal import DrillRow, DrillRunRow
 from vsphere_dr.table import render_table
-
-
-def iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+from vsphere_dr.timefmt import iso_utc
 
 
 def time_to_answer(row: DrillRow) -> float | None:
@@ -36,23 +32,23 @@ def drill_as_dict(row: DrillRow) -> dict[str, Any]:
     return {"vm": row.vm, "vm_name": row.vm_name, "outcome": row.state, "error": row.error or None,
             "source": {"kind": row.source_kind or None, "vm": row.source_vm or None,
                        "snapshot": row.source_snapshot, "name": row.source_name or None,
-                       "taken_at": iso(row.source_taken)},
+                       "taken_at": iso_utc(row.source_taken)},
             "copy": {"name": row.copy_name or None, "moref": row.copy, "host": row.host or None,
                      "host_name": row.host_name or None, "datastore": row.datastore or None,
                      "removed": bool(row.cleaned)},
-            "started_at": iso(row.started_at), "powered_on_at": iso(row.powered_on_at),
-            "answered_at": iso(row.answered_at), "finished_at": iso(row.finished_at),
+            "started_at": iso_utc(row.started_at), "powered_on_at": iso_utc(row.powered_on_at),
+            "answered_at": iso_utc(row.answered_at), "finished_at": iso_utc(row.finished_at),
             "time_to_answer_seconds": _rounded(time_to_answer(row)), "rpo_seconds": _rounded(rpo(row))}
 
 
 def report_as_dict(run: DrillRunRow, rows: list[DrillRow]) -> dict[str, Any]:
-    return {"id": run.id, "command": run.command, "outcome": run.outcome, "started_at": iso(run.started_at),
-            "finished_at": iso(run.finished_at), "passed": sum(r.state == "passed" for r in rows),
+    return {"id": run.id, "command": run.command, "outcome": run.outcome, "started_at": iso_utc(run.started_at),
+            "finished_at": iso_utc(run.finished_at), "passed": sum(r.state == "passed" for r in rows),
             "vms": [drill_as_dict(r) for r in rows]}
 
 
 def report_text(run: DrillRunRow, rows: list[DrillRow]) -> str:
-    head = (f"drill {run.id} ({run.outcome}) started {iso(run.started_at)}: "
+    head = (f"drill {run.id} ({run.outcome}) started {iso_utc(run.started_at)}: "
             f"{sum(r.state == 'passed' for r in rows)} of {len(rows)} VMs passed")
     table = [(r.vm_name, r.state, f"{r.source_kind} {r.source_name}".strip() or "-", r.host_name or "-",
               _seconds(time_to_answer(r)), _seconds(rpo(r)), (r.error or "")[:100]) for r in rows]
@@ -62,7 +58,7 @@ def report_text(run: DrillRunRow, rows: list[DrillRow]) -> str:
 def runs_text(runs: list[tuple[DrillRunRow, list[DrillRow]]]) -> str:
     if not runs:
         return "no drills yet"
-    table = [(run.id, iso(run.started_at), run.outcome, len(rows), sum(r.state == "passed" for r in rows),
+    table = [(run.id, iso_utc(run.started_at), run.outcome, len(rows), sum(r.state == "passed" for r in rows),
               ", ".join(r.vm_name for r in rows if r.state != "passed") or "-") for run, rows in runs]
     return render_table(("ID", "STARTED", "OUTCOME", "VMS", "PASSED", "NOT PASSED"), table)
 
@@ -82,7 +78,7 @@ def report_html(run: DrillRunRow, rows: list[DrillRow]) -> str:
 td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.passed{{color:#1a7f37}}
 .failed,.aborted,.refused{{color:#c62828}}</style></head><body>
 <h1>Drill {run.id}: {e(run.outcome)}</h1>
-<p>Started {e(iso(run.started_at) or '-')}, finished {e(iso(run.finished_at) or '-')}:
+<p>Started {e(iso_utc(run.started_at) or '-')}, finished {e(iso_utc(run.finished_at) or '-')}:
 {passed} of {len(rows)} VMs passed.</p>
 {chart_svg(rows)}
 <table><tr><th>VM</th><th>Outcome</th><th>From</th><th>On</th><th>Answered in</th><th>RPO</th><th>Error</th></tr>

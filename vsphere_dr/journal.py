@@ -412,11 +412,13 @@ class Journal:
                 replaced[row["vm"]] = copy
             if kind.once_per_outage:
                 revive_started[row["vm"]] = row["created_at"]
-            if row["state"] == "done" and (kind.unregisters_vms or kind.registers_vm):
+            if row["state"] == "done" and kind.unregisters_vms:
                 params = kind.params_type.model_validate(json.loads(row["params"]))
                 removed.update({r.vm: r for r in kind.unregistered(params)})
-                if kind.registers_vm:
-                    registered_again.add(params.registration.vm)  # type: ignore[attr-defined]
+            if kind.registers_vm:
+                params = kind.params_type.model_validate(json.loads(row["params"]))
+                again = kind.registered_again(params, json.loads(row["result"]), row["state"] == "done")
+                registered_again.update({again} if again else set())
         waiting = {r["vm"] for r in self._rows("SELECT vm FROM incidents WHERE state = 'needs_person'")}
         return History(recoveries=recoveries, busy=frozenset(busy), replaced=replaced,
                        revive_started=revive_started, needs_person=frozenset(waiting),

@@ -3,7 +3,7 @@ snapshot and replica against its RPO target, and what the planner would do if it
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from vsphere_dr.app.status import age
@@ -12,6 +12,7 @@ from vsphere_dr.protection import Verdict, rpo_target, verdicts
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
 from vsphere_dr.table import render_table
+from vsphere_dr.timefmt import iso_utc
 
 
 def protection_rows(inv: Inventory, settings: Settings, now: float) -> list[dict[str, Any]]:
@@ -42,12 +43,8 @@ def _row(inv: Inventory, vm: VmRecord, verdict: Verdict, settings: Settings, pol
 
 def _point(name: str, moref: str, taken: datetime, target: float | None, now: float) -> dict[str, Any]:
     seconds = max(0.0, now - taken.timestamp())
-    return {"name": name, "moref": moref, "taken": _iso(taken), "age_seconds": round(seconds, 1),
+    return {"name": name, "moref": moref, "taken": iso_utc(taken), "age_seconds": round(seconds, 1),
             "within_target": None if target is None else seconds <= target}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def protection_text(rows: list[dict[str, Any]]) -> str:

@@ -195,6 +195,11 @@ class Recovery:
         return ()
 
     @classmethod
+    def registered_again(cls, params: Params, result: dict[str, Any], done: bool) -> str | None:
+        """The removed VM (its old moref) this action registered again (kinds with ``registers_vm``)."""
+        return None
+
+    @classmethod
     def copy_in(cls, result: dict[str, Any]) -> str | None:
         """The copy a journaled result names, for kinds that create one."""
         return cls.progress_type.model_validate(result).copy_made if cls.creates_copy else None

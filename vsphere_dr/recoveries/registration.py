@@ -114,3 +114,11 @@ class Registering(Recovery):
     def needs(cls, params: Params) -> frozenset[str]:
         assert isinstance(params, RegisterParams)
         return frozenset({host_removed(params.failed_host), host_added(params.host_name)})
+
+    @classmethod
+    def registered_again(cls, params: Params, result: dict[str, Any], done: bool) -> str | None:
+        """Once the registration exists, even if a later step failed (a power-on refused for locked
+        files): registering those files again would only meet AlreadyExists, sweep after sweep."""
+        assert isinstance(params, RegisterParams)
+        made = done or RegisterProgress.model_validate(result).registered is not None
+        return params.registration.vm if made else None
