@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 YOUNG_GENERATION = 10_000  # allocations; a young collection of that many takes about a millisecond
+_THRESHOLDS = gc.get_threshold()  # the process's (CPython's default: 700, 10, 10)
 # vCenter keeps events 30 days by default: a VM a person powered off within that time is known.
 EVENT_LOOKBACK = timedelta(days=30)
 
@@ -46,7 +47,7 @@ EVENT_LOOKBACK = timedelta(days=30)
 @contextmanager
 def _young_objects_die_young() -> Iterator[None]:
     """The garbage collector's youngest generation at ``YOUNG_GENERATION`` allocations while a
-    sweep probes, classifies and decides (CPython's default, 700, is restored after it).
+    sweep probes, classifies and decides (the process's own, CPython's 700 by default, after it).
 
     The fleet's picture lives as long as the process (about 200,000 objects at 10,000 VMs with
     the watcher's property maps). With the default, the objects a sweep makes and drops (probe
@@ -55,12 +56,12 @@ def _young_objects_die_young() -> Iterator[None]:
     otherwise takes 0.5 s (bench/detection.py). Only while the sweep runs: a whole inventory read
     with the larger generation leaves pyVmomi's garbage cycles longer and raised the peak RSS at
     10,000 VMs from 186 to 243 MB."""
-    young, middle, old = gc.get_threshold()
+    young, middle, old = _THRESHOLDS
     gc.set_threshold(max(young, YOUNG_GENERATION), middle, old)
     try:
         yield
-    finally:
-        gc.set_threshold(young, middle, old)
+    finally:  # the process's own, not the one found on entry: two sweeps at once cannot leave it raised
+        gc.set_threshold(*_THRESHOLDS)
 
 
 @dataclass

@@ -4,6 +4,7 @@ while something is suspect. (On the simulator: test_watcher_live.py, test_daemon
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -310,3 +311,16 @@ def test_a_refused_login_ends_the_watcher_and_a_lost_vcenter_is_said_once(
     assert caplog.text.count("cannot reach vCenter") == 1, "said once, not at every retry"
     assert not w.step() and w._stopping.is_set(), "a refused login is not retried"
     assert "inventory watcher stopped: vCenter refused the login" in caplog.text
+
+
+def test_a_sweep_s_larger_young_generation_ends_with_it_even_when_it_fails() -> None:
+    from modules import health_administrator
+
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError):
+        with health_administrator._young_objects_die_young():
+            assert gc.get_threshold()[0] == max(before[0], health_administrator.YOUNG_GENERATION)
+            with health_administrator._young_objects_die_young():  # a second sweep at once
+                pass
+            raise RuntimeError("vCenter lost mid-sweep")
+    assert gc.get_threshold() == before
