@@ -39,13 +39,12 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-import sklearn
 from numpy.lib.stride_tricks import sliding_window_view
-from sklearn.covariance import LedoitWolf
-from sklearn.exceptions import InconsistentVersionWarning
 
 # Defined in light modules so that the gateway and the settings need not load scikit-learn:
 from vsphere_dr.health_config import HealthModelConfig, HealthModelError, HealthState
@@ -60,6 +59,7 @@ MIN_TAIL = 16
 EXTREMES_SHARE = 0.01  # of a test's history that estimates the exponential tail beyond its extremes
 MIN_EXTREMES = 5
 MAX_REASONS = 3
+FIRST_ROWS = 16  # a new model's history buffer, doubled when full up to max_history
 EVIDENCE_CAP = 2.0  # evidence is kept below this many thresholds: one extreme sample is ill briefly
 
 
@@ -168,6 +168,10 @@ class _Joint:
         center = np.median(values, axis=0)
         scale = np.maximum(values.std(axis=0), 1e-3 * np.maximum(np.abs(center), 1e-3))
         z = (values - center) / scale
+        # Imported at the first fit, not with the module: scikit-learn costs about 85 MB of RSS
+        # that a controller whose models are all warming up does not need.
+        from sklearn.covariance import LedoitWolf
+
         gaussian = LedoitWolf().fit(z)
         centered = z - gaussian.location_
         distances = np.einsum("ij,jk,ik->i", centered, gaussian.precision_, centered)
@@ -215,7 +219,9 @@ class VmHealthModel:
     def __init__(self, config: HealthModelConfig | None = None) -> None:
         self.config = config or HealthModelConfig()
         self.counters: tuple[str, ...] = ()
-        self._history = np.empty((0, 0))  # ring buffer of the newest max_history rows
+        # Ring buffer of the newest max_history rows; it grows to that size as samples arrive, so
+        # that a fleet of models warming up does not hold a week of rows each.
+        self._history = np.empty((0, 0))
         self._size = 0
         self._next = 0
         self._recent: deque[tuple[float, ...]] = deque(maxlen=self.config.median_window)
@@ -317,12 +323,16 @@ class VmHealthModel:
         """The sample's values in counter order; a missing counter carries its previous value forward."""
         if not self.counters:
             self.counters = tuple(sorted(sample.values))
-            self._history = np.empty((self.config.max_history, len(self.counters)))
+            self._history = np.empty((min(FIRST_ROWS, self.config.max_history), len(self.counters)))
         previous = self._recent[-1] if self._recent else (math.nan,) * len(self.counters)
         row = tuple(float(sample.values.get(c, math.nan)) for c in self.counters)
         return tuple(p if math.isnan(v) else v for v, p in zip(row, previous))
 
     def _remember(self, sample: Sample, row: tuple[float, ...]) -> None:
+        if self._next == len(self._history) < self.config.max_history:  # full while warming up: grow
+            grown = np.empty((min(2 * len(self._history), self.config.max_history), len(self.counters)))
+            grown[:self._next] = self._history
+            self._history = grown
         self._history[self._next] = row
         self._next = (self._next + 1) % self.config.max_history
         self._size = min(self._size + 1, self.config.max_history)
@@ -365,7 +375,7 @@ class HealthModelStore:
         The header can be checked before any scikit-learn object is unpickled.
         """
         header = {"format": FILE_FORMAT, "format_version": FORMAT_VERSION,
-                  "sklearn_version": sklearn.__version__, "config": self.config.as_json()}
+                  "sklearn_version": sklearn_version(), "config": self.config.as_json()}
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
             try:
@@ -385,6 +395,8 @@ class HealthModelStore:
         try:
             with path.open("rb") as file:
                 _check_header(path, file.readline(), config)
+                from sklearn.exceptions import InconsistentVersionWarning
+
                 with warnings.catch_warnings():
                     warnings.simplefilter("error", InconsistentVersionWarning)
                     models = pickle.load(file)
@@ -400,6 +412,12 @@ class HealthModelStore:
         return cls(config, models)
 
 
+@cache
+def sklearn_version() -> str:
+    """The installed scikit-learn's version, read without importing it (see _Joint.fit)."""
+    return version("scikit-learn")
+
+
 def _check_header(path: Path, line: bytes, config: HealthModelConfig) -> None:
     try:
         header = json.loads(line)
@@ -409,7 +427,7 @@ def _check_header(path: Path, line: bytes, config: HealthModelConfig) -> None:
         raise HealthModelError(f"health models {path}: corrupt file (not a vsphere-dr health-model file)")
     problems = {
         "format version": (header.get("format_version"), FORMAT_VERSION),
-        "scikit-learn version": (header.get("sklearn_version"), sklearn.__version__),
+        "scikit-learn version": (header.get("sklearn_version"), sklearn_version()),
         "model configuration": (header.get("config"), config.as_json()),
     }
     for what, (found, expected) in problems.items():
