@@ -70,6 +70,27 @@ def test_settings_do_not_load_scikit_learn() -> None:
                           check=True).stdout.strip() == "False"
 
 
+def test_models_warming_up_do_not_load_scikit_learn(tmp_path: Path) -> None:
+    """A fleet whose models are all warming up (a first start) is judged and saved without
+    scikit-learn's 85 MB; the first fit loads it."""
+    code = f"""
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from vsphere_dr.health_model import HealthModelConfig, HealthModelStore, Sample
+store = HealthModelStore(HealthModelConfig(min_history=40))
+start = datetime(2026, 1, 1)
+for i in range(40):
+    store.model("vm-1").score(Sample(start + timedelta(minutes=5 * i), {{"cpu": 1.0 + i % 3, "mem": 2.0 + i % 5}}))
+store.save(Path({str(tmp_path / "models.pkl")!r}))
+before = "sklearn" in sys.modules
+store.model("vm-1").retrain()
+print(before, "sklearn" in sys.modules)
+"""
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False True"
+
+
 def test_section_is_immutable() -> None:
     with pytest.raises(ValueError):
         HealthSettings().response = "recover"  # type: ignore[misc]
