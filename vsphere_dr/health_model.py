@@ -53,12 +53,15 @@ from vsphere_dr.signals import Sample
 log = logging.getLogger(__name__)
 
 FILE_FORMAT = "vsphere-dr-health-models"
-FORMAT_VERSION = 2  # 2: surprise ranks and CUSUM evidence (1: Gaussian distance, k of n)
+FORMAT_VERSION = 3  # 3: float32 history; 2: surprise ranks and CUSUM evidence (1: Gaussian distance, k of n)
 TAIL_SHARE = 0.05  # of a test's history kept exactly at each end (the body is interpolated)
 MIN_TAIL = 16
 EXTREMES_SHARE = 0.01  # of a test's history that estimates the exponential tail beyond its extremes
 MIN_EXTREMES = 5
 MAX_REASONS = 3
+# The history's rows are kept in float32 (7 significant digits: vCenter's counters are integers, exact
+# below 2**24), half the memory of a warm model; the fit and the scores compute in float64.
+HISTORY_DTYPE = np.float32
 FIRST_ROWS = 16  # a new model's history buffer, doubled when full up to max_history
 EVIDENCE_CAP = 2.0  # evidence is kept below this many thresholds: one extreme sample is ill briefly
 
@@ -323,14 +326,16 @@ class VmHealthModel:
         """The sample's values in counter order; a missing counter carries its previous value forward."""
         if not self.counters:
             self.counters = tuple(sorted(sample.values))
-            self._history = np.empty((min(FIRST_ROWS, self.config.max_history), len(self.counters)))
+            self._history = np.empty((min(FIRST_ROWS, self.config.max_history), len(self.counters)), HISTORY_DTYPE)
         previous = self._recent[-1] if self._recent else (math.nan,) * len(self.counters)
-        row = tuple(float(sample.values.get(c, math.nan)) for c in self.counters)
+        # Rounded as the history keeps it, so that a value ties with the same value seen before.
+        row = tuple(array("f", (float(sample.values.get(c, math.nan)) for c in self.counters)))
         return tuple(p if math.isnan(v) else v for v, p in zip(row, previous))
 
     def _remember(self, sample: Sample, row: tuple[float, ...]) -> None:
         if self._next == len(self._history) < self.config.max_history:  # full while warming up: grow
-            grown = np.empty((min(2 * len(self._history), self.config.max_history), len(self.counters)))
+            grown = np.empty((min(2 * len(self._history), self.config.max_history), len(self.counters)),
+                             HISTORY_DTYPE)
             grown[:self._next] = self._history
             self._history = grown
         self._history[self._next] = row
@@ -340,10 +345,10 @@ class VmHealthModel:
         self._last_time = sample.timestamp
 
     def _ordered_history(self) -> np.ndarray:
-        """The history, oldest first."""
+        """The history, oldest first, in float64 (the fit computes in it)."""
         if self._size < self.config.max_history:
-            return self._history[:self._size].copy()
-        return np.roll(self._history, -self._next, axis=0)
+            return self._history[:self._size].astype(np.float64)
+        return np.roll(self._history, -self._next, axis=0).astype(np.float64)
 
 
 def _median(values: list[float]) -> float:
