@@ -68,12 +68,16 @@ class Client:
     def close(self) -> None:
         Disconnect(self.si)
 
-    def find(self, kind: type, name: str) -> Any:
+    def every(self, kind: type) -> list[Any]:
+        """Every object of ``kind`` in the inventory, through one container view."""
         view = self.content.viewManager.CreateContainerView(self.content.rootFolder, [kind], True)
         try:
-            matches = [obj for obj in view.view if obj.name == name]
+            return list(view.view)
         finally:
             view.DestroyView()
+
+    def find(self, kind: type, name: str) -> Any:
+        matches = [obj for obj in self.every(kind) if obj.name == name]
         assert len(matches) == 1, f"{len(matches)} {kind.__name__} named {name}"
         return matches[0]
 

@@ -69,17 +69,13 @@ def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def world(vc: Client) -> dict[str, Any]:
     """Every VM as a person would compare it: power, host, files, annotation, extraConfig, adapters
     and snapshots (by moref, so a snapshot removed and made again shows)."""
-    view = vc.content.viewManager.CreateContainerView(vc.content.rootFolder, [vim.VirtualMachine], True)
-    try:
-        return {vm._moId: {
-            "name": vm.name, "power": vm.runtime.powerState, "host": vm.runtime.host._moId,
-            "files": vm.config.files.vmPathName, "annotation": vm.config.annotation,
-            "extra": sorted((o.key, str(o.value)) for o in vm.config.extraConfig or ()),
-            "nics": [(d.key, d.connectable.connected, d.connectable.startConnected, d.backing.deviceName)
-                     for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard)],
-            "snapshots": snapshot_names(vm), "ip": vm.guest.ipAddress} for vm in view.view}
-    finally:
-        view.DestroyView()
+    return {vm._moId: {
+        "name": vm.name, "power": vm.runtime.powerState, "host": vm.runtime.host._moId,
+        "files": vm.config.files.vmPathName, "annotation": vm.config.annotation,
+        "extra": sorted((o.key, str(o.value)) for o in vm.config.extraConfig or ()),
+        "nics": [(d.key, d.connectable.connected, d.connectable.startConnected, d.backing.deviceName)
+                 for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard)],
+        "snapshots": snapshot_names(vm), "ip": vm.guest.ipAddress} for vm in vc.every(vim.VirtualMachine)}
 
 
 def drill_copies(vc: Client) -> list[str]:

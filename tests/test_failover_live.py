@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyVmomi import vim
 
 from tests.chaos import chaos
 from tests.sim_world import answers, example_topology_data, wait_until
@@ -36,7 +37,7 @@ def replicated(lab: Lab) -> None:
 
 def running_at(lab: Lab, ip: str) -> list[Any]:
     """The VMs vCenter shows running at ``ip`` on a connected host (a dead host's show their last state)."""
-    return [vm for vm in lab.all_vms() if vm.guest.ipAddress == ip and vm.runtime.powerState == "poweredOn"
+    return [vm for vm in lab.vc.every(vim.VirtualMachine) if vm.guest.ipAddress == ip and vm.runtime.powerState == "poweredOn"
             and vm.runtime.host.runtime.connectionState == "connected"]
 
 
@@ -100,7 +101,7 @@ def test_a_cluster_whose_vsphere_ha_restarts_vms_is_left_to_ha(vcsim_binary: Pat
 def running_copies(lab: Lab) -> dict[str, list[str]]:
     """Each guest address -> the hosts of the VMs running with it on a connected host."""
     found: dict[str, list[str]] = {}
-    for vm in lab.all_vms():
+    for vm in lab.vc.every(vim.VirtualMachine):
         host = vm.runtime.host
         if vm.runtime.powerState == "poweredOn" and host.runtime.connectionState == "connected":
             found.setdefault(vm.guest.ipAddress, []).append(host.name)

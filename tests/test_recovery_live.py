@@ -66,33 +66,18 @@ class Lab:
 
     def running_with_ip(self, ip: str) -> list[str]:
         """Names of the powered-on VMs whose guest reports ``ip``."""
-        view = self.vc.content.viewManager.CreateContainerView(self.vc.content.rootFolder, [vim.VirtualMachine], True)
-        try:
-            return sorted(vm.name for vm in view.view
-                          if vm.runtime.powerState == "poweredOn" and vm.guest.ipAddress == ip)
-        finally:
-            view.DestroyView()
+        return sorted(vm.name for vm in self.vc.every(vim.VirtualMachine)
+                      if vm.runtime.powerState == "poweredOn" and vm.guest.ipAddress == ip)
 
     def host_of(self, name: str) -> str:
         return self.vc.vm(name).runtime.host.name
 
-    def all_vms(self) -> list[Any]:
-        view = self.vc.content.viewManager.CreateContainerView(self.vc.content.rootFolder, [vim.VirtualMachine], True)
-        try:
-            return list(view.view)
-        finally:
-            view.DestroyView()
-
     def registrations_of(self, name: str) -> int:
         """How many VMs of that name vCenter has: exactly one, whatever was recovered."""
-        return sum(1 for vm in self.all_vms() if vm.name == name)
+        return sum(1 for vm in self.vc.every(vim.VirtualMachine) if vm.name == name)
 
     def has_host(self, name: str) -> bool:
-        view = self.vc.content.viewManager.CreateContainerView(self.vc.content.rootFolder, [vim.HostSystem], True)
-        try:
-            return any(h.name == name for h in view.view)
-        finally:
-            view.DestroyView()
+        return any(h.name == name for h in self.vc.every(vim.HostSystem))
 
 
 def start_lab(vcsim_binary: Path, tmp_path: Path, data: dict[str, Any] | None = None,
@@ -181,7 +166,7 @@ def test_isolated_host_is_never_failed_over_into_a_second_copy(lab: Lab, vm_netw
     chaos(lab.sim, "host_isolate", "esx-p1.lab.local", vm_network=vm_network)
     wait_until(lambda: lab.vc.host("esx-p1.lab.local").runtime.connectionState == "notResponding")
     assert lab.once() == 0 and lab.once() == 0
-    vms = [vm for vm in lab.all_vms() if vm.name in P1_VMS]
+    vms = [vm for vm in lab.vc.every(vim.VirtualMachine) if vm.name in P1_VMS]
     assert not [vm.name for vm in vms if vm.runtime.powerState == "poweredOn"
                 and vm.runtime.host.name != "esx-p1.lab.local"], "no second running copy, ever"
     if vm_network:

@@ -48,16 +48,12 @@ def ctl(own: Simulator, write_settings) -> Iterator[Controller]:  # type: ignore
 
 def replicas(vc: Client) -> dict[str, list[Any]]:
     """Each source VM's replicas, by the name in their mark."""
-    view = vc.content.viewManager.CreateContainerView(vc.content.rootFolder, [vim.VirtualMachine], True)
-    try:
-        found: dict[str, list[Any]] = {}
-        for vm in view.view:
-            note = vm.config.annotation or ""
-            if note.startswith("vsphere-dr replica of "):
-                found.setdefault(note.split()[3], []).append(vm)
-        return found
-    finally:
-        view.DestroyView()
+    found: dict[str, list[Any]] = {}
+    for vm in vc.every(vim.VirtualMachine):
+        note = vm.config.annotation or ""
+        if note.startswith("vsphere-dr replica of "):
+            found.setdefault(note.split()[3], []).append(vm)
+    return found
 
 
 def new_round(ctl: Controller) -> None:

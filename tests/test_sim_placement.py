@@ -54,11 +54,7 @@ def clone(vc: Client, source: str, name: str, **location: Any) -> vim.VirtualMac
 
 
 def vm_names(vc: Client) -> set[str]:
-    view = vc.content.viewManager.CreateContainerView(vc.content.rootFolder, [vim.VirtualMachine], True)
-    try:
-        return {vm.name for vm in view.view}
-    finally:
-        view.DestroyView()
+    return {vm.name for vm in vc.every(vim.VirtualMachine)}
 
 
 def test_a_clone_lands_on_the_requested_host_pool_and_datastore(vc: Client) -> None:

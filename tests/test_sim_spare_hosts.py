@@ -70,11 +70,7 @@ def add_standalone(vc: Client, name: str, thumbprint: str | None) -> Any:
 
 
 def hosts(vc: Client) -> set[str]:
-    view = vc.content.viewManager.CreateContainerView(vc.content.rootFolder, [vim.HostSystem], True)
-    try:
-        return {h.name for h in view.view}
-    finally:
-        view.DestroyView()
+    return {h.name for h in vc.every(vim.HostSystem)}
 
 
 def test_a_spare_host_added_with_its_thumbprint_joins_with_its_datastores(own: Simulator, vc: Client) -> None:
