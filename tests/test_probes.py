@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import resource
 import socket
 import time
@@ -153,12 +154,15 @@ def fake_icmp_socket(allowed: set[bool]) -> Any:
     return FakeSocket
 
 
-def test_out_of_file_descriptors_is_an_error_never_a_silent_address(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_descriptor(target: Any) -> socket.socket:
-        raise OSError(errno.EMFILE, "Too many open files")
+@pytest.mark.parametrize("error, what", [(errno.EMFILE, "file descriptors"), (errno.EADDRNOTAVAIL, "local ports")])
+def test_a_shortage_of_ours_is_an_error_never_a_silent_address(error: int, what: str, port: int,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of file descriptors or local ports: the machine's fault, not the address's."""
+    def short(target: Any) -> socket.socket:
+        raise OSError(error, os.strerror(error))
 
-    monkeypatch.setattr(probes, "_connecting", no_descriptor)
-    with pytest.raises(ProbeError, match="out of file descriptors probing 127.0.0.1"):
+    monkeypatch.setattr(probes, "_connecting", short)
+    with pytest.raises(ProbeError, match=f"out of {what} probing 127.0.0.1"):
         prober(port).probe([ANSWERING])
 
 
@@ -210,15 +214,6 @@ def test_a_resolution_counts_in_the_probe_s_timeout(port: int, monkeypatch: pyte
     started = time.monotonic()
     assert prober(port).probe(["slow-dns.example"]) == {"slow-dns.example": False}
     assert TIMEOUT * 0.9 <= time.monotonic() - started < TIMEOUT + 0.5
-
-
-def test_no_local_port_is_an_error_never_a_silent_address(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_port(target: Any) -> socket.socket:
-        raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
-
-    monkeypatch.setattr(probes, "_connecting", no_port)
-    with pytest.raises(ProbeError, match="out of local ports probing 127.0.0.1"):
-        prober(port).probe([ANSWERING])
 
 
 def test_a_slot_freed_by_an_answer_is_used_while_a_silent_probe_waits(port: int, silent: list[str]) -> None:
