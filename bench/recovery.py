@@ -268,8 +268,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep-sizes", default="1000,10000")
     parser.add_argument("--rto-sizes", default="10,100,1000", help="VMs on the failed host, registration path")
-    parser.add_argument("--replica-sizes", default="10,100", help="VMs on the failed host, replica path "
-                        "(1000 works: its replicas take a long time to clone in vcsim)")
+    parser.add_argument("--replica-sizes", default="10,100,1000", help="VMs on the failed host, replica path")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
