@@ -109,7 +109,7 @@ def test_nested_host_is_revived_first_once_for_all_its_vms() -> None:
 def test_revive_that_did_not_bring_the_host_back_falls_back_to_registration() -> None:
     inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
     backing = {"host-1": BackingVm("host-1", "vm-90", "nested-esx1", "poweredOn", "snap-90", "baseline")}
-    history = History(revive_started={"host-1": NOW - 60})
+    history = History(once_tried={("revive_host", "host-1"): NOW - 60})
     plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 900}, history=history, backing=backing),
                   POLICY)
     assert kinds(plan) == [("remove_failed_host", "esx1"), ("register_elsewhere", "app-01")]
@@ -136,6 +136,22 @@ def test_no_live_host_adds_a_spare_host() -> None:
     plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), POLICY)
     (action,) = plan.actions
     assert action.kind == ActionKind.ADD_SPARE_HOST and action.params.spare_host == "esx-spare"
+
+
+def test_a_failed_revive_still_lets_a_spare_host_be_added_once() -> None:
+    """The revive and the spare host are tried once each per outage: one's try is not the other's."""
+    inv = inventory([failed_host(host(1)), host(2, maintenance=True)], [vm(1, 1)])
+    backing = {"host-1": BackingVm("host-1", "vm-90", "nested-esx1", "poweredOn", "snap-90", "baseline")}
+    revived = History(once_tried={("revive_host", "host-1"): NOW - 60})
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 900}, history=revived, backing=backing),
+                  POLICY)
+    (action,) = plan.actions
+    assert action.kind == ActionKind.ADD_SPARE_HOST and action.params.spare_host == "esx-spare"
+    both = History(once_tried={("revive_host", "host-1"): NOW - 60, ("add_spare_host", "host-1"): NOW - 30})
+    plan = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 900}, history=both, backing=backing),
+                  POLICY)
+    assert kinds(plan) == [("needs_person", "app-01")]
+    assert "adding a spare host did not help" in plan.actions[0].reason
 
 
 def test_no_live_host_and_no_spare_needs_a_person() -> None:

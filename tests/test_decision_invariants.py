@@ -43,7 +43,8 @@ def worlds(draw: st.DrawFn) -> World:
     history = History(recoveries={m: draw(st.integers(0, 3)) for m in morefs},
                       busy=frozenset(draw(st.sets(st.sampled_from(morefs)))),
                       replaced={m: f"copy-of-{m}" for m in draw(st.sets(st.sampled_from(morefs)))},
-                      revive_started={h.moref: NOW - draw(st.floats(0, 900)) for h in hosts if draw(st.booleans())})
+                      once_tried={(kind, h.moref): NOW - draw(st.floats(0, 900))
+                                  for h in hosts for kind in ("revive_host", "add_spare_host") if draw(st.booleans())})
     backing = {h.moref: BackingVm(h.moref, f"vm-9{i}", f"nested-{i}", "poweredOff", None)
                for i, h in enumerate(hosts) if draw(st.booleans())}
     ill = frozenset(draw(st.sets(st.sampled_from(morefs))))

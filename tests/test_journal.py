@@ -508,12 +508,14 @@ def test_a_copy_the_executor_made_is_remembered_so_the_original_stays_off(tmp_pa
         j.close()
 
 
-def test_revive_started_is_the_last_revive_of_each_host(j: Journal, clock: Clock) -> None:
+def test_once_tried_is_the_last_try_of_each_once_per_outage_kind_and_host(j: Journal, clock: Clock) -> None:
     journaled(j, clock, NOW - 3 * HOUR, "revive_host", "host-3", "failed")
     journaled(j, clock, NOW - 60, "revive_host", "host-3", "done")
+    journaled(j, clock, NOW - 50, "add_spare_host", "host-3", "failed")
     journaled(j, clock, NOW - 30, "revive_host", "host-4", "abandoned")  # the host came back by itself
     journaled(j, clock, NOW - 30, "reset", "vm-1", "done")
-    assert j.recovery_history(NOW, HOUR).revive_started == {"host-3": NOW - 60}
+    assert j.recovery_history(NOW, HOUR).once_tried == {("revive_host", "host-3"): NOW - 60,
+                                                         ("add_spare_host", "host-3"): NOW - 50}
 
 
 def test_needs_person_are_the_vms_whose_incident_waits_for_a_person(j: Journal) -> None:
@@ -528,7 +530,7 @@ def test_needs_person_are_the_vms_whose_incident_waits_for_a_person(j: Journal) 
 
 def test_an_empty_journal_has_no_history(j: Journal) -> None:
     history = j.recovery_history(NOW, HOUR)
-    assert (history.recoveries, history.busy, history.replaced, history.revive_started, history.needs_person) == \
+    assert (history.recoveries, history.busy, history.replaced, history.once_tried, history.needs_person) == \
         ({}, frozenset(), {}, {}, frozenset())
 
 

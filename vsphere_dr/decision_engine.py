@@ -232,16 +232,16 @@ class _Decider:
                       "it, vsphere-dr only observes ([recovery] with_vsphere_ha = observe)", (host_why,))
             return
         backing = self.world.backing.get(host.moref)
-        if backing is not None and not self._tried_since_down(host):
+        if backing is not None and not self._tried_since_down(ActionKind.REVIVE_HOST, host):
             self._revive(host, vm, host_why)
         elif self._within_restart_budget(vm, host_why):
             self._fail_over(vm, host, host_why)
 
-    def _tried_since_down(self, host: HostRecord) -> bool:
-        """A once-per-outage action about ``host`` (its revive, a spare host for its VMs) was tried
-        since it went down, and the host is still down: it is not tried again."""
+    def _tried_since_down(self, kind: ActionKind, host: HostRecord) -> bool:
+        """A once-per-outage action of ``kind`` about ``host`` (its revive, a spare host for its VMs)
+        was tried since it went down, and the host is still down: it is not tried again."""
         view, history = self.world.hosts.get(host.moref), self.world.history
-        started = history.revive_started.get(host.moref)
+        started = history.once_tried.get((kind.value, host.moref))
         down_since = view.down_since if view and view.down_since is not None else self.world.now
         return started is not None and started >= down_since and host.moref not in history.busy
 
@@ -276,7 +276,7 @@ class _Decider:
         spare = next((name for name in self.policy.spare_hosts if self.inv.host_by_name(name) is None), None)
         if host.moref in self.adding:
             return
-        if spare is None or self._tried_since_down(host):
+        if spare is None or self._tried_since_down(ActionKind.ADD_SPARE_HOST, host):
             left = "no spare host is left" if spare is None else "adding a spare host did not help (see the journal)"
             self._add(ActionKind.NEEDS_PERSON, vm, "step 9: no vHost left",
                       f"{host_why}; no live host with room mounts its datastore, it has no replica on a live host "

@@ -394,7 +394,7 @@ class Journal:
         recoveries: dict[str, int] = {}
         busy: set[str] = set()
         replaced: dict[str, str] = {}
-        revive_started: dict[str, float] = {}
+        once_tried: dict[tuple[str, str], float] = {}
         removed: dict[str, Any] = {}
         registered_again: set[str] = set()
         for row in self._rows("SELECT kind, vm, state, params, result, created_at FROM actions ORDER BY id"):
@@ -411,7 +411,7 @@ class Journal:
             if copy is not None:
                 replaced[row["vm"]] = copy
             if kind.once_per_outage:
-                revive_started[row["vm"]] = row["created_at"]
+                once_tried[(row["kind"], row["vm"])] = row["created_at"]
             if row["state"] == "done" and kind.unregisters_vms:
                 params = kind.params_type.model_validate(json.loads(row["params"]))
                 removed.update({r.vm: r for r in kind.unregistered(params)})
@@ -421,7 +421,7 @@ class Journal:
                 registered_again.update({again} if again else set())
         waiting = {r["vm"] for r in self._rows("SELECT vm FROM incidents WHERE state = 'needs_person'")}
         return History(recoveries=recoveries, busy=frozenset(busy), replaced=replaced,
-                       revive_started=revive_started, needs_person=frozenset(waiting),
+                       once_tried=once_tried, needs_person=frozenset(waiting),
                        removed={vm: r for vm, r in removed.items() if vm not in registered_again})
 
     # --- incidents -----------------------------------------------------------------------

@@ -50,7 +50,8 @@ class History:
     recoveries: Mapping[str, int] = field(default_factory=dict)  # VM -> recoveries in the restart window
     busy: frozenset[str] = frozenset()  # VMs and hosts with an unfinished action
     replaced: Mapping[str, str] = field(default_factory=dict)  # original VM -> the copy that replaced it
-    revive_started: Mapping[str, float] = field(default_factory=dict)  # host -> last revive or spare-host try
+    # (kind, host) -> the last try of a once-per-outage kind (a revive, a spare host) about that host
+    once_tried: Mapping[tuple[str, str], float] = field(default_factory=dict)
     needs_person: frozenset[str] = frozenset()  # VMs whose incident waits for a person
     # VMs taken out of vCenter with their failed host and not yet registered again (old moref ->).
     removed: Mapping[str, Registration] = field(default_factory=dict)

@@ -148,7 +148,7 @@ class Recovery:
     opens_incident: ClassVar[bool] = True
     creates_copy: ClassVar[bool] = False  # after it, a second VM exists for the same workload
     needs_person: ClassVar[bool] = False  # its incident waits for a person (changes nothing itself)
-    once_per_outage: ClassVar[bool] = False  # tried once per outage of its target (History.revive_started)
+    once_per_outage: ClassVar[bool] = False  # tried once per outage of its target (History.once_tried)
     unregisters_vms: ClassVar[bool] = False  # takes VMs out of vCenter (``unregistered``) to be registered again
     registers_vm: ClassVar[bool] = False  # registers one of those again (``params.registration``)
     params_type: ClassVar[type[Params]] = NoParams
