@@ -225,7 +225,9 @@ def test_persistence_round_trip_gives_the_same_verdicts(tmp_path: Path) -> None:
     store.save(path)
     loaded = HealthModelStore.load(path)
     assert sorted(loaded.models) == ["vm-42", "vm-43"]
-    assert [p.name for p in path.parent.iterdir()] == ["health-models.pkl"]  # no temp file left
+    # No temporary file left; the histories are ring files beside the models file.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["health-models.pkl", "health-models.pkl.history"]
+    assert sorted(p.name for p in (path.parent / "health-models.pkl.history").iterdir()) == ["vm-42.ring"]
     expected = store.model("vm-42").score_many(samples[TRAIN:])
     assert loaded.model("vm-42").score_many(samples[TRAIN:]) == expected
     assert any(v.state is HealthState.ILL for v in expected)

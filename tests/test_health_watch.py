@@ -77,10 +77,13 @@ def test_save_and_load_give_the_same_verdicts(tmp_path: Path) -> None:
     watch = HealthWatch(HealthSettings(), path)
     run(watch, samples, stop=ONSET)
     watch.save()
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+    # No temporary file left; the models' histories are ring files beside the models file.
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, f"{path.name}.history"]
     reloaded = HealthWatch(HealthSettings(), path)
     assert reloaded.vms == {"vm-1", "vm-2"}
-    assert run(reloaded, samples, start=ONSET) == run(watch, samples, start=ONSET)
+    uninterrupted = HealthWatch(HealthSettings(), tmp_path / "other" / "health-models.pkl")
+    run(uninterrupted, samples, stop=ONSET)
+    assert run(reloaded, samples, start=ONSET) == run(uninterrupted, samples, start=ONSET)
 
 
 def test_from_settings_keeps_the_models_next_to_the_journal(tmp_path: Path) -> None:
@@ -99,6 +102,7 @@ def test_forget_drops_the_model(tmp_path: Path) -> None:
     watch.forget("vm-2")
     watch.forget("vm-never-seen")
     assert watch.vms == {"vm-1"}
+    assert [p.name for p in (tmp_path / "m.pkl.history").iterdir()] == ["vm-1.ring"]
     assert watch.observe({"vm-2": samples["vm-2"][2]})["vm-2"].reasons == ("warming up: 1/288 samples",)
 
 

@@ -21,11 +21,14 @@ How a sample is judged (docs/health-model.md has the why and the measurements):
    100%) or a run of moderately surprising ones. A new ill episode (an incident) cannot start
    within ``refractory`` samples of the previous one's start.
 
-The update per sample is O(log n) per test; a refit (daily) sorts the history.
+The update per sample is O(log n) per test; a refit (daily) sorts the history. The history is
+kept by a ``HistoryRing`` (health_history.py): in memory, or, for a store with a file, in a ring
+file per VM that only a refit reads.
 """
 
 from __future__ import annotations
 
+import copyreg
 import json
 import logging
 import math
@@ -48,21 +51,21 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 # Defined in light modules so that the gateway and the settings need not load scikit-learn:
 from vsphere_dr.health_config import HealthModelConfig, HealthModelError, HealthState
+from vsphere_dr.health_history import FileRing, HistoryLost, HistoryRing, MemoryRing, history_dir, ring_file
+from vsphere_dr.logging_setup import in_brief
 from vsphere_dr.signals import Sample
 
 log = logging.getLogger(__name__)
 
 FILE_FORMAT = "vsphere-dr-health-models"
-FORMAT_VERSION = 3  # 3: float32 history; 2: surprise ranks and CUSUM evidence (1: Gaussian distance, k of n)
+# 4: the history in ring files beside it; 3: float32 history; 2: surprise ranks and CUSUM evidence
+# (1: Gaussian distance, k of n)
+FORMAT_VERSION = 4
 TAIL_SHARE = 0.05  # of a test's history kept exactly at each end (the body is interpolated)
 MIN_TAIL = 16
 EXTREMES_SHARE = 0.01  # of a test's history that estimates the exponential tail beyond its extremes
 MIN_EXTREMES = 5
 MAX_REASONS = 3
-# The history's rows are kept in float32 (7 significant digits: vCenter's counters are integers, exact
-# below 2**24), half the memory of a warm model; the fit and the scores compute in float64.
-HISTORY_DTYPE = np.float32
-FIRST_ROWS = 16  # a new model's history buffer, doubled when full up to max_history
 EVIDENCE_CAP = 2.0  # evidence is kept below this many thresholds: one extreme sample is ill briefly
 
 
@@ -84,14 +87,16 @@ class _Ranks:
     """One test's learned distribution: its lowest and highest values exactly, the body by count.
 
     ``width`` is the number of samples a value summarises (1, or the median's window): windowed
-    values are not independent, so ranks count in units of ``width`` samples.
+    values are not independent, so ranks count in units of ``width`` samples. ``typecode`` of the
+    kept ends: "f" (half the memory) only for values that are all float32-exact, as the values of
+    the float32 history rows are; the ends are compared with new values, so they must be exact.
     """
 
-    def __init__(self, values: np.ndarray, width: int, two_sided: bool) -> None:
+    def __init__(self, values: np.ndarray, width: int, two_sided: bool, typecode: str = "d") -> None:
         ordered = np.sort(values)
         n = len(ordered)
         keep = min(n, max(MIN_TAIL, math.ceil(TAIL_SHARE * n)))
-        self.low, self.high = array("d", ordered[:keep]), array("d", ordered[n - keep:])
+        self.low, self.high = array(typecode, ordered[:keep]), array(typecode, ordered[n - keep:])
         self.at_or_below_low = int(np.searchsorted(ordered, self.low[-1], "right"))
         self.at_or_above_high = n - int(np.searchsorted(ordered, self.high[0], "left"))
         self.n, self.width, self.two_sided = n, width, two_sided
@@ -205,7 +210,8 @@ class _Fitted:
 
 def _fit(values: np.ndarray, until: datetime, config: HealthModelConfig) -> _Fitted:
     width = config.median_window
-    levels = [_Ranks(values[:, c], 1, two_sided=True) for c in range(values.shape[1])]
+    # A value's ranks hold history rows' values (float32) and rows scored since: float32 suffices.
+    levels = [_Ranks(values[:, c], 1, two_sided=True, typecode="f") for c in range(values.shape[1])]
     medians = [_Ranks(_medians(values[:, c], width), width, two_sided=True) for c in range(values.shape[1])]
     joint = _Joint.fit(values) if values.shape[1] > 1 else None
     return _Fitted(levels, medians, joint, until)
@@ -217,26 +223,33 @@ class VmHealthModel:
     Samples must come in time order at the VM's regular sampling interval. The counter set is fixed
     by the first sample the model sees: a counter missing later carries its last value forward,
     a new one is ignored.
+
+    ``history`` keeps the newest max_history rows (a MemoryRing unless given one). If it is lost
+    (a ring file missing or inconsistent: HistoryLost), the model says so in a warning and warms
+    up again from the next sample.
     """
 
-    def __init__(self, config: HealthModelConfig | None = None) -> None:
+    def __init__(self, config: HealthModelConfig | None = None, history: HistoryRing | None = None) -> None:
         self.config = config or HealthModelConfig()
-        self.counters: tuple[str, ...] = ()
-        # Ring buffer of the newest max_history rows; it grows to that size as samples arrive, so
-        # that a fleet of models warming up does not hold a week of rows each.
-        self._history = np.empty((0, 0))
-        self._size = 0
-        self._next = 0
+        self._history = history or MemoryRing(self.config.max_history)
         self._recent: deque[tuple[float, ...]] = deque(maxlen=self.config.median_window)
+        self._forget()
+
+    def _forget(self) -> None:
+        """Back to a model that has seen nothing (its history is reset at the next sample)."""
+        self.counters: tuple[str, ...] = ()
+        self._recent.clear()
         self._last_time: datetime | None = None
         self._fitted: _Fitted | None = None
-        self._evidence = 0.0
-        self._ill = False
-        self._since_onset = self.config.refractory
+        self._evidence, self._ill, self._since_onset = 0.0, False, self.config.refractory
+
+    @property
+    def history(self) -> HistoryRing:
+        return self._history
 
     @property
     def history_size(self) -> int:
-        return self._size
+        return self._history.size if self.counters else 0  # a lost history counts none until reset
 
     @property
     def last_timestamp(self) -> datetime | None:
@@ -255,11 +268,7 @@ class VmHealthModel:
 
     def fit(self, samples: Sequence[Sample]) -> None:
         """Replace the history with ``samples`` (the newest max_history) and train on it."""
-        self.counters = ()
-        self._size = self._next = 0
-        self._recent.clear()
-        self._last_time = None
-        self._evidence, self._ill, self._since_onset = 0.0, False, self.config.refractory
+        self._forget()
         for sample in samples:
             self._remember(sample, self._row(sample))
         self.retrain()
@@ -269,12 +278,26 @@ class VmHealthModel:
         if self.history_size < self.config.min_history or self._last_time is None:
             self._fitted = None
             return
-        self._fitted = _fit(self._ordered_history(), self._last_time, self.config)
+        try:
+            history = self._history.ordered()
+        except HistoryLost as lost:
+            self._lost(lost)
+            return
+        self._fitted = _fit(history, self._last_time, self.config)
+
+    def _lost(self, lost: HistoryLost) -> None:
+        log.warning("%s; that VM's health model warms up again", lost)
+        self._forget()
 
     def score(self, sample: Sample) -> Verdict:
         """Judge one new sample (it joins the history)."""
-        row = self._row(sample)
-        self._remember(sample, row)
+        try:
+            row = self._row(sample)
+            self._remember(sample, row)
+        except HistoryLost as lost:  # the file went while the model ran: this sample starts anew
+            self._lost(lost)
+            row = self._row(sample)
+            self._remember(sample, row)
         if self._fitted is None:
             progress = f"warming up: {self.history_size}/{self.config.min_history} samples"
             return Verdict(sample.timestamp, HealthState.WARMING_UP, None, (progress,))
@@ -326,29 +349,16 @@ class VmHealthModel:
         """The sample's values in counter order; a missing counter carries its previous value forward."""
         if not self.counters:
             self.counters = tuple(sorted(sample.values))
-            self._history = np.empty((min(FIRST_ROWS, self.config.max_history), len(self.counters)), HISTORY_DTYPE)
+            self._history.reset(len(self.counters))
         previous = self._recent[-1] if self._recent else (math.nan,) * len(self.counters)
         # Rounded as the history keeps it, so that a value ties with the same value seen before.
         row = tuple(array("f", (float(sample.values.get(c, math.nan)) for c in self.counters)))
         return tuple(p if math.isnan(v) else v for v, p in zip(row, previous))
 
     def _remember(self, sample: Sample, row: tuple[float, ...]) -> None:
-        if self._next == len(self._history) < self.config.max_history:  # full while warming up: grow
-            grown = np.empty((min(2 * len(self._history), self.config.max_history), len(self.counters)),
-                             HISTORY_DTYPE)
-            grown[:self._next] = self._history
-            self._history = grown
-        self._history[self._next] = row
-        self._next = (self._next + 1) % self.config.max_history
-        self._size = min(self._size + 1, self.config.max_history)
+        self._history.append(row)  # first: if the history is lost, nothing else has changed
         self._recent.append(row)
         self._last_time = sample.timestamp
-
-    def _ordered_history(self) -> np.ndarray:
-        """The history, oldest first, in float64 (the fit computes in it)."""
-        if self._size < self.config.max_history:
-            return self._history[:self._size].astype(np.float64)
-        return np.roll(self._history, -self._next, axis=0).astype(np.float64)
 
 
 def _median(values: list[float]) -> float:
@@ -359,33 +369,56 @@ def _median(values: list[float]) -> float:
 
 @dataclass
 class HealthModelStore:
-    """Every VM's health model, keyed by managed object id (``vm-42``), saved to one file."""
+    """Every VM's health model, keyed by managed object id (``vm-42``), saved to one file.
+
+    ``path``: the models file the store was loaded from and is saved to. With one, each model's
+    history is a ring file beside it (``health-models.pkl.history/vm-42.ring``), written as samples
+    arrive and read only at a refit; without one (eval-health, tests), in memory. One store per
+    models file at a time (the controller lock sees to it): two would write the same ring files.
+    """
 
     config: HealthModelConfig = field(default_factory=HealthModelConfig)
     models: dict[str, VmHealthModel] = field(default_factory=dict)
+    path: Path | None = None
 
     def model(self, vm_id: str) -> VmHealthModel:
         """The VM's model, a new (warming-up) one the first time the VM is seen."""
         if vm_id not in self.models:
-            self.models[vm_id] = VmHealthModel(self.config)
+            self.models[vm_id] = VmHealthModel(self.config, self._new_history(vm_id))
         return self.models[vm_id]
 
+    def _new_history(self, vm_id: str) -> HistoryRing:
+        if self.path is None:
+            return MemoryRing(self.config.max_history)
+        return FileRing(ring_file(self.path, vm_id), self.config.max_history)
+
     def discard(self, vm_id: str) -> None:
-        """Forget a VM that no longer exists."""
-        self.models.pop(vm_id, None)
+        """Forget a VM that no longer exists, and remove its ring file."""
+        model = self.models.pop(vm_id, None)
+        if model is not None:
+            model.history.remove()
 
     def save(self, path: Path) -> None:
-        """Write atomically: a JSON header line (format, scikit-learn version, config), then a pickle.
+        """Write atomically: a JSON header line (format, scikit-learn version, config), then a pickle
+        of the models without their histories' rows (each history pickles as its shape and count).
 
-        The header can be checked before any scikit-learn object is unpickled.
+        The rows are in the ring files beside ``path``: a store with that file wrote them as samples
+        came; any other history (in memory, or beside another file) is copied there first. The
+        header can be checked before any scikit-learn object is unpickled.
         """
+        for vm, model in self.models.items():
+            target = ring_file(path, vm)
+            if not (isinstance(model.history, FileRing) and model.history.path == target):
+                FileRing.write_copy(model.history, target)
         header = {"format": FILE_FORMAT, "format_version": FORMAT_VERSION,
                   "sklearn_version": sklearn_version(), "config": self.config.as_json()}
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
             try:
                 tmp.write(json.dumps(header).encode() + b"\n")
-                pickle.dump(self.models, tmp, protocol=pickle.HIGHEST_PROTOCOL)
+                pickler = pickle.Pickler(tmp, protocol=pickle.HIGHEST_PROTOCOL)
+                pickler.dispatch_table = copyreg.dispatch_table | {MemoryRing: _ring_shape, FileRing: _ring_shape}
+                pickler.dump(self.models)
                 tmp.flush()
                 os.fsync(tmp.fileno())
             except BaseException:
@@ -395,7 +428,11 @@ class HealthModelStore:
 
     @classmethod
     def load(cls, path: Path, config: HealthModelConfig | None = None) -> HealthModelStore:
-        """Read a file written by save(); HealthModelError if it cannot be trusted as is."""
+        """Read a file written by save(); HealthModelError if it cannot be trusted as is.
+
+        A VM whose ring file is missing or does not match its model warms up again (one warning
+        for them all, naming the files); ring files of no model are removed.
+        """
         config = config or HealthModelConfig()
         try:
             with path.open("rb") as file:
@@ -414,7 +451,43 @@ class HealthModelStore:
             raise HealthModelError(f"health models {path}: corrupt file ({problem})") from exc
         if not isinstance(models, dict) or not all(isinstance(m, VmHealthModel) for m in models.values()):
             raise HealthModelError(f"health models {path}: corrupt file (unexpected content)")
-        return cls(config, models)
+        store = cls(config, models, path)
+        store._attach_histories(path)
+        return store
+
+    @classmethod
+    def empty(cls, path: Path, config: HealthModelConfig | None = None) -> HealthModelStore:
+        """A store with no model, saved to ``path``; ring files left beside it are removed."""
+        store = cls(config or HealthModelConfig(), path=path)
+        store._remove_stray_rings(path)
+        return store
+
+    def _attach_histories(self, path: Path) -> None:
+        """Each model's history to its ring file; a model whose file is lost warms up again."""
+        lost: dict[str, str] = {}
+        for vm, model in self.models.items():
+            try:
+                if not isinstance(model.history, FileRing):
+                    raise HistoryLost(ring_file(path, vm), "the models file holds no ring of it")
+                model.history.attach(ring_file(path, vm))
+            except HistoryLost as exc:
+                lost[vm] = f"{exc.path} ({exc.why})"
+        for vm in lost:
+            self.models[vm] = VmHealthModel(self.config, self._new_history(vm))
+        if lost:
+            log.warning("health history of %d VM(s) lost, they warm up again: %s", len(lost), in_brief(lost.values()))
+        self._remove_stray_rings(path)
+
+    def _remove_stray_rings(self, path: Path) -> None:
+        """Ring files of no model (a VM discarded or lost before a crash, a models file refused)."""
+        kept = {ring_file(path, vm) for vm, model in self.models.items() if model.history.columns}
+        for stray in set(history_dir(path).glob("*.ring")) - kept:
+            stray.unlink(missing_ok=True)
+
+
+def _ring_shape(ring: HistoryRing) -> tuple[type[FileRing], tuple[None, int, int, int]]:
+    """How a history pickles: its shape and count only, unpickled as a FileRing to attach to its file."""
+    return FileRing, (None, ring.capacity, ring.columns, ring.count)
 
 
 @cache
@@ -449,9 +522,9 @@ def load_store_or_empty(path: Path, config: HealthModelConfig | None = None) -> 
     config = config or HealthModelConfig()
     if not path.exists():
         log.info("no health models at %s yet: every VM starts warming up", path)
-        return HealthModelStore(config)
+        return HealthModelStore.empty(path, config)
     try:
         return HealthModelStore.load(path, config)
     except HealthModelError as exc:
         log.warning("%s; starting with empty health models", exc)
-        return HealthModelStore(config)
+        return HealthModelStore.empty(path, config)

@@ -27,9 +27,12 @@ log = logging.getLogger(__name__)
 class HealthWatch:
     """Owns the HealthModelStore of the fleet: feeds, retrains, forgets and saves the VMs' models.
 
-    A models file that is missing, corrupt, or written for another model configuration or
-    scikit-learn version gives an empty store with a warning (every VM warms up again), never an
-    error. After a change of the [health] settings, save() and build a new HealthWatch: models
+    Each VM's history (a week of counter rows) is a ring file in a directory beside the models
+    file, written as samples arrive and read only at the VM's refit, so that the kernel's page
+    cache holds it rather than the process. A models file that is missing, corrupt, or written
+    for another model configuration or scikit-learn version gives an empty store with a warning
+    (every VM warms up again), never an error; a ring file that is missing or does not match its
+    model makes that VM warm up again, with a warning naming the file. After a change of the [health] settings, save() and build a new HealthWatch: models
     learned with other knobs are refused and every VM warms up again.
     """
 
@@ -75,5 +78,6 @@ class HealthWatch:
         self._store.discard(vm)
 
     def save(self) -> None:
-        """Write every model to the models file, atomically (temporary file, fsync, os.replace)."""
+        """Write every model to the models file, atomically (temporary file, fsync, os.replace); their
+        histories' rows are in their ring files already."""
         self._store.save(self._path)

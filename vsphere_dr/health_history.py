@@ -1,0 +1,245 @@
+"""A health model's history: the newest ``capacity`` rows of its counters, the oldest dropped first.
+
+The history is read only when the model is fitted (daily per VM); scoring needs the fitted ranks
+and the last few rows, which the model keeps itself. So the week of rows need not stay in the
+process. One interface, two places to keep them:
+
+- ``MemoryRing``: a float32 array in the process, grown as rows arrive (eval-health, tests,
+  benchmarks: every store without a file).
+- ``FileRing``: one file per VM in a directory beside the models file (the daemon's store),
+  written with ``os.pwrite`` and read with ``os.pread`` at a refit, so that the kernel's page
+  cache holds the rows, not the process (a mapping would: mapped pages count in its RSS). No file
+  descriptor stays open between calls (10,000 VMs would exhaust the process's limit, which the
+  probes need).
+
+A ring file (little-endian): a header (magic, columns, slots, count), then ``capacity + 1`` slots
+of (row number mod 2**32 as uint32, the row as float32). Row ``i`` lives in slot ``i % slots``.
+A new row goes to the slot after the newest, which no row of the current ``capacity`` occupies,
+and only then is the header's count advanced: a crash between the two loses that row and nothing
+else. A refit checks every row it reads carries its own row number, so a row that never reached
+the disk (a power loss) is found instead of trained on.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+
+from vsphere_dr.health_config import HealthModelError
+
+# The rows are float32 (7 significant digits: vCenter's counters are integers, exact below 2**24),
+# half the size of float64; the fit and the scores compute in float64.
+HISTORY_DTYPE = np.float32
+FIRST_ROWS = 16  # a new MemoryRing's buffer, doubled when full up to its capacity
+MAGIC = b"vdr-ring"
+HEADER = struct.Struct("<8sIIQ")  # magic, columns, slots, count (rows ever appended)
+COUNT = struct.Struct("<Q")
+COUNT_OFFSET = HEADER.size - COUNT.size
+SEQUENCE = 2**32  # a slot's row number is kept modulo this (uint32)
+
+
+class HistoryLost(HealthModelError):
+    """A ring file that is missing, short or does not match its model: the VM warms up again."""
+
+    def __init__(self, path: Path | None, why: str) -> None:
+        super().__init__(f"health history {path}: {why}")
+        self.path, self.why = path, why
+
+
+class HistoryRing(ABC):
+    """The newest ``capacity`` rows of ``columns`` counters; ``count`` rows appended since reset."""
+
+    def __init__(self, capacity: int, columns: int = 0, count: int = 0) -> None:
+        self.capacity, self.columns, self.count = capacity, columns, count
+
+    @property
+    def size(self) -> int:
+        """Rows held: at most capacity."""
+        return min(self.count, self.capacity)
+
+    def reset(self, columns: int) -> None:
+        """Start empty, with rows of ``columns`` values."""
+        self.columns, self.count = columns, 0
+        self._start()
+
+    def append(self, row: Sequence[float]) -> None:
+        """Add the newest row (float32-exact values); the oldest goes when capacity is reached."""
+        self._put(self.count, row)
+        self.count += 1
+
+    def ordered(self) -> np.ndarray:
+        """The rows held, oldest first, in float64 (the fit computes in it)."""
+        return self._take(np.arange(self.count - self.size, self.count)).astype(np.float64)
+
+    @abstractmethod
+    def _start(self) -> None:
+        """Make room for rows of ``self.columns`` values, holding none."""
+
+    @abstractmethod
+    def _put(self, index: int, row: Sequence[float]) -> None:
+        """Keep row number ``index`` (the count before it), dropping row ``index - capacity``."""
+
+    @abstractmethod
+    def _take(self, indices: np.ndarray) -> np.ndarray:
+        """The rows with these row numbers (all held), as float32."""
+
+    @abstractmethod
+    def remove(self) -> None:
+        """Delete what the ring keeps outside the process (the VM is gone)."""
+
+
+class MemoryRing(HistoryRing):
+    """The rows in a float32 array that grows from FIRST_ROWS up to capacity, so that a fleet of
+    models warming up does not hold a week of rows each."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self._rows = np.empty((0, 0), HISTORY_DTYPE)
+
+    def _start(self) -> None:
+        self._rows = np.empty((min(FIRST_ROWS, self.capacity), self.columns), HISTORY_DTYPE)
+
+    def _put(self, index: int, row: Sequence[float]) -> None:
+        if index == len(self._rows) < self.capacity:  # full while warming up: grow
+            grown = np.empty((min(2 * len(self._rows), self.capacity), self.columns), HISTORY_DTYPE)
+            grown[:index] = self._rows
+            self._rows = grown
+        self._rows[index % len(self._rows)] = row
+
+    def _take(self, indices: np.ndarray) -> np.ndarray:
+        return self._rows[indices % len(self._rows)]
+
+    def remove(self) -> None:
+        """Nothing outside the process."""
+
+
+class FileRing(HistoryRing):
+    """The rows in a file of ``capacity + 1`` slots (the module's docstring has the layout).
+
+    ``path`` None: not attached yet (a ring read from a models file, before the store gives it its
+    file); its rows cannot be read or written until ``attach``.
+    """
+
+    def __init__(self, path: Path | None, capacity: int, columns: int = 0, count: int = 0) -> None:
+        super().__init__(capacity, columns, count)
+        self.path = path
+
+    @property
+    def slots(self) -> int:
+        return self.capacity + 1
+
+    @property
+    def record_size(self) -> int:
+        return 4 * (1 + self.columns)  # a slot: uint32 row number, float32 values
+
+    def _record(self) -> np.dtype:
+        return np.dtype([("seq", "<u4"), ("row", "<f4", (self.columns,))])
+
+    def _offset(self, index: int) -> int:
+        return HEADER.size + (index % self.slots) * self.record_size
+
+    def _start(self) -> None:
+        self._create(b"")
+
+    def _create(self, records: bytes) -> None:
+        """Write the file anew: the header with ``self.count``, then ``records``."""
+        path = self._where()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, HEADER.pack(MAGIC, self.columns, self.slots, self.count) + records)
+        finally:
+            os.close(fd)
+
+    def _put(self, index: int, row: Sequence[float]) -> None:
+        record = struct.pack(f"<I{self.columns}f", index % SEQUENCE, *row)
+        fd = self._open(os.O_WRONLY)
+        try:
+            os.pwrite(fd, record, self._offset(index))  # the row first, in a slot no held row uses,
+            os.pwrite(fd, COUNT.pack(index + 1), COUNT_OFFSET)  # then the count that makes it held
+        finally:
+            os.close(fd)
+
+    def _take(self, indices: np.ndarray) -> np.ndarray:
+        wanted = min(self.count, self.slots) * self.record_size
+        fd = self._open(os.O_RDONLY)
+        try:
+            data = os.pread(fd, wanted, HEADER.size)
+        finally:
+            os.close(fd)
+        if len(data) < wanted:
+            raise HistoryLost(self.path, f"short: {len(data)} bytes of rows, {wanted} expected")
+        records = np.frombuffer(data, self._record())[indices % self.slots]
+        if not np.array_equal(records["seq"], indices % SEQUENCE):
+            raise HistoryLost(self.path, "its rows do not match its header (rows lost before they reached the disk?)")
+        return records["row"]
+
+    def remove(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    def attach(self, path: Path) -> None:
+        """Use the ring file at ``path``, checked against this ring's columns, slots and count.
+
+        The file may hold one row more than the count (a crash after a round's rows were written,
+        before the models file that counts them was replaced): that row is dropped, the next one
+        takes its slot. Anything else is HistoryLost.
+        """
+        self.path = path
+        if self.columns == 0:  # never had a row: no file yet
+            return
+        fd = self._open(os.O_RDONLY)
+        try:
+            header, size = os.pread(fd, HEADER.size, 0), os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if len(header) < HEADER.size:
+            raise HistoryLost(path, f"short: {len(header)} bytes, not even a header")
+        magic, columns, slots, count = HEADER.unpack(header)
+        if (magic, columns, slots) != (MAGIC, self.columns, self.slots):
+            raise HistoryLost(path, f"not this model's ring file (columns {columns}, slots {slots}; "
+                                    f"expected {self.columns} and {self.slots})")
+        if count not in (self.count, self.count + 1):
+            raise HistoryLost(path, f"holds {count} rows, the models file counts {self.count}")
+        if size < HEADER.size + min(self.count, self.slots) * self.record_size:
+            raise HistoryLost(path, f"short: {size} bytes for {self.size} rows")
+
+    @classmethod
+    def write_copy(cls, ring: HistoryRing, path: Path) -> None:
+        """Write ``ring``'s rows to a ring file at ``path`` (saving a store whose rings are in memory)."""
+        if ring.columns == 0:
+            return
+        copy = cls(path, ring.capacity, ring.columns, ring.count)
+        indices = np.arange(ring.count - ring.size, ring.count)
+        records = np.zeros(min(ring.count, copy.slots), copy._record())
+        records["seq"][indices % copy.slots] = indices % SEQUENCE
+        records["row"][indices % copy.slots] = ring.ordered()
+        copy._create(records.tobytes())
+
+    def _where(self) -> Path:
+        if self.path is None:
+            raise HistoryLost(None, "not attached to a ring file")
+        return self.path
+
+    def _open(self, flags: int) -> int:
+        """The ring file opened (never created); HistoryLost if it is missing."""
+        try:
+            return os.open(self._where(), flags)
+        except FileNotFoundError as exc:
+            raise HistoryLost(self.path, "missing") from exc
+
+
+def history_dir(models_file: Path) -> Path:
+    """The directory of the ring files beside a models file: ``health-models.pkl.history``."""
+    return models_file.with_name(models_file.name + ".history")
+
+
+def ring_file(models_file: Path, vm_id: str) -> Path:
+    """A VM's ring file: its managed object id, quoted to be a file name (``vm-42.ring``)."""
+    return history_dir(models_file) / f"{quote(vm_id, safe='')}.ring"
