@@ -148,10 +148,12 @@ class FileRing(HistoryRing):
         self._create(b"")
 
     def _create(self, records: bytes) -> None:
-        """Write the file anew: the header with ``self.count``, then ``records``."""
+        """Write the file anew: the header with ``self.count``, then ``records``. A file there before is
+        removed first, so that one this user cannot write (another user's ``once``) is replaced."""
         path = self._where()
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, HEADER.pack(MAGIC, self.columns, self.slots, self.count) + records)
         finally:
@@ -228,11 +230,13 @@ class FileRing(HistoryRing):
         return self.path
 
     def _open(self, flags: int) -> int:
-        """The ring file opened (never created); HistoryLost if it is missing."""
+        """The ring file opened (never created); HistoryLost if it is missing or not this user's to use."""
         try:
             return os.open(self._where(), flags)
         except FileNotFoundError as exc:
             raise HistoryLost(self.path, "missing") from exc
+        except PermissionError as exc:
+            raise HistoryLost(self.path, f"cannot be opened: {exc.strerror}") from exc
 
 
 def history_dir(models_file: Path) -> Path:

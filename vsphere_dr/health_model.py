@@ -45,6 +45,7 @@ from datetime import datetime
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -91,6 +92,10 @@ class _Ranks:
     kept ends: "f" (half the memory) only for values that are all float32-exact, as the values of
     the float32 history rows are; the ends are compared with new values, so they must be exact.
     """
+
+    # 13 per warm model: without a __dict__ each (about 4 kB a model)
+    __slots__ = ("low", "high", "at_or_below_low", "at_or_above_high", "n", "width", "two_sided",
+                 "high_scale", "low_scale")
 
     def __init__(self, values: np.ndarray, width: int, two_sided: bool, typecode: str = "d") -> None:
         ordered = np.sort(values)
@@ -232,7 +237,8 @@ class VmHealthModel:
     def __init__(self, config: HealthModelConfig | None = None, history: HistoryRing | None = None) -> None:
         self.config = config or HealthModelConfig()
         self._history = history or MemoryRing(self.config.max_history)
-        self._recent: deque[tuple[float, ...]] = deque(maxlen=self.config.median_window)
+        # The last median_window rows, as float32 arrays (their values are float32: a third of a tuple's size)
+        self._recent: deque[Sequence[float]] = deque(maxlen=self.config.median_window)
         self._forget()
 
     def _forget(self) -> None:
@@ -357,7 +363,7 @@ class VmHealthModel:
 
     def _remember(self, sample: Sample, row: tuple[float, ...]) -> None:
         self._history.append(row)  # first: if the history is lost, nothing else has changed
-        self._recent.append(row)
+        self._recent.append(array("f", row))
         self._last_time = sample.timestamp
 
 
@@ -399,8 +405,9 @@ class HealthModelStore:
             model.history.remove()
 
     def save(self, path: Path) -> None:
-        """Write atomically: a JSON header line (format, scikit-learn version, config), then a pickle
-        of the models without their histories' rows (each history pickles as its shape and count).
+        """Write atomically: a JSON header line (format, scikit-learn version, config), then pickles:
+        the number of models, then each (VM, model) on its own, without its history's rows (a
+        history pickles as its shape and count).
 
         The rows are in the ring files beside ``path``: a store with that file wrote them as samples
         came; any other history (in memory, or beside another file) is copied there first. The
@@ -418,7 +425,12 @@ class HealthModelStore:
                 tmp.write(json.dumps(header).encode() + b"\n")
                 pickler = pickle.Pickler(tmp, protocol=pickle.HIGHEST_PROTOCOL)
                 pickler.dispatch_table = copyreg.dispatch_table | {MemoryRing: _ring_shape, FileRing: _ring_shape}
-                pickler.dump(self.models)
+                pickler.dump(len(self.models))
+                for item in self.models.items():
+                    # Each model its own pickle: loading one memo of every object kept the scaffolding
+                    # of every model (array arguments, state dicts) until the end, ~20 kB of RSS per model.
+                    pickler.clear_memo()
+                    pickler.dump(item)
                 tmp.flush()
                 os.fsync(tmp.fileno())
             except BaseException:
@@ -441,7 +453,7 @@ class HealthModelStore:
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("error", InconsistentVersionWarning)
-                    models = pickle.load(file)
+                    models = _load_models(file)
         except OSError as exc:
             raise HealthModelError(f"health models {path}: cannot read: {exc.strerror or exc}") from exc
         except HealthModelError:
@@ -449,7 +461,7 @@ class HealthModelStore:
         except Exception as exc:  # unpickling garbage raises anything from EOFError to ImportError
             problem = f"{type(exc).__name__}: {exc}"
             raise HealthModelError(f"health models {path}: corrupt file ({problem})") from exc
-        if not isinstance(models, dict) or not all(isinstance(m, VmHealthModel) for m in models.values()):
+        if models is None:
             raise HealthModelError(f"health models {path}: corrupt file (unexpected content)")
         store = cls(config, models, path)
         store._attach_histories(path)
@@ -483,6 +495,20 @@ class HealthModelStore:
         kept = {ring_file(path, vm) for vm, model in self.models.items() if model.history.columns}
         for stray in set(history_dir(path).glob("*.ring")) - kept:
             stray.unlink(missing_ok=True)
+
+
+def _load_models(file: BinaryIO) -> dict[str, VmHealthModel] | None:
+    """The models save() wrote after the header; None if the pickles hold something else."""
+    count = pickle.load(file)
+    if not isinstance(count, int):
+        return None
+    models = {}
+    for _ in range(count):
+        item = pickle.load(file)
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], VmHealthModel)):
+            return None
+        models[item[0]] = item[1]
+    return models
 
 
 def _ring_shape(ring: HistoryRing) -> tuple[type[FileRing], tuple[None, int, int, int]]:
