@@ -236,7 +236,7 @@ class VmHealthModel:
 
     def __init__(self, config: HealthModelConfig | None = None, history: HistoryRing | None = None) -> None:
         self.config = config or HealthModelConfig()
-        self._history = history or MemoryRing(self.config.max_history)
+        self._history = history if history is not None else MemoryRing(self.config.max_history)
         # The last median_window rows, as float32 arrays (their values are float32: a third of a tuple's size)
         self._recent: deque[Sequence[float]] = deque(maxlen=self.config.median_window)
         self._forget()
