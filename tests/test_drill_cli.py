@@ -55,6 +55,77 @@ def test_run_and_once_remove_a_killed_drill_s_copy_unless_a_drill_is_running(con
     assert row is not None and (row.state, row.cleaned) == ("failed", 1)
 
 
+class Connect:
+    """The clean-up's vCenter: the fake's gateway, counting the connections made."""
+
+    def __init__(self, vc: FakeVCenter) -> None:
+        self.vc, self.made = vc, 0
+
+    def __call__(self, _settings: object) -> nullcontext[object]:
+        self.made += 1
+        return nullcontext(self.vc.gateway)
+
+
+def drill_copies(vc: FakeVCenter) -> list[str]:
+    """The VMs with any of a drill copy's marks (a copy a person renamed still counts)."""
+    return [v.moref for v in vc.vms.values()
+            if v.name.startswith("vsphere-dr-drill") or drill_marks.EXTRA_KEY in v.extra or "drill copy" in v.annotation]
+
+
+def test_run_s_check_removes_a_drill_killed_while_it_serves_never_one_that_runs(config: Path) -> None:
+    """`run`'s check at every sweep interval: while the drill's process holds the drill lock its
+    copy is not touched (not even read); once the process is gone the copy is removed, its VM
+    untouched, the drill journaled as interrupted; then nothing is left to do."""
+    vc, admin = lab(), InventoryAdministrator(config, PAUSABLE)
+    drill = killed_drill(vc, admin.settings.journal.path)
+    original = vars(vc.vms["vm-1"]).copy()
+    connect, lock = Connect(vc), drill_lock(admin.settings)
+    lock.acquire("vsphere-dr drill --vm web-01")  # the drill's process, alive
+    changes = len(vc.changes)
+    try:
+        for _sweep in range(3):
+            clean_up_after_drills(admin, connect, serving=True)  # type: ignore[arg-type]
+    finally:
+        lock.release()  # the process died: the kernel released its flock
+    assert len(drill_copies(vc)) == 1 and connect.made == 0 and len(vc.changes) == changes
+    clean_up_after_drills(admin, connect, serving=True)  # type: ignore[arg-type]
+    assert drill_copies(vc) == [] and vars(vc.vms["vm-1"]) == original
+    journal = Journal(admin.settings.journal.path)
+    row = journal.drill(drill)
+    assert row is not None and (row.state, row.cleaned) == ("failed", 1)
+    assert row.error == "interrupted after step powered_on; its copy was removed by the clean-up of interrupted drills"
+    assert journal.drill_runs()[-1].outcome == "interrupted" and not journal.drills_unfinished()
+    clean_up_after_drills(admin, connect, serving=True)  # type: ignore[arg-type]
+    assert connect.made == 1, "nothing unfinished: no vCenter session"
+
+
+@pytest.mark.parametrize("lost", ["name", "annotation", "extraConfig"])
+def test_a_copy_without_all_three_marks_is_left_and_the_journal_says_why(
+        config: Path, lost: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A person renamed the copy, or edited its notes or its extraConfig: `run`'s check reads it
+    again, finds a mark missing, and neither powers it off nor deletes it; the journal says why,
+    the log says it once (not at every sweep interval), and it is tried again."""
+    vc, admin = lab(), InventoryAdministrator(config, PAUSABLE)
+    drill = killed_drill(vc, admin.settings.journal.path)
+    (moref,) = drill_copies(vc)
+    copy = vc.vms[moref]
+    if lost == "name":
+        copy.name = "web-01-test"
+    elif lost == "annotation":
+        copy.annotation = "kept by a person"
+    else:
+        copy.extra = {}
+    for _sweep in range(3):
+        clean_up_after_drills(admin, Connect(vc), serving=True)  # type: ignore[arg-type]
+    assert moref in vc.vms and copy.power_state == "poweredOn"
+    row = Journal(admin.settings.journal.path).drill(drill)
+    assert row is not None and (row.state, row.cleaned) == ("failed", 0)
+    assert row.error.startswith(f"interrupted after step powered_on; its copy {row.copy_name} ({moref}) was not "
+                                f"removed: not powering off or deleting {moref}: ")
+    assert {"name": "drill prefix", "annotation": "no annotation", "extraConfig": "no extraConfig"}[lost] in row.error
+    assert [r.levelname for r in caplog.records if "not removed" in r.getMessage()] == ["ERROR"]
+
+
 def test_an_unreachable_vcenter_never_stops_run_or_once(config: Path, caplog: pytest.LogCaptureFixture) -> None:
     admin = InventoryAdministrator(config, PAUSABLE)
     killed_drill(lab(), admin.settings.journal.path)
