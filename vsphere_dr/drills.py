@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from threading import Event
-from typing import Any
 
 from vsphere_dr import drill_marks
 from vsphere_dr.errors import NotADrillCopy, UsageError, VsphereDrError
