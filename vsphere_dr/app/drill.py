@@ -129,7 +129,7 @@ def _clean_up_unless_a_drill_runs(admin: InventoryAdministrator, journal: Journa
         lock.acquire("vsphere-dr clean-up of interrupted drills")
     except ControllerBusy:
         holder = lock.holder()
-        # Under `run` this is looked at every sweep interval while a drill runs: said once, at start.
+        # Under `run` this is seen at every sweep interval while a drill runs: INFO at start only.
         log.log(logging.DEBUG if serving else logging.INFO, "a drill is running (%s): its copies are its own",
                 holder.describe() if holder else "")
         return
