@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import nullcontext
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,9 +16,12 @@ from tests.fake_vcenter import FakeVCenter
 from tests.recovery_lab import lab
 from vsphere_dr import drill_marks
 from vsphere_dr.app import cli
+from vsphere_dr.app.daemon import LEFTOVERS, Daemon
 from vsphere_dr.app.drill import clean_up_after_drills, drill_lock
 from vsphere_dr.app.module_registry import PAUSABLE
+from vsphere_dr.app.systemd_notify import Notifier
 from vsphere_dr.journal import Journal
+from vsphere_dr.settings import load_settings
 
 
 @pytest.fixture
@@ -151,3 +157,24 @@ def test_drills_without_reports(config: Path, capsys: pytest.CaptureFixture[str]
     assert "no drill 7" in capsys.readouterr().err
     assert cli.main(["--config", str(config), "drills", "--json"]) == cli.EXIT_OK
     assert capsys.readouterr().out.strip() == "[]"
+
+
+def test_run_s_clean_up_is_a_job_at_the_sweep_interval_that_follows_its_edits(
+        write_settings, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    """The clean-up runs beside the modules every [monitoring] interval_seconds, follows an edit
+    of it without a restart, and a defect in it is logged, never ending `run`."""
+    settings = load_settings(write_settings(monitoring={"interval_seconds": 10}))
+    controller = SimpleNamespace(settings=lambda: settings, inventory_admin=SimpleNamespace(on_change=lambda _l: None),
+                                 stop=threading.Event())
+
+    def broken() -> None:
+        raise RuntimeError("a defect")
+
+    daemon = Daemon(controller, Notifier({}), broken)  # type: ignore[arg-type]
+    daemon._schedule_jobs()
+    assert daemon.scheduler.get_job(LEFTOVERS).trigger.interval == timedelta(seconds=10)
+    edited = settings.model_copy(update={"monitoring": settings.monitoring.model_copy(update={"interval_seconds": 4})})
+    daemon._reschedule(settings, edited)
+    assert daemon.scheduler.get_job(LEFTOVERS).trigger.interval == timedelta(seconds=4)
+    daemon._leftovers_job()
+    assert "leftovers failed: RuntimeError: a defect" in caplog.text

@@ -95,15 +95,7 @@ class Daemon:
         """
         about = self.controller.gateway.about()
         log.info("vCenter %s answered as %s", self.controller.gateway.session.where, about)
-        now = datetime.now(timezone.utc)
-        for name, schedule in self._current.items():
-            # next_run_time=None adds the job paused.
-            self.scheduler.add_job(self._job(name), trigger_for(schedule), id=name, name=name, max_instances=1,
-                                   coalesce=True, misfire_grace_time=_grace(schedule),
-                                   next_run_time=None if name in self._paused else now)
-        if self.leftovers is not None:  # first at one interval from now: `run`'s start has just done it
-            self.scheduler.add_job(self._leftovers_job, _leftovers_trigger(self.controller.settings()), id=LEFTOVERS,
-                                   name=LEFTOVERS, max_instances=1, coalesce=True)
+        self._schedule_jobs()
         stop_on_signals(self.controller.stop)
         signal.signal(signal.SIGHUP, self._reload_requested)
         metrics = self._serve_metrics()
@@ -119,6 +111,19 @@ class Daemon:
         if metrics is not None:
             metrics.close()
         log.info("vsphere-dr stopped")
+
+    def _schedule_jobs(self) -> None:
+        """Every module's job, run at once (a paused one added paused), and the clean-up of
+        interrupted drills from one interval on (`run`'s start has just done it)."""
+        now = datetime.now(timezone.utc)
+        for name, schedule in self._current.items():
+            # next_run_time=None adds the job paused.
+            self.scheduler.add_job(self._job(name), trigger_for(schedule), id=name, name=name, max_instances=1,
+                                   coalesce=True, misfire_grace_time=_grace(schedule),
+                                   next_run_time=None if name in self._paused else now)
+        if self.leftovers is not None:
+            self.scheduler.add_job(self._leftovers_job, _leftovers_trigger(self.controller.settings()), id=LEFTOVERS,
+                                   name=LEFTOVERS, max_instances=1, coalesce=True)
 
     def _loop(self) -> None:
         """The main loop: the watchdog's pings and SIGHUP's reloads, until SIGTERM/SIGINT."""
