@@ -191,6 +191,20 @@ def test_a_vm_registered_again_has_its_snapshots_from_its_files(lab: Lab) -> Non
     assert len(ids) == 4 and len(set(ids)) == 4, "a new snapshot's id is not one its files already have"
 
 
+def test_a_destroyed_vm_s_snapshots_go_with_its_files(lab: Lab) -> None:
+    """Destroy_Task deletes the VM's directory, .vmsd included: a .vmx put back at its path
+    registers as a VM without the destroyed one's snapshots."""
+    web = lab.vc.vm("web-01")
+    run_task(web.PowerOffVM_Task())
+    run_task(web.Destroy_Task())
+    directory = Path(lab.vc.find(vim.Datastore, "ds-prod").info.url) / "web-01"
+    assert not directory.exists()
+    directory.mkdir()
+    (directory / "web-01.vmx").write_text('displayName = "web-01"\n', encoding="utf-8")
+    again = lab.register(WEB_01_PATH, "web-01", host=P2)
+    assert again.snapshot is None
+
+
 @pytest.mark.parametrize(("path", "host", "fault"), [
     ("[no-such-ds] x/x.vmx", P2, vim.fault.InvalidDatastore),
     ("[ds-prod] missing/missing.vmx", P2, vim.fault.NotFound),
