@@ -13,8 +13,8 @@ import (
 // inventory: which files a running VM process holds locked, the leases a
 // dead host's locks still have, the processes of VMs that left the inventory
 // while running, and what each set of files holds for a registration (its
-// configuration, snapshot tree, the host it last ran on). A VM's files are named by its
-// config.files.vmPathName. Guarded by the lab's mu.
+// configuration, snapshot tree, the host it last ran on). A VM's files are
+// named by its config.files.vmPathName. Guarded by the lab's mu.
 //
 // A running VM's files are locked by its host (VMFS leases renewed by the
 // host's heartbeat, NFS lock files): another registration of the same files
@@ -209,6 +209,7 @@ func (f *fileModel) vmLeft(vm *simulator.VirtualMachine) {
 
 // deleted follows a VM destroyed with its files (Destroy_Task deletes its
 // directory, .vmsd included): they hold nothing for a registration any more.
+// Call with mu held.
 func (f *fileModel) deleted(vm types.ManagedObjectReference) {
 	for path, r := range f.records {
 		if r.left == vm {
