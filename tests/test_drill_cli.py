@@ -105,6 +105,24 @@ def test_run_s_check_removes_a_drill_killed_while_it_serves_never_one_that_runs(
     assert connect.made == 1, "nothing unfinished: no vCenter session"
 
 
+def test_run_s_check_removes_a_copy_whose_clone_finished_after_the_drill_was_cleaned_up(config: Path) -> None:
+    """A drill killed during its clone: the clean-up found no copy and closed the drill; the clone
+    then finished in vCenter. `run`'s check sees the marked copy in its newest inventory and removes
+    it; without that inventory (nothing unfinished in the journal) it reads nothing."""
+    vc, admin = lab(), InventoryAdministrator(config, PAUSABLE)
+    drill = killed_drill(vc, admin.settings.journal.path)
+    journal = Journal(admin.settings.journal.path)
+    journal.update_drill(drill, copy=None, cleaned=1, state="failed")  # closed before the clone finished
+    connect = Connect(vc)
+    for _sweep in range(2):  # the first closes the drill's run (interrupted); neither finds the copy
+        clean_up_after_drills(admin, connect, serving=True)  # type: ignore[arg-type]
+    assert connect.made == 1 and len(drill_copies(vc)) == 1 and not journal.drills_unfinished()
+    clean_up_after_drills(admin, connect, serving=True, seen=vc.gateway.inventory())  # type: ignore[arg-type]
+    assert drill_copies(vc) == [] and vc.vms["vm-1"].power_state == "poweredOn"
+    clean_up_after_drills(admin, connect, serving=True, seen=vc.gateway.inventory())  # type: ignore[arg-type]
+    assert connect.made == 2, "no marked copy left: no vCenter session"
+
+
 @pytest.mark.parametrize("lost", ["name", "annotation", "extraConfig"])
 def test_a_copy_without_all_three_marks_is_left_and_the_journal_says_why(
         config: Path, lost: str, caplog: pytest.LogCaptureFixture) -> None:

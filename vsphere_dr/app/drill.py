@@ -29,6 +29,7 @@ from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.journal import DrillRow, DrillRunRow, Journal
 from vsphere_dr.logging_setup import apply_settings
 from vsphere_dr.probes import Prober
+from vsphere_dr.records import Inventory
 from vsphere_dr.settings import Settings, VCenterSettings
 from vsphere_dr.vcenter import Gateway
 
@@ -105,24 +106,36 @@ Connect = Callable[[VCenterSettings], AbstractContextManager[Gateway]]
 
 
 def clean_up_after_drills(admin: InventoryAdministrator, connect: Connect = VCenterGateway,
-                          serving: bool = False) -> None:
+                          serving: bool = False, seen: Inventory | None = None) -> None:
     """Remove the copies of drills that were killed half-way, unless a drill is running now (it
     holds the drill lock, and its copies are its own): at the start of `run` and `once`, and, with
     ``serving``, under `run` at every sweep interval (Daemon's ``leftovers`` job). The drill lock
-    is only tried when the journal shows an unfinished drill, so that a `drill` starting at that
-    moment is refused (exit 4) only while there is something to clean up. Never stops `run` or
-    `once`: what cannot be removed now is tried again the next time."""
+    is only tried when the journal shows an unfinished drill, or when ``seen`` (the daemon's newest
+    inventory) shows a marked copy of a drill the journal believes cleaned up (its clone finished
+    in vCenter after its process died), so that a `drill` starting at that moment is refused
+    (exit 4) only while there is something to clean up. Never stops `run` or `once`: what cannot
+    be removed now is tried again the next time."""
     settings = admin.settings
     journal = Journal(settings.journal.path)
     try:
-        if journal.drills_unfinished():
-            _clean_up_unless_a_drill_runs(admin, journal, connect, serving)
+        late = seen is not None and _late_copies(seen, journal)
+        if late or journal.drills_unfinished():
+            _clean_up_unless_a_drill_runs(admin, journal, connect, serving, scan=late)
     finally:
         journal.close()
 
 
+def _late_copies(inv: Inventory, journal: Journal) -> bool:
+    """A copy marked with a drill's token (this journal's) that the journal says was cleaned up."""
+    for vm in inv.vms.values():
+        row = journal.drill(vm.drill.drill) if vm.drill is not None else None
+        if row is not None and vm.drill is not None and row.token == vm.drill.token and row.cleaned:
+            return True
+    return False
+
+
 def _clean_up_unless_a_drill_runs(admin: InventoryAdministrator, journal: Journal, connect: Connect,
-                                  serving: bool) -> None:
+                                  serving: bool, scan: bool) -> None:
     settings = admin.settings
     lock = drill_lock(settings)
     try:
@@ -135,7 +148,7 @@ def _clean_up_unless_a_drill_runs(admin: InventoryAdministrator, journal: Journa
         return
     try:
         with connect(settings.vcenter) as gateway:  # logs in only if a copy may be left
-            for removed in clean_up(_tools(admin, gateway, journal), scan=False):
+            for removed in clean_up(_tools(admin, gateway, journal), scan=scan):
                 log.warning("removed %s, the copy of a drill that did not finish", removed)
     except VsphereDrError as exc:
         log.warning("the copies of interrupted drills were not removed (tried again %s): %s",
