@@ -121,8 +121,8 @@ def wait_until(check: Callable[[], T], timeout: float = 10.0, interval: float = 
         time.sleep(interval)
 
 
-def snapshot_names(vm: vim.VirtualMachine) -> list[str]:
-    """Every snapshot of a VM, oldest first (depth first through the tree)."""
+def snapshot_trees(vm: vim.VirtualMachine) -> list[Any]:
+    """Every snapshot of a VM (its VirtualMachineSnapshotTree), oldest first."""
 
     def walk(trees: Sequence[Any]) -> Iterator[Any]:
         for tree in trees:
@@ -130,7 +130,12 @@ def snapshot_names(vm: vim.VirtualMachine) -> list[str]:
             yield from walk(tree.childSnapshotList)
 
     roots = vm.snapshot.rootSnapshotList if vm.snapshot else []
-    return [tree.name for tree in sorted(walk(roots), key=lambda tree: tree.createTime)]
+    return sorted(walk(roots), key=lambda tree: tree.createTime)
+
+
+def snapshot_names(vm: vim.VirtualMachine) -> list[str]:
+    """Every snapshot's name, oldest first."""
+    return [tree.name for tree in snapshot_trees(vm)]
 
 
 def clone_vm(vc: Client, source: str, name: str, ip: str) -> vim.VirtualMachine:

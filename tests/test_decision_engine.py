@@ -236,6 +236,21 @@ def test_vms_removed_with_their_host_are_registered_by_a_later_sweep_from_the_jo
     assert busy.actions == ()
 
 
+def test_a_removed_vm_registered_by_a_later_sweep_is_still_reverted_to_its_newest_snapshot() -> None:
+    """With registered_vm = revert, the registration planned from the journal (the controller died
+    after the removal) reverts to the snapshot the VM had, as the one planned with the removal would."""
+    policy = replace(POLICY, registered_vm="revert")
+    inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
+    first = decide(world(inv, {"vm-1": VmCondition.UNKNOWN}, {"host-1": 120}), policy)
+    removal, planned = first.actions
+    (reg,) = removal.params.vms
+    later = decide(world(inventory([host(2)], []), history=History(removed={"vm-1": reg})), policy)
+    (action,) = later.actions
+    assert action.kind == ActionKind.REGISTER_ELSEWHERE and action.params.mode == "revert"
+    assert (action.params.snapshot_name, action.params.snapshot_created) == \
+        (planned.params.snapshot_name, planned.params.snapshot_created) != (None, None)
+
+
 def test_a_failed_host_in_a_cluster_whose_vsphere_ha_restarts_vms_is_left_to_ha() -> None:
     inv = inventory([failed_host(host(1)), host(2)], [vm(1, 1)])
     cluster = inv.compute_resources["c1"]

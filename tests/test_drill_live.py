@@ -3,7 +3,8 @@
 A protected VM's replica is made by the real Replica Creator; `vsphere-dr drill --vm web-01` then
 exits 0, leaves no extra VM behind, changes no production VM (its configuration, snapshots and
 power state, and the replicas', read before and after with pyVmomi), and `vsphere-dr drills`
-shows its report. A drill SIGKILLed while its copy boots is cleaned up by the next drill or `once`.
+shows its report. A drill SIGKILLed while its copy boots is cleaned up by the next drill or `once`,
+or by a `run` serving meanwhile within two sweep intervals.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pyVmomi import vim
 from modules.inventory_administrator import InventoryAdministrator
 from tests.sim_world import (Client, example_topology_data, own_simulator, run_task, snapshot_names, wait_until,
                              write_topology)
+from tests.test_daemon_live import RunningDaemon, said
 from tests.test_replica_live import REPLICATION
 from tests.test_snapshots_live import VHOST_BACKING
 from vsphere_dr.app.controller import Controller
@@ -111,11 +113,8 @@ def test_an_unknown_vm_exits_2_naming_it(config: Path) -> None:
     assert result.returncode == 2 and "no-such-vm" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("next_start", [("drill", "--vm", "db-01"), ("once", "--module", "inventory_administrator")],
-                         ids=["drill", "once"])
-def test_a_drill_killed_while_its_copy_boots_is_cleaned_up_at_the_next_start(
-        config: Path, vc: Client, next_start: tuple[str, ...]) -> None:
-    before = world(vc)
+def kill_a_drill_while_its_copy_boots(config: Path, vc: Client) -> None:
+    """`vsphere-dr drill --vm web-01`, SIGKILLed once its copy exists and its power-on is under way."""
     drill = subprocess.Popen([sys.executable, "-m", "vsphere_dr.app", "--config", str(config), "drill", "--vm",
                               "web-01"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -125,9 +124,54 @@ def test_a_drill_killed_while_its_copy_boots_is_cleaned_up_at_the_next_start(
         os.kill(drill.pid, signal.SIGKILL)
         drill.wait()
     assert len(drill_copies(vc)) == 1, "the killed drill left its copy"
-    result = cli(config, *next_start)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert drill_copies(vc) == [] and world(vc) == before
+
+
+def assert_reported_interrupted_and_removed(config: Path) -> None:
     reports = json.loads(cli(config, "drills", "--json").stdout)
     killed = reports[0]["vms"][0]
     assert reports[0]["outcome"] == "interrupted" and killed["outcome"] == "failed" and killed["copy"]["removed"]
+
+
+@pytest.mark.parametrize("next_start", [("drill", "--vm", "db-01"), ("once", "--module", "inventory_administrator")],
+                         ids=["drill", "once"])
+def test_a_drill_killed_while_its_copy_boots_is_cleaned_up_at_the_next_start(
+        config: Path, vc: Client, next_start: tuple[str, ...]) -> None:
+    before = world(vc)
+    kill_a_drill_while_its_copy_boots(config, vc)
+    result = cli(config, *next_start)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert drill_copies(vc) == [] and world(vc) == before
+    assert_reported_interrupted_and_removed(config)
+
+
+SWEEP_SECONDS = 2
+
+
+def test_a_drill_killed_while_run_serves_is_cleaned_up_within_two_sweep_intervals(
+        config: Path, vc: Client) -> None:
+    """`run` serves (every module paused: the world compared stays as it was, and this
+    simulator's VMs do not answer probes) while a drill boots its copy; the drill is SIGKILLed.
+    `run` checks at every sweep interval: its copy is gone within two (plus the clean-up's own
+    reads and tasks), the production VMs and replicas as they were, and `drills` reports it."""
+    settings = config.read_text(encoding="utf-8") + "".join((
+        f"[monitoring]\ninterval_seconds = {SWEEP_SECONDS}\nprobe_timeout_seconds = 0.5\n"
+        "confirm_interval_seconds = 1\n",
+        "[scheduler]\npaused = " + ", ".join(PAUSABLE) + "\n", "[logging]\nformat = json\n"))
+    config.write_text(settings, encoding="utf-8")
+    before = world(vc)
+    daemon = RunningDaemon(config)
+    try:
+        daemon.wait_for(said("vsphere-dr running"), 60)
+        kill_a_drill_while_its_copy_boots(config, vc)
+        killed = time.monotonic()
+        wait_until(lambda: not drill_copies(vc), timeout=2 * SWEEP_SECONDS + 20)
+        took = time.monotonic() - killed
+        daemon.wait_for(said("the copy of a drill that did not finish"), 10)
+        assert daemon.terminate() == 0
+    finally:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()
+    print(f"copy of the killed drill removed by `run` {took:.1f} s after the kill (sweep interval {SWEEP_SECONDS} s)")
+    assert world(vc) == before, "nothing left behind, no production VM or replica changed"
+    assert_reported_interrupted_and_removed(config)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.world_builder import NOW, host, inventory, vm
+from modules.snapshot_creator import SnapshotCreator
+from tests.fake_vcenter import FakeVCenter
+from tests.world_builder import NOW, SNAP_TIME, host, inventory, vm
+from vsphere_dr.app.protection_report import protection_rows
 from vsphere_dr.errors import SettingsError
 from vsphere_dr.journal import Journal
 from vsphere_dr.metrics import DrCollector, registry_of, write_textfile
@@ -52,7 +57,7 @@ def lab() -> Inventory:
                                  replace(vm(4, 1), ip=None)])
 
 
-def scrape(journal: Journal, clock: Clock, s: Settings, inv: Inventory | None = None, trips: int = 7) -> dict:
+def scrape(journal: Journal, clock: Callable[[], float], s: Settings, inv: Inventory | None = None, trips: int = 7) -> dict:
     """{metric name: {labels as a sorted tuple: value}} as Prometheus would read the exposition."""
     registry = registry_of(DrCollector(journal, lambda: s, lambda: inv, lambda: trips, clock))
     text = generate_latest(registry).decode()
@@ -67,19 +72,52 @@ def by_vm(samples: dict[tuple, float]) -> dict[str, float]:
     return {dict(labels)["vm"]: value for labels, value in samples.items()}
 
 
-def test_snapshot_and_replica_ages_are_the_journals_and_a_protected_vm_without_one_is_infinite(
+def test_snapshot_ages_are_vcenter_s_replica_ages_the_journals_and_a_protected_vm_without_one_is_infinite(
         journal: Journal, clock: Clock) -> None:
-    journal.record_snapshot_status("vm-1", "app-01", NOW - 2 * HOUR)
+    journal.record_snapshot_status("vm-2", "app-02", NOW - 2 * HOUR)  # vCenter no longer shows it
     journal.record_replica_status("vm-1", "app-01", NOW - 5 * HOUR)
+    inv = inventory([host(1)], [vm(1, 1), vm(2, 1, snapshot=False), replace(vm(3, 1), name="scratch-03"),
+                                replace(vm(4, 1), ip=None)])
     clock.now = NOW + 60
-    found = scrape(journal, clock, settings(), lab())
+    found = scrape(journal, clock, settings(), inv)
     ages = by_vm(found["vsphere_dr_snapshot_age_seconds"])
-    assert ages["app-01"] == 2 * HOUR + 60
-    assert math.isinf(ages["app-02"])  # protected, no snapshot yet: above any target
+    assert ages["app-01"] == NOW + 60 - SNAP_TIME.timestamp()
+    assert math.isinf(ages["app-02"])  # protected, no snapshot in vCenter: above any target
     assert "scratch-03" not in ages and "app-04" not in ages  # not protected
     # Replication is off: only what the journal holds, no infinite ages.
     assert by_vm(found["vsphere_dr_replica_age_seconds"]) == {"app-01": 5 * HOUR + 60}
     assert by_vm(found["vsphere_dr_rpo_target_seconds"]) == {"app-01": 7200.0, "app-02": 7200.0}
+    assert "vsphere_dr_snapshot_age_seconds" not in scrape(journal, clock, settings(), None), "no inventory read yet"
+
+
+def test_a_snapshot_deleted_in_vcenter_after_the_journal_recorded_it_counts_nowhere(
+        journal: Journal) -> None:
+    """The Snapshot Creator makes and journals a snapshot of each VM; a person then deletes both in
+    vCenter. The metric and `vsphere-dr protection`, from the inventory read afterwards, both show
+    app-01's older snapshot (a person's, 5 hours old) and app-02 with none; the journal still
+    holds the deleted ones."""
+    vc = FakeVCenter()
+    vc.add_resource("domain-c1", "cluster-1")
+    vc.add_host("host-1", "esx-1", "domain-c1", ("ds-shared",))
+    vc.add_vm("vm-1", "app-01", "host-1", "10.1.0.1")
+    vc.add_vm("vm-2", "app-02", "host-1", "10.1.0.2")
+    older = datetime.now(timezone.utc) - timedelta(hours=5)
+    vc.add_snapshot("vm-1", "snap-person", "before the upgrade", older)
+    fixed = settings()
+    assert SnapshotCreator(vc.gateway, journal, lambda: fixed).run().summary().startswith("2 created")
+    recorded = {row.vm_name: row.newest_at for row in journal.snapshot_status()}
+    for made in [snap for v in vc.vms.values() for snap in v.snapshots if snap.moref != "snap-person"]:
+        vc.gateway.vms.remove_snapshot(made.moref)
+    now = time.time() + 60
+    inv = vc.gateway.inventory()
+    ages = by_vm(scrape(journal, lambda: now, fixed, inv)["vsphere_dr_snapshot_age_seconds"])
+    rows = {row["name"]: row for row in protection_rows(inv, fixed, now)}
+    assert ages["app-01"] == pytest.approx(now - older.timestamp()) and math.isinf(ages["app-02"])
+    assert rows["app-01"]["newest_snapshot"]["name"] == "before the upgrade"
+    assert rows["app-01"]["newest_snapshot"]["age_seconds"] == round(ages["app-01"], 1)
+    assert rows["app-02"]["newest_snapshot"] is None
+    assert all(at is not None and now - at < 120 for at in recorded.values()), "the journal had the deleted ones"
+    assert {row.vm_name: row.newest_at for row in journal.snapshot_status()} == recorded, "and still has them"
 
 
 def test_protected_and_its_reason(journal: Journal, clock: Clock) -> None:

@@ -5,9 +5,11 @@ group; `once` writes the node_exporter textfile; `run` serves /metrics."""
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,8 @@ from pyVmomi import vim
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import settings_text
-from tests.sim_world import client, wait_until
+from tests.sim_world import (Client, client, example_topology_data, own_simulator, run_task, snapshot_trees,
+                              wait_until, write_topology)
 from tests.test_daemon_live import RunningDaemon, said
 from vsphere_dr.journal import Journal
 from vsphere_dr.simulator.launcher import Simulator
@@ -105,29 +108,79 @@ def test_a_custom_attribute_and_a_name_pattern_choose_the_groups(attributed: Sim
                                         for line in text.stdout.splitlines())
 
 
-def test_once_writes_the_textfile_with_the_journals_snapshot_ages(attributed: Simulator, write_settings,  # type: ignore[no-untyped-def]
-                                                                  tmp_path: Path) -> None:
+def newest_snapshots(vc: Client) -> dict[str, float | None]:
+    """Each VM's newest snapshot's time as vCenter shows it (pyVmomi), None for a VM without one."""
+    return {vm.name: trees[-1].createTime.timestamp() if (trees := snapshot_trees(vm)) else None
+            for vm in vc.every(vim.VirtualMachine)}
+
+
+def assert_ages_are_vcenter_s(ages: dict[str, float], newest: dict[str, float | None], at: float) -> None:
+    """Each VM's age as of ``at`` from its newest snapshot in vCenter, +Inf for none."""
+    for name, age in ages.items():
+        taken = newest[name]
+        assert math.isinf(age) if taken is None else abs(age - (at - taken)) < 5, (name, age, taken)
+
+
+def test_once_writes_the_textfile_with_vcenter_s_snapshot_ages(attributed: Simulator, write_settings,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path) -> None:
     prom = tmp_path / "textfile" / "vsphere-dr.prom"
     prom.parent.mkdir()
     path = write_settings(attributed.host, attributed.port, inventory=BACKING, metrics={"textfile": str(prom)})
     result = cli(path, "once", "--module", "snapshot_creator")
     assert result.returncode == 0, result.stderr
     found = samples(prom.read_text(encoding="utf-8"))
+    written = prom.stat().st_mtime
     journal = Journal(tmp_path / "journal.sqlite")
     try:
-        newest = {row.vm_name: row.newest_at for row in journal.snapshot_status()}
-        written = prom.stat().st_mtime
+        recorded = {row.vm_name: row.newest_at for row in journal.snapshot_status()}
     finally:
         journal.close()
+    with client(attributed) as vc:
+        newest = newest_snapshots(vc)
     ages = by_vm(found["vsphere_dr_snapshot_age_seconds"])
-    assert newest and ages.keys() == newest.keys()
-    for name, at in newest.items():
-        assert at is not None and abs(ages[name] - (written - at)) < 5, name
+    protected = {name for name, flag in by_vm(found["vsphere_dr_protected"]).items() if flag == 1}
+    assert recorded and recorded.keys() <= ages.keys() == protected
+    assert_ages_are_vcenter_s(ages, newest, written)
+    assert all(recorded[name] == newest[name] for name in recorded), "just after a round the journal agrees"
     assert by_vm(found["vsphere_dr_protected"])["web-01"] == 1
     assert found["vsphere_dr_vcenter_round_trips_total"][()] > 0
     success = {dict(k)["module"]: v for k, v in found["vsphere_dr_module_last_success_timestamp_seconds"].items()}
     assert abs(success["snapshot_creator"] - written) < 30
     assert sorted(p.name for p in prom.parent.iterdir()) == ["vsphere-dr.prom"]  # no temporary file left
+
+
+def test_a_snapshot_deleted_in_vcenter_leaves_the_metric_and_protection_agreeing(
+        vcsim_binary: Path, tmp_path: Path, write_settings) -> None:  # type: ignore[no-untyped-def]
+    """After a snapshot round a person deletes web-01's new snapshot (its baseline remains) and
+    every snapshot of db-01 in vCenter. The next `once` writes the textfile and `protection`
+    prints its report: both give web-01 its baseline's age and db-01 none, while the journal
+    still holds the deleted snapshots."""
+    prom = tmp_path / "vsphere-dr.prom"
+    with own_simulator(vcsim_binary, write_topology(tmp_path, example_topology_data())) as sim:
+        path = write_settings(sim.host, sim.port, inventory=BACKING, metrics={"textfile": str(prom)})
+        assert cli(path, "once", "--module", "snapshot_creator").returncode == 0
+        with client(sim) as vc:
+            web = vc.vm("web-01")
+            run_task(snapshot_trees(web)[-1].snapshot.RemoveSnapshot_Task(removeChildren=False))
+            run_task(vc.vm("db-01").RemoveAllSnapshots_Task())
+            newest = newest_snapshots(vc)
+        result = cli(path, "once", "--module", "availability_administrator")
+        assert result.returncode == 0, result.stderr
+        ages, written = by_vm(samples(prom.read_text(encoding="utf-8"))["vsphere_dr_snapshot_age_seconds"]), \
+            prom.stat().st_mtime
+        shown = cli(path, "protection", "--json")
+        read = time.time()
+    rows = {row["name"]: row for row in json.loads(shown.stdout)}
+    journal = Journal(tmp_path / "journal.sqlite")
+    try:
+        recorded = {row.vm_name: row.newest_at for row in journal.snapshot_status()}
+    finally:
+        journal.close()
+    assert newest["web-01"] is not None and newest["db-01"] is None
+    assert_ages_are_vcenter_s({"web-01": ages["web-01"], "db-01": ages["db-01"]}, newest, written)
+    assert rows["web-01"]["newest_snapshot"]["name"] == "baseline" and rows["db-01"]["newest_snapshot"] is None
+    assert abs(rows["web-01"]["newest_snapshot"]["age_seconds"] - (read - newest["web-01"])) < 5
+    assert recorded["web-01"] > newest["web-01"] and recorded["db-01"] is not None, "the journal kept the deleted ones"
 
 
 def test_run_serves_metrics(attributed: Simulator, tmp_path: Path) -> None:

@@ -161,6 +161,36 @@ def test_host_down_on_shared_storage_each_vm_runs_once_elsewhere_same_identity_n
     assert all(lab.registrations_of(name) == 1 for name in P1_VMS), "nothing was duplicated"
 
 
+def test_host_down_registered_vm_revert_each_vm_runs_once_elsewhere_from_its_newest_snapshot(lab: Lab) -> None:
+    """[recovery] registered_vm = revert: the failed host's VMs, registered on live hosts, have their
+    snapshots from their files; each is reverted to its newest one (web-01's is not its current one
+    before the failure) and powered on, once."""
+    lab.configure(recovery={"registered_vm": "revert"})
+    web = lab.vc.vm("web-01")
+    run_task(web.CreateSnapshot_Task(name="nightly", description="", memory=False, quiesce=False))
+    (baseline,) = web.snapshot.rootSnapshotList
+    run_task(baseline.snapshot.RevertToSnapshot_Task())  # current: baseline, newest: nightly
+    run_task(web.PowerOnVM_Task())
+    chaos(lab.sim, "host_down", "esx-p1.lab.local")
+    assert lab.once() == 0
+    assert not lab.has_host("esx-p1.lab.local")
+    again = lab.vc.vm("web-01")
+    (current,) = [tree for tree in again.snapshot.rootSnapshotList[0].childSnapshotList
+                  if tree.snapshot == again.snapshot.currentSnapshot]
+    assert current.name == "nightly", "reverted to its newest snapshot"
+    done = {a.vm_name: a for a in _actions_raw(lab) if a.kind == "register_elsewhere"}
+    assert sorted(done) == ["cache-01", "db-01", "web-01", "web-02"]
+    assert all(a.state == "done" and a.params["mode"] == "revert" for a in done.values())
+    assert done["web-01"].params["snapshot_name"] == "nightly"
+    for name, ip in P1_VMS.items():
+        assert lab.host_of(name) in ("esx-p2.lab.local", "esx-p3.lab.local"), name
+        assert lab.running_with_ip(ip) == [name] and answers(ip, lab.port), name
+    chaos(lab.sim, "host_up", "esx-p1.lab.local")
+    assert lab.once() == 0
+    assert all(lab.running_with_ip(ip) == [name] for name, ip in P1_VMS.items()), "each runs once"
+    assert all(lab.registrations_of(name) == 1 for name in P1_VMS), "nothing was duplicated"
+
+
 @pytest.mark.parametrize("vm_network", [True, False])
 def test_isolated_host_is_never_failed_over_into_a_second_copy(lab: Lab, vm_network: bool) -> None:
     chaos(lab.sim, "host_isolate", "esx-p1.lab.local", vm_network=vm_network)

@@ -137,6 +137,74 @@ def test_a_registration_on_the_same_host_asks_nothing(lab: Lab) -> None:
     assert again.runtime.question is None and answers(WEB_01_IP, lab.port)
 
 
+def nodes(vm: vim.VirtualMachine) -> list[tuple[Any, str | None]]:
+    """Every snapshot's tree node with its parent's name, parents first."""
+    found: list[tuple[Any, str | None]] = []
+    level = [(tree, None) for tree in vm.snapshot.rootSnapshotList]
+    while level:
+        found.extend(level)
+        level = [(child, tree.name) for tree, _ in level for child in tree.childSnapshotList]
+    return found
+
+
+def snapshot_tree(vm: vim.VirtualMachine) -> list[tuple[str, str, Any, str | None]]:
+    """Every snapshot as (name, description, creation time, parent's name), parents first."""
+    return [(tree.name, tree.description, tree.createTime, parent) for tree, parent in nodes(vm)]
+
+
+def snapshots(vm: vim.VirtualMachine) -> dict[str, Any]:
+    """The VM's snapshot objects by name."""
+    return {tree.name: tree.snapshot for tree, _ in nodes(vm)}
+
+
+def current_name(vm: vim.VirtualMachine) -> str:
+    (name,) = [name for name, snap in snapshots(vm).items() if snap == vm.snapshot.currentSnapshot]
+    return name
+
+
+def test_a_vm_registered_again_has_its_snapshots_from_its_files(lab: Lab) -> None:
+    """The .vmsd stays beside the .vmx: registered again, elsewhere, the VM has the same snapshot
+    tree (names, descriptions, creation times, shape) and the same current snapshot, as new
+    objects; the old registration's snapshots went with it."""
+    web = lab.vc.vm("web-02")
+    run_task(web.PowerOffVM_Task())
+    run_task(web.CreateSnapshot_Task(name="before-patch", description="patch day", memory=False, quiesce=False))
+    run_task(snapshots(web)["baseline"].RevertToSnapshot_Task())
+    run_task(web.CreateSnapshot_Task(name="branch", description="", memory=False, quiesce=False))
+    run_task(snapshots(web)["before-patch"].RevertToSnapshot_Task())  # current: not the newest
+    tree, old = snapshot_tree(web), snapshots(web)
+    assert [(name, parent) for name, _, _, parent in tree] == [
+        ("baseline", None), ("before-patch", "baseline"), ("branch", "baseline")]
+    path = web.config.files.vmPathName
+    web.UnregisterVM()
+    again = lab.register(path, "web-02", host=P2)
+    assert snapshot_tree(again) == tree and current_name(again) == "before-patch"
+    new = snapshots(again)
+    assert not set(map(str, new.values())) & set(map(str, old.values())), "new snapshot objects"
+    with pytest.raises(vmodl.fault.ManagedObjectNotFound):
+        _ = old["branch"].config
+    assert {s.key for s in again.layoutEx.snapshot} == set(new.values()), "each one's files are listed"
+    run_task(new["branch"].RevertToSnapshot_Task())
+    assert current_name(again) == "branch"
+    run_task(again.CreateSnapshot_Task(name="after", description="", memory=False, quiesce=False))
+    ids = [tree.id for tree, _ in nodes(again)]
+    assert len(ids) == 4 and len(set(ids)) == 4, "a new snapshot's id is not one its files already have"
+
+
+def test_a_destroyed_vm_s_snapshots_go_with_its_files(lab: Lab) -> None:
+    """Destroy_Task deletes the VM's directory, .vmsd included: a .vmx put back at its path
+    registers as a VM without the destroyed one's snapshots."""
+    web = lab.vc.vm("web-01")
+    run_task(web.PowerOffVM_Task())
+    run_task(web.Destroy_Task())
+    directory = Path(lab.vc.find(vim.Datastore, "ds-prod").info.url) / "web-01"
+    assert not directory.exists()
+    directory.mkdir()
+    (directory / "web-01.vmx").write_text('displayName = "web-01"\n', encoding="utf-8")
+    again = lab.register(WEB_01_PATH, "web-01", host=P2)
+    assert again.snapshot is None
+
+
 @pytest.mark.parametrize(("path", "host", "fault"), [
     ("[no-such-ds] x/x.vmx", P2, vim.fault.InvalidDatastore),
     ("[ds-prod] missing/missing.vmx", P2, vim.fault.NotFound),
@@ -204,3 +272,4 @@ def test_a_removed_host_s_vms_leave_the_inventory_and_their_files_stay(lab: Lab)
     time.sleep(LEASE + 0.2)
     copy = lab.register(WEB_01_PATH, "web-01", host=P2)  # the files are still there
     assert copy.guest.ipAddress == WEB_01_IP
+    assert [name for name, *_ in snapshot_tree(copy)] == ["baseline"] and current_name(copy) == "baseline"

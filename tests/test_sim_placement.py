@@ -120,6 +120,21 @@ def test_a_host_outside_the_pool_s_compute_resource_is_refused(vc: Client) -> No
     assert "web-01-mismatch" not in vm_names(vc)
 
 
+def test_a_clone_from_another_vm_s_snapshot_is_refused(vc: Client) -> None:
+    """spec.snapshot is a snapshot of the source to base the clone on; another VM's is refused with
+    InvalidArgument naming spec.snapshot, and no clone is made. The source's own is taken."""
+    source = vc.vm("web-01")
+    spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(), powerOn=False, template=False,
+                            snapshot=vc.vm("web-02").snapshot.currentSnapshot)
+    with pytest.raises(vmodl.fault.InvalidArgument) as refused:
+        run_task(source.CloneVM_Task(folder=source.parent, name="web-01-from-web-02", spec=spec))
+    assert refused.value.invalidProperty == "spec.snapshot"
+    assert "web-01-from-web-02" not in vm_names(vc)
+    spec.snapshot = source.snapshot.currentSnapshot
+    assert run_task(source.CloneVM_Task(folder=source.parent, name="web-01-from-baseline", spec=spec)).name == \
+        "web-01-from-baseline"
+
+
 def test_relocation_moves_the_files_and_the_host_lists(vc: Client, lab: tuple[Simulator, int]) -> None:
     edge = vc.vm("edge-02")
     run_task(edge.PowerOffVM_Task())

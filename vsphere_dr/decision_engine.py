@@ -17,6 +17,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -474,18 +475,23 @@ def _order(action: Action) -> tuple[int, int, str]:
 
 
 def _registration(vm: VmRecord, host: HostRecord) -> Registration:
+    snap = vm.newest_snapshot
     return Registration(vm=vm.moref, host=host.moref, host_name=host.name, name=vm.name, uuid=vm.uuid,
                         path=vm.files_path or "", folder=vm.folder or "", pool=vm.resource_pool,
                         power_state=vm.power_state, ip=vm.ip, datastores=vm.datastores, memory_mb=vm.memory_mb,
-                        cpus=vm.cpus)
+                        cpus=vm.cpus, snapshot_name=snap.name if snap else None,
+                        snapshot_created=snap.created.timestamp() if snap else None)
 
 
 def _as_record(reg: Registration) -> VmRecord:
-    """A removed VM as the engine needs it to place it: where its files are, how big it is."""
+    """A removed VM as the engine needs it to place and start it: where its files are, how big it
+    is, its newest snapshot (its moref died with the registration: the revert finds it by name)."""
+    snapshots = () if reg.snapshot_name is None or reg.snapshot_created is None else (
+        SnapshotRecord("", reg.snapshot_name, "", datetime.fromtimestamp(reg.snapshot_created, timezone.utc)),)
     return VmRecord(reg.vm, reg.name, reg.uuid, reg.ip, reg.power_state, "disconnected", reg.host, reg.pool,
                     reg.datastores, reg.cpus, reg.memory_mb, False, "", "gray", "gray", files_path=reg.path,
-                    folder=reg.folder)
+                    folder=reg.folder, snapshots=snapshots)
 
 
 def _snapshot(snap: SnapshotRecord) -> dict[str, Any]:
-    return dict(snapshot=snap.moref, snapshot_name=snap.name, snapshot_created=snap.created.timestamp())
+    return dict(snapshot=snap.moref or None, snapshot_name=snap.name, snapshot_created=snap.created.timestamp())

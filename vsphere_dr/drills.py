@@ -9,7 +9,8 @@ VMs, their snapshots and replicas are only read: the clone reads its source, and
 made to the copy, which is deleted only when vCenter shows its marks.
 
 Steps are journaled (``drills`` table), the copy's moref as soon as it exists, so that a drill
-killed half-way is cleaned up by the next `drill`, `run` or `once` (``clean_up``). A real
+killed half-way is cleaned up (``clean_up``) by the next `drill`, `run` or `once`, or by a `run`
+that serves meanwhile, at its next sweep interval. A real
 recovery wins: a VM with an unfinished recovery or an open incident is refused, and the guard is
 checked again before every step and while the copy boots; once it fails the drill ends
 ``aborted`` and its copy is removed (docs/operations.md, "Drills").
@@ -25,7 +26,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from threading import Event
-from typing import Any
 
 from vsphere_dr import drill_marks
 from vsphere_dr.errors import NotADrillCopy, UsageError, VsphereDrError
@@ -39,6 +39,7 @@ from vsphere_dr.settings import Settings
 from vsphere_dr.vcenter import Gateway
 
 log = logging.getLogger(__name__)
+_COPY_NOTE = "its copy "  # how the journal's error of a drill begins what it says of the drill's copy
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,7 @@ class DrillRunner:
 
     def _clean(self, run: DrillRun, state: str, error: str) -> None:
         """Remove the copy whatever happened; a copy that cannot be removed fails the drill and
-        stays journaled uncleaned, so the next start tries again."""
+        stays journaled uncleaned, so the clean-up of interrupted drills tries again."""
         cleaned = 1
         try:
             run.copy = run.copy or _copy_by_mark(self.tools, run.id, run.token)
@@ -302,8 +303,7 @@ class DrillRunner:
                 self.tools.journal.update_drill(run.id, step="destroyed")
         except VsphereDrError as exc:
             cleaned, state = 0, "failed"
-            error = f"{error}; " if error else ""
-            error += f"its copy {run.copy_name} ({run.copy or 'moref not known'}) was not removed: {exc}"
+            error = _copy_left(error, run.copy_name, run.copy, exc)
         outcome = f"{state}" + (f": {error}" if error else "")
         (log.info if state == "passed" else log.warning)("drill of %s %s", run.name, outcome)
         self.tools.journal.update_drill(run.id, state=state, error=error, cleaned=cleaned,
@@ -322,7 +322,7 @@ def clean_up(tools: DrillTools, scan: bool) -> list[str]:
     """Remove the copies of drills that did not finish (a process killed half-way); with ``scan``,
     also marked copies the inventory shows whose drill the journal says is over (a clone that
     completed after its process died). The caller holds the drill lock: no drill runs. What was
-    removed, for the log; a copy that cannot be removed stays journaled for the next start."""
+    removed, for the log; a copy that cannot be removed stays journaled, with why, for the next try."""
     journal = tools.journal
     journal.interrupted_drill_runs()
     pending = journal.uncleaned_drills()
@@ -350,15 +350,43 @@ def _marked_copy(marked: dict[int, VmRecord], row: DrillRow) -> str | None:
 
 
 def _clean_row(tools: DrillTools, row: DrillRow, copy: str | None, removed: list[str]) -> None:
+    """Remove an unfinished drill's copy and journal what became of it. A copy that stays (vCenter
+    unreachable, its marks not all there) stays journaled uncleaned with why; logged when the
+    reason is new, so that a clean-up tried at every sweep does not repeat it."""
+    account = _own_account(row)
     try:
         if copy is not None:
             remove_copy(tools, copy, row.prefix, row.id, row.token)
             removed.append(f"{row.copy_name} ({copy})")
     except VsphereDrError as exc:
-        log.error("drill copy %s (%s) of %s not removed: %s", row.copy_name, copy, row.vm_name, exc)
+        error = _copy_left(account, row.copy_name, copy, exc)
+        if error != row.error:
+            log.error("drill copy %s (%s) of %s not removed: %s", row.copy_name, copy, row.vm_name, exc)
+        _settle(tools, row, cleaned=0, error=error)
         return
-    fields: dict[str, Any] = {"cleaned": 1}
-    if row.state == "running":
-        fields.update(state="failed", finished_at=tools.clock(),
-                      error=f"interrupted after step {row.step or 'none'}; its copy was removed at the next start")
-    tools.journal.update_drill(row.id, **fields)
+    _settle(tools, row, cleaned=1, error=_with_note(
+        account, "was removed by the clean-up of interrupted drills" if copy else "is not in vCenter"))
+
+
+def _settle(tools: DrillTools, row: DrillRow, cleaned: int, error: str) -> None:
+    """Journal a clean-up's outcome; a drill whose process died ends ``failed`` (nobody finished it)."""
+    state = "failed" if row.state == "running" else row.state
+    tools.journal.update_drill(row.id, cleaned=cleaned, error=error, state=state,
+                               finished_at=row.finished_at or tools.clock())
+
+
+def _own_account(row: DrillRow) -> str:
+    """What the journal says of the drill itself, without what it said of its copy (every note on
+    the copy starts with ``its copy``); for a drill whose process died, the step it reached."""
+    if row.finished_at is None:
+        return f"interrupted after step {row.step or 'none'}"
+    return row.error.partition(_COPY_NOTE)[0].removesuffix("; ")
+
+
+def _with_note(account: str, note: str) -> str:
+    return f"{account}; {_COPY_NOTE}{note}" if account else _COPY_NOTE + note
+
+
+def _copy_left(account: str, copy_name: str, copy: str | None, why: object) -> str:
+    """A drill's error once its copy could not be removed: its own account, then why the copy stays."""
+    return _with_note(account, f"{copy_name} ({copy or 'moref not known'}) was not removed: {why}")

@@ -604,6 +604,13 @@ class Journal:
             return [DrillRow(**dict(r)) for r in self._rows("SELECT * FROM drills ORDER BY id")]
         return [DrillRow(**dict(r)) for r in self._rows("SELECT * FROM drills WHERE run = ? ORDER BY id", run)]
 
+    def drills_unfinished(self) -> bool:
+        """A drill run shown running, or a drill whose copy may still be in vCenter: one query, so
+        that `run` can look at every sweep interval without taking the drill lock."""
+        rows = self._rows("SELECT EXISTS (SELECT 1 FROM drill_runs WHERE outcome = 'running') "
+                          "OR EXISTS (SELECT 1 FROM drills WHERE cleaned = 0) AS unfinished")
+        return bool(rows[0]["unfinished"])
+
     def uncleaned_drills(self) -> list[DrillRow]:
         """Drills whose copy may still be in vCenter."""
         return [DrillRow(**dict(r)) for r in self._rows("SELECT * FROM drills WHERE cleaned = 0 ORDER BY id")]

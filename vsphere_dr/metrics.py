@@ -3,19 +3,22 @@
 Every value is worked out when it is asked for (a scrape of `run`'s /metrics, or the textfile
 `once` writes), from the journal and the newest inventory this process read, by one custom
 collector on a registry of its own (not prometheus_client's global one). So the textfile of a
-`once`, a new process each time, shows the same values the daemon would: snapshot and replica
-ages, incidents and module runs come from the journal, which both keep. The recovery-duration
-histogram, too, is counted from the journal's finished recovery actions (every one it holds, by
-kind and outcome), not from what this process happened to do. Only two values are this
-process's own: which VMs are protected (from the inventory it read; absent until it read one)
-and the vCenter round trips it made (a counter that starts at 0 with each process).
+`once`, a new process each time, shows the same values the daemon would: replica ages, incidents
+and module runs come from the journal, which both keep. The recovery-duration histogram, too, is
+counted from the journal's finished recovery actions (every one it holds, by kind and outcome),
+not from what this process happened to do. From the newest inventory this process read (absent
+until it read one): which VMs are protected, and each one's snapshot age, read as `vsphere-dr
+protection` reads it (``protection.snapshot_age``: vCenter is the truth, so a snapshot a person
+deleted there stops counting at the next inventory read, though the journal recorded it). And one
+value is only this process's: the vCenter round trips it made (a counter that starts at 0 with
+each process).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
@@ -25,8 +28,8 @@ from prometheus_client.utils import floatToGoString
 
 from vsphere_dr.errors import SettingsError
 from vsphere_dr.journal import Journal, RecoveryTime, SnapshotStatusRow
-from vsphere_dr.protection import Verdict, rpo_target, verdicts
-from vsphere_dr.records import Inventory
+from vsphere_dr.protection import Verdict, rpo_target, snapshot_age, verdicts
+from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
 
 PREFIX = "vsphere_dr"
@@ -50,8 +53,7 @@ class DrCollector(Collector):
         protected = [v for v in found.values() if v.group is not None]
         yield from _protection(found, names)
         yield _targets(protected, names, settings)
-        yield _ages("snapshot_age_seconds", "Age of the newest good vsphere-dr snapshot (its RPO); +Inf: none yet",
-                    self.journal.snapshot_status(), protected, names, now)
+        yield _snapshot_ages(inv.vms if inv is not None else {}, found, now)
         yield _ages("replica_age_seconds", "Age of the snapshot the newest replica was made from; +Inf: none yet",
                     self.journal.replica_status(), protected if settings.replication.enabled else [], names, now)
         yield from self._incidents()
@@ -104,6 +106,18 @@ def _targets(protected: list[Verdict], names: dict[str, str], settings: Settings
                                labels=["vm", "moref", "group"])
     for verdict in protected:
         family.add_metric([names[verdict.vm], verdict.vm, verdict.group or ""], rpo_target(settings, verdict.group))
+    return family
+
+
+def _snapshot_ages(vms: Mapping[str, VmRecord], found: dict[str, Verdict], now: float) -> Metric:
+    """Every protected VM's newest snapshot as the inventory shows it (``snapshot_age``, as
+    `vsphere-dr protection` reads it), +Inf for one without."""
+    family = GaugeMetricFamily(f"{PREFIX}_snapshot_age_seconds", "Age of the newest snapshot vCenter shows of a "
+                               "protected VM, ours or a person's (its RPO); +Inf: none", labels=["vm", "moref"])
+    for moref, verdict in sorted(found.items(), key=lambda item: vms[item[0]].name):
+        if verdict.protected:
+            age = snapshot_age(vms[moref], now)
+            family.add_metric([vms[moref].name, moref], math.inf if age is None else age)
     return family
 
 

@@ -1,5 +1,6 @@
 """Which VMs vsphere-dr protects (snapshots, replicas, automatic recovery), in which group, and why
-one is not; when a protected VM is due for its next snapshot or replica. Pure: no I/O.
+one is not; how old its newest snapshot is; when a protected VM is due for its next snapshot or
+replica. Pure: no I/O.
 
 Without any ``[protection.NAME]`` section every monitored VM (one with a guest IP, not a template,
 not a replica) is protected, as before groups existed, in the group ``default``. With groups, a VM
@@ -14,6 +15,7 @@ import fnmatch
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from vsphere_dr.errors import RoundIncomplete
@@ -161,6 +163,20 @@ def group_of(settings: Settings, name: str | None) -> ProtectionGroup:
 def rpo_target(settings: Settings, group: str | None) -> float:
     """A group's RPO target: its own, else ``[protection] rpo_target_seconds``."""
     return group_of(settings, group).rpo_target_seconds or settings.protection.rpo_target_seconds
+
+
+def age_seconds(taken: datetime, now: float) -> float:
+    """How old a point in time (a snapshot, a replica's source) is at ``now``: an RPO."""
+    return max(0.0, now - taken.timestamp())
+
+
+def snapshot_age(vm: VmRecord, now: float) -> float | None:
+    """The age of the VM's newest snapshot (ours or a person's) in this inventory; None without
+    one. The one reading `vsphere-dr protection` and the metric vsphere_dr_snapshot_age_seconds
+    share: vCenter's snapshot tree is the truth, and a snapshot a person deleted there is gone
+    whatever the journal recorded when it was made."""
+    newest = vm.newest_snapshot
+    return None if newest is None else age_seconds(newest.created, now)
 
 
 # --- schedules ---------------------------------------------------------------------------------

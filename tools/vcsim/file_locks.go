@@ -13,8 +13,8 @@ import (
 // inventory: which files a running VM process holds locked, the leases a
 // dead host's locks still have, the processes of VMs that left the inventory
 // while running, and what each set of files holds for a registration (its
-// configuration, the host it last ran on). A VM's files are named by its
-// config.files.vmPathName. Guarded by the lab's mu.
+// configuration, snapshot tree, the host it last ran on). A VM's files are
+// named by its config.files.vmPathName. Guarded by the lab's mu.
 //
 // A running VM's files are locked by its host (VMFS leases renewed by the
 // host's heartbeat, NFS lock files): another registration of the same files
@@ -42,9 +42,11 @@ type orphan struct {
 
 // fileRecord is what a VM's files say about it, for the next registration.
 type fileRecord struct {
-	lastHost string                          // the host the VM last ran on (uuid.location)
-	config   *types.VirtualMachineConfigInfo // the configuration (.vmx), once unregistered
-	ip       string                          // the address its guest reports
+	lastHost  string                          // the host the VM last ran on (uuid.location)
+	config    *types.VirtualMachineConfigInfo // the configuration (.vmx), once unregistered
+	snapshots *simulator.SnapshotFiles        // the snapshot tree (.vmsd, .vmsn), once unregistered
+	ip        string                          // the address its guest reports
+	left      types.ManagedObjectReference    // the registration that last left the inventory
 }
 
 func newFileModel() *fileModel {
@@ -187,21 +189,33 @@ func lockedFault(vm *simulator.VirtualMachine) types.BaseMethodFault {
 }
 
 // vmLeft follows a VM leaving the inventory: its files keep its
-// configuration for a later registration, and a process still running
-// becomes an orphan, holding its lock.
+// configuration and snapshot tree for a later registration, and a process
+// still running becomes an orphan, holding its lock.
 func (f *fileModel) vmLeft(vm *simulator.VirtualMachine) {
 	path := vmxPath(vm)
 	if path == "" {
 		return
 	}
 	r := f.record(path)
-	r.config, r.ip = vm.Config, guestIP(vm)
+	r.config, r.ip, r.left = vm.Config, guestIP(vm), vm.Self
+	r.snapshots = simulator.ReadSnapshotFiles(vm)
 	if f.runs(vm) {
 		if h := hostOf(vm); h != nil {
 			f.orphans = append(f.orphans, &orphan{host: h.Name, path: path, ip: canonicalIP(guestIP(vm))})
 		}
 	}
 	delete(f.lost, vm.Self)
+}
+
+// deleted follows a VM destroyed with its files (Destroy_Task deletes its
+// directory, .vmsd included): they hold nothing for a registration any more.
+// Call with mu held.
+func (f *fileModel) deleted(vm types.ManagedObjectReference) {
+	for path, r := range f.records {
+		if r.left == vm {
+			delete(f.records, path)
+		}
+	}
 }
 
 // syncOrphans updates the probe listeners of the orphans' addresses. Call

@@ -60,10 +60,15 @@ func (h *labHook) UpdateObject(obj mo.Reference, changes []types.PropertyChange)
 	h.alarms.propertyChanged(obj, changes)
 }
 
-// RemoveObject forgets a destroyed VM or host.
+// RemoveObject forgets a destroyed VM or host. A VM's snapshot objects go
+// with it (its files keep the tree: see fileModel.vmLeft); the registry calls
+// this before it deletes the VM.
 func (h *labHook) RemoveObject(ref types.ManagedObjectReference) {
 	if ref.Type == "VirtualMachine" {
 		h.lab.vmRemoved(ref)
+		if vm, ok := simulator.Map.Get(ref).(*simulator.VirtualMachine); ok {
+			simulator.DropSnapshots(vm)
+		}
 	}
 	h.alarms.entityRemoved(ref)
 }

@@ -22,9 +22,14 @@ var _ = simulator.CloneVMTo
 type vmPlacement struct{}
 
 // CloneVM implements CloneVM_Task: the clone is registered at
-// spec.location, and powered on if spec.powerOn.
+// spec.location, and powered on if spec.powerOn. A spec.snapshot that is not
+// one of the source's snapshots fails the task with InvalidArgument
+// (spec.snapshot).
 func (vmPlacement) CloneVM(ctx *simulator.Context, vm *simulator.VirtualMachine, req *types.CloneVM_Task) soap.HasFault {
 	task := simulator.CreateTask(vm, "cloneVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		if ref := req.Spec.Snapshot; ref != nil && !snapshotOf(vm, *ref) {
+			return nil, &types.InvalidArgument{InvalidProperty: "spec.snapshot"}
+		}
 		loc := req.Spec.Location
 		pool := loc.Pool
 		if pool == nil && !vm.Config.Template {
@@ -40,6 +45,13 @@ func (vmPlacement) CloneVM(ctx *simulator.Context, vm *simulator.VirtualMachine,
 		return simulator.CloneVMTo(ctx, vm, req, p)
 	})
 	return &methods.CloneVM_TaskBody{Res: &types.CloneVM_TaskResponse{Returnval: task.Run()}}
+}
+
+// snapshotOf tells whether ref is a snapshot of vm: a clone is based on one
+// of the source's own snapshots (VirtualMachineCloneSpec.snapshot).
+func snapshotOf(vm *simulator.VirtualMachine, ref types.ManagedObjectReference) bool {
+	snap, ok := simulator.Map.Get(ref).(*simulator.VirtualMachineSnapshot)
+	return ok && snap.Vm == vm.Self
 }
 
 // RelocateVM implements RelocateVM_Task: the VM moves to spec's host and

@@ -14,10 +14,12 @@ import (
 // Registration of existing files (Folder.RegisterVM_Task) and the question a
 // VM asks when its files were moved or copied.
 //
-// vCenter reads a registered VM's configuration from its .vmx: the simulator
-// keeps no .vmx content, so the lab remembers the configuration of the
-// registration that last left the inventory (fileModel.vmLeft) and gives it
-// to the next one (same hardware, UUIDs, annotation and guest address).
+// vCenter reads a registered VM's configuration from its .vmx and its
+// snapshot tree from its .vmsd: the simulator keeps no such content, so the
+// lab remembers the configuration and snapshots of the registration that
+// last left the inventory (fileModel.vmLeft) and gives them to the next one
+// (same hardware, UUIDs, annotation, guest address and snapshot tree, with
+// new snapshot objects).
 //
 // A VM's location UUID (uuid.location) hashes its host and path; when a VM is
 // powered on elsewhere than where its files last ran, the power-on asks the
@@ -173,8 +175,9 @@ func randomUUID() string {
 }
 
 // restoreFromFiles gives a newly registered VM what its files hold: the
-// configuration and guest address of the registration that last left the
-// inventory. It runs without mu (the guest address is followed by the hook).
+// configuration, guest address and snapshot tree of the registration that
+// last left the inventory. It runs without mu (the guest address is followed
+// by the hook).
 func (l *lab) restoreFromFiles(ref types.ManagedObjectReference) {
 	vm, ok := simulator.Map.Get(ref).(*simulator.VirtualMachine)
 	if !ok {
@@ -183,9 +186,10 @@ func (l *lab) restoreFromFiles(ref types.ManagedObjectReference) {
 	l.mu.Lock()
 	r := l.files.records[vmxPath(vm)]
 	var saved *types.VirtualMachineConfigInfo
+	var snapshots *simulator.SnapshotFiles
 	ip := ""
 	if r != nil {
-		saved, ip = r.config, r.ip
+		saved, snapshots, ip = r.config, r.snapshots, r.ip
 	}
 	l.mu.Unlock()
 	if saved == nil {
@@ -212,5 +216,8 @@ func (l *lab) restoreFromFiles(ref types.ManagedObjectReference) {
 			types.PropertyChange{Name: "guest.ipAddress", Val: ip},
 			types.PropertyChange{Name: "summary.guest.ipAddress", Val: ip})
 	}
-	simulator.Map.WithLock(vm, func() { simulator.Map.Update(vm, changes) })
+	simulator.Map.WithLock(vm, func() {
+		simulator.Map.Update(vm, changes)
+		simulator.RestoreSnapshots(vm, snapshots)
+	})
 }

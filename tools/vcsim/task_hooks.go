@@ -24,6 +24,10 @@ func (l *lab) taskSucceeded(info types.TaskInfo) {
 		if vm, ok := info.Result.(types.ManagedObjectReference); ok {
 			l.restoreFromFiles(vm)
 		}
+	case "VirtualMachine.destroy":
+		l.mu.Lock()
+		l.files.deleted(*info.Entity)
+		l.mu.Unlock()
 	}
 	l.followFiles(info)
 	publishFreeSpace()

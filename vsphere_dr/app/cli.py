@@ -119,7 +119,8 @@ def cmd_check_config(admin: InventoryAdministrator, args: argparse.Namespace) ->
 def cmd_run(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     controller = Controller(admin)
     try:
-        Daemon(controller, Notifier()).serve()
+        Daemon(controller, Notifier(),
+               lambda: drill.clean_up_after_drills(admin, serving=True, seen=controller.latest_inventory())).serve()
     finally:
         controller.close()
     return EXIT_OK

@@ -99,10 +99,10 @@ class Controller:
             raise RuntimeError(f"the controller's modules {tuple(self.modules)} are not the registry's {MODULES}")
         self.inventory_admin.on_change(self._settings_changed)
         self._read_tags_as(settings)
-        self.metrics = registry_of(DrCollector(self.journal, self.settings, self._latest_inventory,
+        self.metrics = registry_of(DrCollector(self.journal, self.settings, self.latest_inventory,
                                                lambda: sum(g.round_trips for g in self.gateways)))
 
-    def _latest_inventory(self) -> Inventory | None:
+    def latest_inventory(self) -> Inventory | None:
         """The newest whole inventory any of this controller's sessions of [vcenter] read."""
         read = [g.last_inventory for g in self._vcenter_gateways()]
         return max((inv for inv in read if inv is not None), key=lambda inv: inv.read_at, default=None)

@@ -13,6 +13,9 @@ SIGHUP (``systemctl reload``) reads settings.ini at once, as the Inventory Admin
 ``settings_check_seconds``; it used to kill the process.
 The inventory watcher (vsphere_dr/gateway/watcher.py) keeps the health sweep's inventory up to
 date between sweeps and wakes the sweep on evidence of a failure (early_sweeps.py).
+One job is not a module: ``leftovers``, every ``[monitoring] interval_seconds`` (the sweep's
+interval, not the sweep's thread: a clean-up never delays a recovery), removes the copies of drills
+killed while `run` serves (app/drill.py); `run`'s start did it for those killed before.
 Under systemd's ``Type=notify`` (systemd_notify.py): READY=1 once vCenter accepted the login and every
 job is scheduled (a refused login exits before, with its own code), RELOADING=1 then READY=1 around a
 SIGHUP's reload, STOPPING=1 on SIGTERM, and WATCHDOG=1 from the main loop at half of WatchdogSec.
@@ -66,10 +69,15 @@ def stop_on_signals(stop: threading.Event) -> None:
         signal.signal(signum, on_signal)
 
 
+LEFTOVERS = "leftovers"  # the job that removes the copies of interrupted drills
+
+
 class Daemon:
-    def __init__(self, controller: Controller, notifier: Notifier | None = None) -> None:
+    def __init__(self, controller: Controller, notifier: Notifier | None = None,
+                 leftovers: Callable[[], None] | None = None) -> None:
         self.controller = controller
         self.notifier = notifier or Notifier()
+        self.leftovers = leftovers
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._current = schedules(controller.settings())
         self._paused = frozenset(controller.settings().scheduler.paused)
@@ -87,12 +95,7 @@ class Daemon:
         """
         about = self.controller.gateway.about()
         log.info("vCenter %s answered as %s", self.controller.gateway.session.where, about)
-        now = datetime.now(timezone.utc)
-        for name, schedule in self._current.items():
-            # next_run_time=None adds the job paused.
-            self.scheduler.add_job(self._job(name), trigger_for(schedule), id=name, name=name, max_instances=1,
-                                   coalesce=True, misfire_grace_time=_grace(schedule),
-                                   next_run_time=None if name in self._paused else now)
+        self._schedule_jobs()
         stop_on_signals(self.controller.stop)
         signal.signal(signal.SIGHUP, self._reload_requested)
         metrics = self._serve_metrics()
@@ -108,6 +111,19 @@ class Daemon:
         if metrics is not None:
             metrics.close()
         log.info("vsphere-dr stopped")
+
+    def _schedule_jobs(self) -> None:
+        """Every module's job, run at once (a paused one added paused), and the clean-up of
+        interrupted drills from one interval on (`run`'s start has just done it)."""
+        now = datetime.now(timezone.utc)
+        for name, schedule in self._current.items():
+            # next_run_time=None adds the job paused.
+            self.scheduler.add_job(self._job(name), trigger_for(schedule), id=name, name=name, max_instances=1,
+                                   coalesce=True, misfire_grace_time=_grace(schedule),
+                                   next_run_time=None if name in self._paused else now)
+        if self.leftovers is not None:
+            self.scheduler.add_job(self._leftovers_job, _leftovers_trigger(self.controller.settings()), id=LEFTOVERS,
+                                   name=LEFTOVERS, max_instances=1, coalesce=True)
 
     def _loop(self) -> None:
         """The main loop: the watchdog's pings and SIGHUP's reloads, until SIGTERM/SIGINT."""
@@ -156,6 +172,17 @@ class Daemon:
                 self.controller.run_module(name)
         return job
 
+    def _leftovers_job(self) -> None:
+        """The clean-up of interrupted drills; a defect in it is logged, as a module's is, and
+        never ends `run`."""
+        if self.controller.stop.is_set() or self.leftovers is None:
+            return
+        try:
+            self.leftovers()
+        except Exception as exc:
+            log.error("%s failed: %s: %s", LEFTOVERS, type(exc).__name__, exc)
+            log.debug("%s failed", LEFTOVERS, exc_info=exc)
+
     def _watch(self, settings: Settings) -> None:
         """Start the inventory watcher: the health sweep's inventory from now on, and its waker."""
         self.watcher = InventoryWatcher(settings.vcenter, on_evidence=self.early.wake)
@@ -189,10 +216,16 @@ class Daemon:
                 self.scheduler.resume_job(name)
                 log.info("%s: resumed; next run %s", name, self._next(name))
         self._current, self._paused = fresh, paused
+        if self.leftovers is not None and new.monitoring.interval_seconds != old.monitoring.interval_seconds:
+            self.scheduler.reschedule_job(LEFTOVERS, trigger=_leftovers_trigger(new))
 
     def _next(self, name: str) -> str:
         when = self.scheduler.get_job(name).next_run_time
         return when.strftime("%Y-%m-%d %H:%M:%SZ") if when else "none (paused)"
+
+
+def _leftovers_trigger(settings: Settings) -> IntervalTrigger:
+    return IntervalTrigger(seconds=settings.monitoring.interval_seconds, timezone="UTC")
 
 
 def _describe(schedule: Schedule) -> str:

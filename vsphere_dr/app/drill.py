@@ -1,12 +1,12 @@
 """`vsphere-dr drill` and `vsphere-dr drills`, and the clean-up of interrupted drills at the start
-of `run` and `once`.
+of `run` and `once`, and under `run` at every sweep interval.
 
 A drill takes the journal's *drill* lock (``<journal>.drill.lock``), never the controller lock:
 a drill must be possible while `run` serves, and it changes nothing `run` decides on (its copies
 are marked, so neither monitored nor replicated). The drill lock keeps two drills apart and tells
-a starting `run` or `once` whether a drill is alive: only when it can take the lock (no drill
-runs) does it remove the copies of drills the journal shows unfinished. docs/operations.md,
-"Drills", explains how a drill and a recovery of the same VM meet.
+a starting `run` or `once`, and a serving `run`, whether a drill is alive: only when it can take
+the lock (no drill runs) does it remove the copies of drills the journal shows unfinished.
+docs/operations.md, "Drills", explains how a drill and a recovery of the same VM meet.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.journal import DrillRow, DrillRunRow, Journal
 from vsphere_dr.logging_setup import apply_settings
 from vsphere_dr.probes import Prober
+from vsphere_dr.records import Inventory
 from vsphere_dr.settings import Settings, VCenterSettings
 from vsphere_dr.vcenter import Gateway
 
@@ -104,30 +105,55 @@ def cmd_drills(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
 Connect = Callable[[VCenterSettings], AbstractContextManager[Gateway]]
 
 
-def clean_up_after_drills(admin: InventoryAdministrator, connect: Connect = VCenterGateway) -> None:
-    """At the start of `run` and `once`: remove the copies of drills that were killed half-way,
-    unless a drill is running now (it holds the drill lock, and its copies are its own). Never
-    stops `run` or `once`: what cannot be removed now is tried at the next start."""
+def clean_up_after_drills(admin: InventoryAdministrator, connect: Connect = VCenterGateway,
+                          serving: bool = False, seen: Inventory | None = None) -> None:
+    """Remove the copies of drills that were killed half-way, unless a drill is running now (it
+    holds the drill lock, and its copies are its own): at the start of `run` and `once`, and, with
+    ``serving``, under `run` at every sweep interval (Daemon's ``leftovers`` job). The drill lock
+    is only tried when the journal shows an unfinished drill, or when ``seen`` (the daemon's newest
+    inventory) shows a marked copy of a drill the journal believes cleaned up (its clone finished
+    in vCenter after its process died), so that a `drill` starting at that moment is refused
+    (exit 4) only while there is something to clean up. Never stops `run` or `once`: what cannot
+    be removed now is tried again the next time."""
+    settings = admin.settings
+    journal = Journal(settings.journal.path)
+    try:
+        late = seen is not None and _late_copies(seen, journal)
+        if late or journal.drills_unfinished():
+            _clean_up_unless_a_drill_runs(admin, journal, connect, serving, scan=late)
+    finally:
+        journal.close()
+
+
+def _late_copies(inv: Inventory, journal: Journal) -> bool:
+    """A copy marked with a drill's token (this journal's) that the journal says was cleaned up."""
+    for vm in inv.vms.values():
+        row = journal.drill(vm.drill.drill) if vm.drill is not None else None
+        if row is not None and vm.drill is not None and row.token == vm.drill.token and row.cleaned:
+            return True
+    return False
+
+
+def _clean_up_unless_a_drill_runs(admin: InventoryAdministrator, journal: Journal, connect: Connect,
+                                  serving: bool, scan: bool) -> None:
     settings = admin.settings
     lock = drill_lock(settings)
     try:
         lock.acquire("vsphere-dr clean-up of interrupted drills")
     except ControllerBusy:
         holder = lock.holder()
-        log.info("a drill is running (%s): its copies are its own", holder.describe() if holder else "")
+        # Under `run` this is seen at every sweep interval while a drill runs: INFO at start only.
+        log.log(logging.DEBUG if serving else logging.INFO, "a drill is running (%s): its copies are its own",
+                holder.describe() if holder else "")
         return
-    journal = Journal(settings.journal.path)
     try:
-        if journal.uncleaned_drills():
-            with connect(settings.vcenter) as gateway:
-                for removed in clean_up(_tools(admin, gateway, journal), scan=False):
-                    log.warning("removed %s, the copy of a drill that did not finish", removed)
-        else:
-            journal.interrupted_drill_runs()
+        with connect(settings.vcenter) as gateway:  # logs in only if a copy may be left
+            for removed in clean_up(_tools(admin, gateway, journal), scan=scan):
+                log.warning("removed %s, the copy of a drill that did not finish", removed)
     except VsphereDrError as exc:
-        log.warning("the copies of interrupted drills were not removed (tried again at the next start): %s", exc)
+        log.warning("the copies of interrupted drills were not removed (tried again %s): %s",
+                    "at the next sweep interval" if serving else "at the next start", exc)
     finally:
-        journal.close()
         lock.release()
 
 

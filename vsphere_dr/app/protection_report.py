@@ -8,7 +8,7 @@ from typing import Any
 
 from vsphere_dr.app.status import age
 from vsphere_dr.decision_engine import Policy, failover_strategy
-from vsphere_dr.protection import Verdict, rpo_target, verdicts
+from vsphere_dr.protection import Verdict, age_seconds, rpo_target, snapshot_age, verdicts
 from vsphere_dr.records import Inventory, VmRecord
 from vsphere_dr.settings import Settings
 from vsphere_dr.table import render_table
@@ -25,7 +25,7 @@ def protection_rows(inv: Inventory, settings: Settings, now: float) -> list[dict
 def _row(inv: Inventory, vm: VmRecord, verdict: Verdict, settings: Settings, policy: Policy,
          now: float) -> dict[str, Any]:
     host = inv.hosts.get(vm.host or "")
-    snap, replicas = vm.newest_snapshot, inv.replicas_of(vm)
+    snap, snap_age, replicas = vm.newest_snapshot, snapshot_age(vm, now), inv.replicas_of(vm)
     replica = replicas[-1] if replicas else None
     target = rpo_target(settings, verdict.group) if verdict.protected else None
     strategy, why = failover_strategy(inv, vm, policy) if verdict.protected else ("none", "not protected")
@@ -34,15 +34,16 @@ def _row(inv: Inventory, vm: VmRecord, verdict: Verdict, settings: Settings, pol
         "group": verdict.group, "host": host.name if host else None, "host_moref": vm.host,
         "cluster": host.cluster if host else None, "folder": vm.folder_path,
         "rpo_target_seconds": target,
-        "newest_snapshot": _point(snap.name, snap.moref, snap.created, target, now) if snap else None,
-        "newest_replica": _point(replica.name, replica.moref, replica.replica.taken, target, now)
+        "newest_snapshot": _point(snap.name, snap.moref, snap.created, snap_age, target)
+        if snap is not None and snap_age is not None else None,
+        "newest_replica": _point(replica.name, replica.moref, replica.replica.taken,
+                                 age_seconds(replica.replica.taken, now), target)
         if replica is not None and replica.replica is not None else None,
         "strategy": str(strategy), "strategy_reason": why,
     }
 
 
-def _point(name: str, moref: str, taken: datetime, target: float | None, now: float) -> dict[str, Any]:
-    seconds = max(0.0, now - taken.timestamp())
+def _point(name: str, moref: str, taken: datetime, seconds: float, target: float | None) -> dict[str, Any]:
     return {"name": name, "moref": moref, "taken": iso_utc(taken), "age_seconds": round(seconds, 1),
             "within_target": None if target is None else seconds <= target}
 

@@ -39,6 +39,10 @@ class Registration(BaseModel):
     datastores: tuple[str, ...] = ()  # morefs of the datastores its files are on
     memory_mb: int = 0
     cpus: int = 1
+    # Its newest snapshot when it was removed: a registration planned later, from the journal,
+    # reverts to it as one planned with the removal does ([recovery] registered_vm = revert).
+    snapshot_name: str | None = None
+    snapshot_created: float | None = None  # epoch seconds
 
 
 class RegisterParams(FromSnapshot):
