@@ -39,9 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -156,7 +156,6 @@ def warm_rounds(args: argparse.Namespace, store: HealthModelStore, save: Callabl
         model.retrain()
     refit_seconds = time.process_time() - started
     one_round(args.fleet_rounds)
-    del futures
     gc.collect()
     return {"rss_mb": status_mb("VmRSS"), "peak_mb": status_mb("VmHWM"), "round_s": float(np.mean(round_seconds)),
             "refit_round_s": refit_seconds, "save_s": float(np.mean(save_seconds))}
