@@ -95,6 +95,18 @@ def test_files_that_cannot_be_written_are_named_with_the_reason(tmp_path: Path, 
     assert not (tmp_path / "ok").exists()  # checking creates nothing
 
 
+def test_a_history_directory_that_is_a_file_is_named_before_the_command_runs(
+        write_settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    """The health models' ring files go in <model_path>.history/: a file in its place is refused
+    up front (exit 2, the path named), as an unwritable models file is, not at the first sample."""
+    models = tmp_path / "m.pkl"
+    (tmp_path / "m.pkl.history").write_text("", encoding="utf-8")
+    path = write_settings(health={"model_path": str(models)})
+    assert main(["--config", str(path), "once"]) == EXIT_SETTINGS
+    assert f"[health] model_path's history directory = {tmp_path / 'm.pkl.history'}: is not a directory" in \
+        capsys.readouterr().err
+
+
 def test_why_not_writable() -> None:
     assert why_not_writable(Path("/proc/vsphere-dr/journal.sqlite")) is not None  # cannot create in /proc
     assert why_not_writable(Path("/etc/passwd/x")) == "/etc/passwd is not a directory"

@@ -57,7 +57,8 @@ def test_check_config_reaches_vcenter(sim: Simulator, write_settings) -> None:  
     assert as_json.returncode == 0, as_json.stderr
     checked = json.loads(as_json.stdout)
     assert checked["valid"] is True and checked["vcenter"]["about"].startswith("VMware vCenter Server")
-    assert set(checked["writable"]) == {"[journal] path", "[health] model_path"}
+    assert set(checked["writable"]) == {"[journal] path", "[health] model_path",
+                                        "[health] model_path's history directory"}
 
 
 def test_help_documents_exit_codes() -> None:
