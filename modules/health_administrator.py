@@ -98,6 +98,7 @@ class HealthSweep:
         self.gateway, self.admin_gateway, self.journal, self.settings = gateway, admin_gateway, journal, settings
         self.availability, self.ping_alarm, self.executor, self.clock = availability, ping_alarm, executor, clock
         self.watch: HealthWatch | None = None  # loaded at the first counter collection
+        self.unsaved = False  # a sweep (not a dry run) changed the models since they were saved
         self.counters_read_at = 0.0
         self.ill: frozenset[str] = frozenset()  # VMs the health model called ill at its last verdict
         # Under `run`: the inventory kept up to date by the watcher (None: each sweep reads it whole).
@@ -191,19 +192,42 @@ class HealthSweep:
         health = self.settings().health
         if not health.enabled or now - self.counters_read_at < health.interval_seconds:
             return self.ill
+        watch = self._watch()
+        running = [m for m, vm in monitored.items() if vm.power_state == "poweredOn"]
+        verdicts = watch.observe(self.gateway.performance.latest(running))
+        self.counters_read_at = now
+        self.ill = frozenset(m for m, v in verdicts.items() if v.state == HealthState.ILL)
+        for vm in watch.vms - inv.vms.keys():
+            watch.forget(vm)
+        if not dry_run:
+            self.unsaved = not watch.save_if_due()
+        return self.ill
+
+    def _watch(self) -> HealthWatch:
+        """The health models for the current [health] settings: loaded at the first counter read, and
+        again after a change of those settings (the old ones saved first, see close())."""
+        settings = self.settings()
+        if self.watch is not None and (self.watch.settings, self.watch.path) != (
+                settings.health, settings.health.model_file(settings.journal)):
+            self.close()
+            self.watch = None
         if self.watch is None:
             from vsphere_dr.health_watch import HealthWatch  # scikit-learn loads only for sweeps that use it
 
-            self.watch = HealthWatch.from_settings(self.settings())
-        running = [m for m, vm in monitored.items() if vm.power_state == "poweredOn"]
-        verdicts = self.watch.observe(self.gateway.performance.latest(running))
-        self.counters_read_at = now
-        self.ill = frozenset(m for m, v in verdicts.items() if v.state == HealthState.ILL)
-        for vm in self.watch.vms - inv.vms.keys():
-            self.watch.forget(vm)
-        if not dry_run:
+            self.watch = HealthWatch.from_settings(settings)
+        return self.watch
+
+    def close(self) -> None:
+        """Save the health models if a sweep changed them since their last save (the controller stops,
+        or the [health] settings changed). A dry run's changes are not saved, as in its sweep."""
+        if self.watch is None or not self.unsaved:
+            return
+        try:
             self.watch.save()
-        return self.ill
+        except OSError as exc:
+            log.error("health models %s not saved: %s (the next start adopts the ring files' new rows)",
+                      self.watch.path, exc.strerror or exc)
+        self.unsaved = False
 
     def _probe_history(self, inv: Inventory, answered: Mapping[str, bool], answers: Mapping[str, bool],
                        now: float, dry_run: bool) -> dict[str, ProbeState]:

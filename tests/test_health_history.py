@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_health_model import DAY, ONSET, TOTAL, TRAIN, healthy_counters, stuck_cpu, to_samples
+from tests.test_health_model import DAY, ONSET, START, TOTAL, TRAIN, healthy_counters, stuck_cpu, to_samples
 from vsphere_dr import health_history
 from vsphere_dr.health_history import COUNT_OFFSET, HEADER, FileRing, HistoryRing, MemoryRing, ring_file
 from vsphere_dr.health_model import HealthModelConfig, HealthModelStore, HealthState, Sample, Verdict
@@ -88,14 +88,14 @@ def test_both_rings_hold_the_newest_rows_oldest_first(tmp_path: Path,
     history.reset(3)
     rows = np.arange(300, dtype=np.float64).reshape(100, 3)
     for count, row in enumerate(rows, start=1):
-        history.append(tuple(row))
+        history.append(tuple(row), START)
         assert np.array_equal(history.ordered(), rows[max(0, count - 40):count])
 
 
 def write_count(path: Path, count: int) -> None:
     with path.open("r+b") as file:
         file.seek(COUNT_OFFSET)
-        file.write(struct.pack("<Q", count))
+        file.write(struct.pack("<Q", count))  # the time after it is left as it was
 
 
 def count_of(path: Path) -> int:
@@ -106,7 +106,8 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
     "missing": lambda p: p.unlink(),
     "short": lambda p: p.write_bytes(p.read_bytes()[:-100]),
     "only part of a header": lambda p: p.write_bytes(p.read_bytes()[:10]),
-    "ahead of its model": lambda p: write_count(p, count_of(p) + 2),
+    "ahead of its model, rows not its own": lambda p: write_count(p, count_of(p) + 2),
+    "further ahead than its capacity": lambda p: write_count(p, count_of(p) + CONFIG.max_history + 1),
     "behind its model": lambda p: write_count(p, count_of(p) - 1),
     "not a ring file": lambda p: p.write_bytes(b"x" * 100_000),
 }
@@ -188,9 +189,8 @@ class Crash(Exception):
     """The process dies here."""
 
 
-@pytest.mark.parametrize("crash", ["between the row and its header", "before the models file was saved"])
-def test_a_crash_in_a_round_loses_at_most_that_sample(models_file: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      crash: str) -> None:
+def test_a_crash_between_the_row_and_its_header_loses_at_most_that_sample(models_file: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     samples = fleet()
     lost = ONSET + 10
     in_memory = HealthModelStore(CONFIG)  # never saw the lost sample
@@ -199,20 +199,82 @@ def test_a_crash_in_a_round_loses_at_most_that_sample(models_file: Path, monkeyp
     store = warm_store(models_file, samples, stop=lost)
     assert store.model("vm-2").history.count > CONFIG.max_history, "the ring wrapped: a row's slot is reused"
     before = store.model("vm-2").history.ordered()
-    if crash == "between the row and its header":
-        pwrite = os.pwrite
+    pwrite = os.pwrite
 
-        def dies_at_the_header(fd: int, data: bytes, offset: int) -> int:
-            if offset == COUNT_OFFSET:
-                raise Crash
-            return pwrite(fd, data, offset)
-        monkeypatch.setattr(health_history.os, "pwrite", dies_at_the_header)
-        with pytest.raises(Crash):
-            store.model("vm-2").score(samples["vm-2"][lost])
-        monkeypatch.undo()
-    else:
-        replay(store, samples, lost, lost + 1)  # the round's rows are in the rings; no save()
+    def dies_at_the_header(fd: int, data: bytes, offset: int) -> int:
+        if offset == COUNT_OFFSET:
+            raise Crash
+        return pwrite(fd, data, offset)
+    monkeypatch.setattr(health_history.os, "pwrite", dies_at_the_header)
+    with pytest.raises(Crash):
+        store.model("vm-2").score(samples["vm-2"][lost])
+    monkeypatch.undo()
     restarted = HealthModelStore.load(models_file, CONFIG)
     assert np.array_equal(restarted.model("vm-2").history.ordered(), before)
     got = replay(restarted, samples, lost + 1, TOTAL)
     assert got == {vm: verdicts[lost - TRAIN:] for vm, verdicts in expected.items()}
+
+
+def crash_after_unsaved_rounds(models_file: Path, samples: dict[str, list[Sample]], crash: int,
+                               rounds: int) -> HealthModelStore:
+    """The store saved ``rounds`` rounds before ``crash``, those rounds judged (their rows in the ring
+    files) and the process gone without a save; the store a restart loads."""
+    store = warm_store(models_file, samples, stop=crash - rounds)
+    saved = models_file.read_bytes()
+    replay(store, samples, crash - rounds, crash)
+    assert models_file.read_bytes() == saved
+    assert count_of(ring_file(models_file, "vm-2")) == store.model("vm-2").history.count
+    return HealthModelStore.load(models_file, CONFIG)
+
+
+@pytest.mark.parametrize("rounds", [1, 12])
+def test_after_a_crash_the_ring_files_rows_since_the_save_are_adopted(models_file: Path, rounds: int,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    samples = fleet()
+    crash = ONSET - 20  # a healthy stretch; vm-2's CPU sticks 20 rounds after the restart
+    never_stopped = HealthModelStore(CONFIG)
+    fit(never_stopped, samples)
+    expected = replay(never_stopped, samples, TRAIN, crash)
+    with caplog.at_level(logging.WARNING):
+        restarted = crash_after_unsaved_rounds(models_file, samples, crash, rounds)
+    assert not caplog.records, "no VM warms up again"
+    for vm in samples:
+        model, reference = restarted.model(vm), never_stopped.model(vm)
+        assert np.array_equal(model.history.ordered(), reference.history.ordered())
+        assert model.last_timestamp == samples[vm][crash - 1].timestamp == reference.last_timestamp
+    expected = replay(never_stopped, samples, crash, TOTAL)
+    got = replay(restarted, samples, crash, TOTAL)
+    assert got == expected, "the same verdicts: judged on the same window and history"
+    assert any(v.state is HealthState.ILL for v in got["vm-2"])
+
+
+def test_a_crash_loses_the_evidence_since_the_save_not_the_history(models_file: Path) -> None:
+    """What differs after a crash: the samples of the unsaved rounds are not scored again, so the
+    evidence they added is gone; the stuck CPU is still found ill at the next sample."""
+    samples = fleet()
+    crash = ONSET + 5  # saved 7 rounds before vm-2's CPU stuck, 5 rounds stuck before the crash
+    never_stopped = HealthModelStore(CONFIG)
+    fit(never_stopped, samples)
+    replay(never_stopped, samples, TRAIN, crash)
+    restarted = crash_after_unsaved_rounds(models_file, samples, crash, 12)
+    model, reference = restarted.model("vm-2"), never_stopped.model("vm-2")
+    assert np.array_equal(model.history.ordered(), reference.history.ordered())
+    assert reference.score(samples["vm-2"][crash]).state is HealthState.ILL
+    first = model.score(samples["vm-2"][crash])
+    assert first.state is HealthState.ILL and "cpu.usage.average" in first.reasons[0]
+
+
+def test_a_ring_file_behind_its_models_file_makes_that_vm_warm_up_again(models_file: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    samples = fleet()
+    store = warm_store(models_file, samples, stop=ONSET - 3)
+    ring = ring_file(models_file, "vm-2")
+    older = ring.read_bytes()  # a ring file from before the save (restored from a backup, say)
+    replay(store, samples, ONSET - 3, ONSET)
+    store.save(models_file)
+    ring.write_bytes(older)
+    with caplog.at_level(logging.WARNING):
+        restarted = HealthModelStore.load(models_file, CONFIG)
+    assert str(ring) in caplog.text and "behind" in caplog.text
+    assert replay(restarted, samples, ONSET, ONSET + 1)["vm-2"][0].state is HealthState.WARMING_UP
+    assert restarted.model("vm-1").history.count == store.model("vm-1").history.count + 1

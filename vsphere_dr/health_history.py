@@ -12,12 +12,18 @@ process. One interface, two places to keep them:
   descriptor stays open between calls (10,000 VMs would exhaust the process's limit, which the
   probes need).
 
-A ring file (little-endian): a header (magic, columns, slots, count), then ``capacity + 1`` slots
-of (row number mod 2**32 as uint32, the row as float32). Row ``i`` lives in slot ``i % slots``.
-A new row goes to the slot after the newest, which no row of the current ``capacity`` occupies,
-and only then is the header's count advanced: a crash between the two loses that row and nothing
-else. A refit checks every row it reads carries its own row number, so a row that never reached
-the disk (a power loss) is found instead of trained on.
+A ring file (little-endian): a header (magic, columns, slots, count, the newest row's sample time
+in microseconds since the epoch), then ``capacity + 1`` slots of (row number mod 2**32 as uint32,
+the row as float32). Row ``i`` lives in slot ``i % slots``. A new row goes to the slot after the
+newest, which no row of the current ``capacity`` occupies, and only then are the header's count
+and time advanced (one write): a crash between the two loses that row and nothing else. A refit
+checks every row it reads carries its own row number, so a row that never reached the disk (a
+power loss) is found instead of trained on.
+
+The models file is saved less often than rows arrive (``[health] save_interval_seconds``), so a
+ring file may be ahead of the count the models file recorded: up to its capacity, when every row
+beyond that count carries its own row number, ``attach`` adopts them (the model takes them into
+its recent rows and its newest time, see ``VmHealthModel.attach_history``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import os
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
 
@@ -37,10 +44,12 @@ from vsphere_dr.health_config import HealthModelError
 # half the size of float64; the fit and the scores compute in float64.
 HISTORY_DTYPE = np.float32
 FIRST_ROWS = 16  # a new MemoryRing's buffer, doubled when full up to its capacity
-MAGIC = b"vdr-ring"
-HEADER = struct.Struct("<8sIIQ")  # magic, columns, slots, count (rows ever appended)
-COUNT = struct.Struct("<Q")
+MAGIC = b"vdr-rng2"  # 2: the newest row's time in the header ("vdr-ring" files had none)
+HEADER = struct.Struct("<8sIIQq")  # magic, columns, slots, count (rows ever appended), newest row's time
+COUNT = struct.Struct("<Qq")  # count and newest row's time, written together after each row
 COUNT_OFFSET = HEADER.size - COUNT.size
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
 SEQUENCE = 2**32  # a slot's row number is kept modulo this (uint32)
 
 
@@ -68,21 +77,26 @@ class HistoryRing(ABC):
         self.columns, self.count = columns, 0
         self._start()
 
-    def append(self, row: Sequence[float]) -> None:
-        """Add the newest row (float32-exact values); the oldest goes when capacity is reached."""
-        self._put(self.count, row)
+    def append(self, row: Sequence[float], when: datetime) -> None:
+        """Add the newest row (float32-exact values) of the sample taken at ``when``; the oldest goes
+        when capacity is reached."""
+        self._put(self.count, row, when)
         self.count += 1
 
     def ordered(self) -> np.ndarray:
         """The rows held, oldest first, in float64 (the fit computes in it)."""
         return self._take(np.arange(self.count - self.size, self.count)).astype(np.float64)
 
+    def newest(self, n: int) -> np.ndarray:
+        """The newest ``n`` rows held (at most size), oldest first, as float32."""
+        return self._take(np.arange(self.count - min(n, self.size), self.count))
+
     @abstractmethod
     def _start(self) -> None:
         """Make room for rows of ``self.columns`` values, holding none."""
 
     @abstractmethod
-    def _put(self, index: int, row: Sequence[float]) -> None:
+    def _put(self, index: int, row: Sequence[float], when: datetime) -> None:
         """Keep row number ``index`` (the count before it), dropping row ``index - capacity``."""
 
     @abstractmethod
@@ -105,7 +119,7 @@ class MemoryRing(HistoryRing):
     def _start(self) -> None:
         self._rows = np.empty((min(FIRST_ROWS, self.capacity), self.columns), HISTORY_DTYPE)
 
-    def _put(self, index: int, row: Sequence[float]) -> None:
+    def _put(self, index: int, row: Sequence[float], when: datetime) -> None:
         if index == len(self._rows) < self.capacity:  # full while warming up: grow
             grown = np.empty((min(2 * len(self._rows), self.capacity), self.columns), HISTORY_DTYPE)
             grown[:index] = self._rows
@@ -129,6 +143,7 @@ class FileRing(HistoryRing):
     def __init__(self, path: Path | None, capacity: int, columns: int = 0, count: int = 0) -> None:
         super().__init__(capacity, columns, count)
         self.path = path
+        self.newest_time = 0  # the newest row's sample time as written (microseconds), read by attach
 
     @property
     def slots(self) -> int:
@@ -155,16 +170,17 @@ class FileRing(HistoryRing):
         path.unlink(missing_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, HEADER.pack(MAGIC, self.columns, self.slots, self.count) + records)
+            os.write(fd, HEADER.pack(MAGIC, self.columns, self.slots, self.count, self.newest_time) + records)
         finally:
             os.close(fd)
 
-    def _put(self, index: int, row: Sequence[float]) -> None:
+    def _put(self, index: int, row: Sequence[float], when: datetime) -> None:
         record = struct.pack(f"<I{self.columns}f", index % SEQUENCE, *row)
         fd = self._open(os.O_WRONLY)
         try:
             os.pwrite(fd, record, self._offset(index))  # the row first, in a slot no held row uses,
-            os.pwrite(fd, COUNT.pack(index + 1), COUNT_OFFSET)  # then the count that makes it held
+            self.newest_time = microseconds(when)  # then the count that makes it held, and its time
+            os.pwrite(fd, COUNT.pack(index + 1, self.newest_time), COUNT_OFFSET)
         finally:
             os.close(fd)
 
@@ -186,16 +202,18 @@ class FileRing(HistoryRing):
         if self.path is not None:
             self.path.unlink(missing_ok=True)
 
-    def attach(self, path: Path) -> None:
-        """Use the ring file at ``path``, checked against this ring's columns, slots and count.
+    def attach(self, path: Path) -> int:
+        """Use the ring file at ``path``, checked against this ring's columns, slots and count; return
+        how many rows it holds beyond that count (they are adopted: the count becomes the file's).
 
-        The file may hold one row more than the count (a crash after a round's rows were written,
-        before the models file that counts them was replaced): that row is dropped, the next one
-        takes its slot. Anything else is HistoryLost.
+        The file may be ahead of the count by up to ``capacity`` rows: the rows of the rounds since
+        the models file was last saved (a crash, or a row written just before it). Each of those rows
+        must carry its own row number. A file behind the count, further ahead, or with a row that
+        is not its own is HistoryLost.
         """
         self.path = path
         if self.columns == 0:  # never had a row: no file yet
-            return
+            return 0
         fd = self._open(os.O_RDONLY)
         try:
             header, size = os.pread(fd, HEADER.size, 0), os.fstat(fd).st_size
@@ -203,14 +221,19 @@ class FileRing(HistoryRing):
             os.close(fd)
         if len(header) < HEADER.size:
             raise HistoryLost(path, f"short: {len(header)} bytes, not even a header")
-        magic, columns, slots, count = HEADER.unpack(header)
+        magic, columns, slots, count, newest_time = HEADER.unpack(header)
         if (magic, columns, slots) != (MAGIC, self.columns, self.slots):
             raise HistoryLost(path, f"not this model's ring file (columns {columns}, slots {slots}; "
                                     f"expected {self.columns} and {self.slots})")
-        if count not in (self.count, self.count + 1):
-            raise HistoryLost(path, f"holds {count} rows, the models file counts {self.count}")
-        if size < HEADER.size + min(self.count, self.slots) * self.record_size:
-            raise HistoryLost(path, f"short: {size} bytes for {self.size} rows")
+        if not self.count <= count <= self.count + self.capacity:
+            where = "behind it" if count < self.count else f"more than {self.capacity} ahead"
+            raise HistoryLost(path, f"holds {count} rows, the models file counts {self.count} ({where})")
+        if size < HEADER.size + min(count, self.slots) * self.record_size:
+            raise HistoryLost(path, f"short: {size} bytes for {min(count, self.capacity)} rows")
+        ahead, self.count, self.newest_time = count - self.count, count, newest_time
+        if ahead:
+            self.newest(ahead)  # HistoryLost unless each adopted row carries its own row number
+        return ahead
 
     @classmethod
     def write_copy(cls, ring: HistoryRing, path: Path) -> None:
@@ -237,6 +260,11 @@ class FileRing(HistoryRing):
             raise HistoryLost(self.path, "missing") from exc
         except PermissionError as exc:
             raise HistoryLost(self.path, f"cannot be opened: {exc.strerror}") from exc
+
+
+def microseconds(when: datetime) -> int:
+    """A sample time as the ring's header keeps it: microseconds since the epoch (naive as UTC)."""
+    return (when - (EPOCH if when.tzinfo else EPOCH.replace(tzinfo=None))) // MICROSECOND
 
 
 def history_dir(models_file: Path) -> Path:

@@ -52,7 +52,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 # Defined in light modules so that the gateway and the settings need not load scikit-learn:
 from vsphere_dr.health_config import HealthModelConfig, HealthModelError, HealthState
-from vsphere_dr.health_history import FileRing, HistoryLost, HistoryRing, MemoryRing, history_dir, ring_file
+from vsphere_dr.health_history import (MICROSECOND, FileRing, HistoryLost, HistoryRing, MemoryRing, history_dir,
+                                       microseconds, ring_file)
 from vsphere_dr.logging_setup import in_brief
 from vsphere_dr.signals import Sample
 
@@ -291,6 +292,26 @@ class VmHealthModel:
             return
         self._fitted = _fit(history, self._last_time, self.config)
 
+    def attach_history(self, path: Path) -> None:
+        """Use the ring file at ``path`` as the history (a model read from a models file); HistoryLost
+        if it cannot be.
+
+        Rows the file holds beyond the count the models file recorded (the rounds since its last
+        save, before a crash) are adopted into the history, the recent rows (the median's window)
+        and the newest sample's time, so that the next sample is judged on the right window and a
+        sample already kept is not kept twice; the refractory clock counts them. They are not
+        scored again: the evidence and the ranks are those of the last save (the next refit ranks
+        them with the rest of the history).
+        """
+        history = self._history
+        if not isinstance(history, FileRing):
+            raise HistoryLost(path, "the models file holds no ring of it")
+        ahead = history.attach(path)
+        if ahead and self._last_time is not None:
+            self._recent.extend(array("f", row) for row in history.newest(min(ahead, self.config.median_window)))
+            self._last_time += (history.newest_time - microseconds(self._last_time)) * MICROSECOND
+            self._since_onset += ahead
+
     def _lost(self, lost: HistoryLost) -> None:
         log.warning("%s; that VM's health model warms up again", lost)
         self._forget()
@@ -362,7 +383,7 @@ class VmHealthModel:
         return tuple(p if math.isnan(v) else v for v, p in zip(row, previous))
 
     def _remember(self, sample: Sample, row: tuple[float, ...]) -> None:
-        self._history.append(row)  # first: if the history is lost, nothing else has changed
+        self._history.append(row, sample.timestamp)  # first: if the history is lost, nothing else has changed
         self._recent.append(array("f", row))
         self._last_time = sample.timestamp
 
@@ -479,9 +500,7 @@ class HealthModelStore:
         lost: dict[str, str] = {}
         for vm, model in self.models.items():
             try:
-                if not isinstance(model.history, FileRing):
-                    raise HistoryLost(ring_file(path, vm), "the models file holds no ring of it")
-                model.history.attach(ring_file(path, vm))
+                model.attach_history(ring_file(path, vm))
             except HistoryLost as exc:
                 lost[vm] = f"{exc.path} ({exc.why})"
         for vm in lost:

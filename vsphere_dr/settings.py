@@ -378,6 +378,9 @@ class HealthSettings(Section):
     ill_evidence: float = 8.0
     refractory_samples: int = 96
     retrain_interval_seconds: Annotated[float, Field(ge=60)] = 86400.0
+    # The models file's writes: a crash loses the evidence and rank updates since the last save
+    # (the ring files keep every row), so an hour costs little; 0 saves every round.
+    save_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
     model_path: OptionalPath = None
     response: Literal["incident", "reset", "recover"] = "incident"
 
@@ -393,6 +396,10 @@ class HealthSettings(Section):
             for key, field in HEALTH_MODEL_KEYS.items():
                 message = re.sub(rf"\b{field}\b", key, message)
             raise ValueError(message) from None
+        # A ring file can be ahead of the models file by its capacity at most (see health_history.py).
+        if self.save_interval_seconds > self.history_samples * self.interval_seconds:
+            raise ValueError(f"save_interval_seconds must be at most history_samples x interval_seconds "
+                             f"({self.history_samples * self.interval_seconds:g}): a ring file holds that many rows")
         return self
 
     @property

@@ -141,9 +141,14 @@ class Controller:
         return Prober(self.settings().monitoring).probe([address]).get(address, False)
 
     def close(self) -> None:
-        for gateway in self.gateways:
-            gateway.close()
-        self.journal.close()
+        """The controller stops (`once`'s end, `run` after SIGTERM once its jobs returned): the health
+        models are saved, then the sessions and the journal closed."""
+        try:
+            self.health.close()
+        finally:
+            for gateway in self.gateways:
+                gateway.close()
+            self.journal.close()
 
     def _read_tags_as(self, settings: Settings) -> None:
         """The [vcenter] sessions read the VMs' tags with the inventory when a protection group needs them."""
