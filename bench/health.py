@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Health-model cost: seconds per VM-sample, memory per VM model, and a warm fleet's RSS.
 
-    python bench/health.py [--vms 200] [--counters 6] [--rounds 50] [--fleet 10000] [--fleet-rounds 3]
+    python bench/health.py [--vms 200] [--counters 6] [--rounds 50] [--fleet 10000] [--fleet-rounds 13]
 
 Part one: each of ``--vms`` models is fitted (``fit``: the samples one by one into its history,
 then a training) on 7 days of 5-minute samples of ``--counters`` counters, then every round gives
@@ -9,16 +9,19 @@ each VM one new sample through ``VmHealthModel.score`` (the sweep's path: one sa
 round). ``model_kb`` is the size of a model's pickle with its history in memory; ``models_file_kb``
 what the models file holds per VM (``HealthModelStore.save``: no history rows, they are in ring files).
 
-Part two (``--fleet`` VMs, 0 skips it): the RSS of a warm fleet, each kind of history in a process
-of its own. ``memory``: the models in a store without a file (the history in the process, as
-every store kept it before); ``file``: a store with a models file, loaded by a new process as the
-daemon does after a restart (the histories in ring files). Each process then runs
-``--fleet-rounds`` scoring rounds (every VM one sample; the file store saved after each, as the
-daemon does), a refit round (every model ``retrain``s, which reads its history) and one more
-scoring round, and reports its resident set (VmRSS, after a garbage collection), its peak (VmHWM)
-and the RSS of Python with numpy and scikit-learn loaded before any model. The fleet is
-``min(50, --fleet)`` fitted models, each deep-copied to the fleet's size (their verdicts are
-beside the point; their memory is that of distinct models).
+Part two (``--fleet`` VMs, 0 skips it): the RSS of a warm fleet and the cost of saving its models,
+each kind of history in a process of its own. ``memory``: the models in a store without a file
+(the history in the process, as every store kept it before), pickled whole after every round;
+``file``: a store with a models file, loaded by a new process as the daemon does after a restart
+(the histories in ring files), saved after every round (as the daemon did before
+``[health] save_interval_seconds``) or as the daemon does now (``HealthWatch.save_if_due``, the
+rounds 300 s apart: at the save interval and after a round with many refits). Each process runs
+``--fleet-rounds`` scoring rounds (every VM one sample), a refit round (every model ``retrain``s,
+which reads its history, and is then one more scoring round), and reports its resident set
+(VmRSS, after a garbage collection), its peak (VmHWM), the RSS of Python with numpy and
+scikit-learn loaded before any model, one whole save (``save_s``), how many rounds saved and the
+save time per round (``save_ratio``: against the file store saved every round). The fleet is ``min(50, --fleet)`` fitted models, each deep-copied to the
+fleet's size (their verdicts are beside the point; their memory is that of distinct models).
 
 Prints two tables and, last, ``cost_per_vm_sample_ms=<ms> memory_per_model_kb=<kB>
 round_10000_vms_s=<s> with_refits_s=<s>`` (extrapolated linearly from the measured costs, one core;
@@ -50,6 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vsphere_dr.health_history import history_dir  # noqa: E402
 from vsphere_dr.health_model import HealthModelConfig, HealthModelStore, Sample, VmHealthModel  # noqa: E402
+from vsphere_dr.health_watch import HealthWatch  # noqa: E402
+from vsphere_dr.settings import HealthSettings  # noqa: E402
 from vsphere_dr.table import render_table  # noqa: E402
 
 START = datetime(2024, 3, 4)
@@ -134,19 +139,20 @@ def build_fleet(args: argparse.Namespace, config: HealthModelConfig) -> HealthMo
     return HealthModelStore(config, {f"vm-{i}": copy.deepcopy(bases[i % len(bases)]) for i in range(args.fleet)})
 
 
-def warm_rounds(args: argparse.Namespace, store: HealthModelStore, save: Callable[[], None]) -> dict[str, Any]:
-    """Scoring rounds, a refit round, one more round; ``save`` after each scoring round."""
+def warm_rounds(args: argparse.Namespace, store: HealthModelStore, save: Callable[[int], bool]) -> dict[str, Any]:
+    """Scoring rounds, a refit round, one more round; ``save(refits)`` after each round (True: it saved)."""
     futures = fleet_futures(args, store.config)
     models = list(store.models.values())
-    round_seconds, save_seconds = [], []
+    round_seconds, save_seconds, saves = [], [], 0
 
-    def one_round(r: int) -> None:
+    def one_round(r: int, refits: int = 0) -> None:
+        nonlocal saves
         started = time.process_time()
         for model, samples in zip(models, futures):
             model.score(samples[r])
         round_seconds.append(time.process_time() - started)
         started = time.perf_counter()
-        save()
+        saves += save(refits)
         save_seconds.append(time.perf_counter() - started)
 
     for r in range(args.fleet_rounds):
@@ -155,10 +161,26 @@ def warm_rounds(args: argparse.Namespace, store: HealthModelStore, save: Callabl
     for model in models:
         model.retrain()
     refit_seconds = time.process_time() - started
-    one_round(args.fleet_rounds)
+    one_round(args.fleet_rounds, refits=len(models))
     gc.collect()
     return {"rss_mb": status_mb("VmRSS"), "peak_mb": status_mb("VmHWM"), "round_s": float(np.mean(round_seconds)),
-            "refit_round_s": refit_seconds, "save_s": float(np.mean(save_seconds))}
+            "refit_round_s": refit_seconds, "save_per_round_s": float(np.mean(save_seconds)), "saves": saves}
+
+
+def every_round(save: Callable[[], None]) -> Callable[[int], bool]:
+    def saved(_refits: int) -> bool:
+        save()
+        return True
+    return saved
+
+
+def as_the_daemon(watch: HealthWatch, clock: list[float]) -> Callable[[int], bool]:
+    """HealthWatch.save_if_due after each round, ``[health] interval_seconds`` of ``clock`` apart."""
+    def saved(refits: int) -> bool:
+        clock[0] += watch.settings.interval_seconds
+        watch.refits_unsaved += refits
+        return watch.save_if_due()
+    return saved
 
 
 def save_with_rows(models: dict[str, VmHealthModel], path: Path) -> None:
@@ -187,12 +209,19 @@ def fleet_child(args: argparse.Namespace, config: HealthModelConfig) -> dict[str
         with with_rows.open("rb") as file:
             store = HealthModelStore(config, pickle.load(file))
         found["load_s"] = time.perf_counter() - started
-        found |= warm_rounds(args, store, lambda: save_with_rows(store.models, with_rows))
+        found |= warm_rounds(args, store, every_round(lambda: save_with_rows(store.models, with_rows)))
         found["models_file_mb"] = with_rows.stat().st_size / 2**20
+        found["save_s"] = found["save_per_round_s"]
     else:
-        store = HealthModelStore.load(path, config)
+        clock = [0.0]
+        watch = HealthWatch(HealthSettings(), path, lambda: clock[0])
+        store = watch.store
         found["load_s"] = time.perf_counter() - started
-        found |= warm_rounds(args, store, lambda: store.save(path))
+        found |= warm_rounds(args, store, every_round(lambda: store.save(path)) if args.child == "file-every-round"
+                             else as_the_daemon(watch, clock))
+        started = time.perf_counter()
+        store.save(path)
+        found["save_s"] = time.perf_counter() - started  # one save of the whole file
         found["models_file_mb"] = path.stat().st_size / 2**20
         found["ring_files_mb"] = sum(p.stat().st_size for p in history_dir(path).iterdir()) / 2**20
     return found
@@ -202,23 +231,26 @@ def fleet(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Part two: each kind of history measured in a new process; prints the table."""
     measured: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for child in ("build", "memory", "file"):
+        for child in ("build", "memory", "file-every-round", "file"):
             command = [sys.executable, __file__, "--child", child, "--dir", tmp, "--fleet", str(args.fleet),
                        "--fleet-rounds", str(args.fleet_rounds), "--counters", str(args.counters)]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             measured[child] = json.loads(done.stdout.splitlines()[-1])
-    memory, file = measured["memory"], measured["file"]
+    memory = measured["memory"]
     rows = []
-    for name, found in (("memory (before)", memory), ("file (now)", file)):
+    for name, found in (("memory, saved every round", memory), ("file, saved every round", measured["file-every-round"]),
+                        ("file, saved as the daemon does (now)", measured["file"])):
         per_vm_kb = (found["rss_mb"] - found["libraries_mb"]) * 1024 / args.fleet
         rows.append([name, args.fleet, f"{found['libraries_mb']:.0f}", f"{found['rss_mb']:.0f}",
                      f"{found['rss_mb'] / memory['rss_mb']:.2f}", f"{per_vm_kb:.1f}", f"{found['peak_mb']:.0f}",
                      f"{found['round_s']:.3f}", f"{found['round_s'] / memory['round_s']:.2f}",
                      f"{found['refit_round_s']:.1f}", f"{found['load_s']:.2f}", f"{found['save_s']:.2f}",
+                     f"{found['saves']}/{args.fleet_rounds + 1}", f"{found['save_per_round_s']:.3f}",
+                     f"{found['save_per_round_s'] / measured['file-every-round']['save_per_round_s']:.3f}",
                      f"{found['models_file_mb']:.0f}", f"{found.get('ring_files_mb', 0):.0f}"])
     print(render_table(["history", "vms", "libraries_rss_mb", "warm_rss_mb", "rss_ratio", "per_vm_kb", "peak_rss_mb",
-                        "round_s", "round_ratio", "refit_round_s", "load_s", "save_s", "models_file_mb",
-                        "ring_files_mb"], rows))
+                        "round_s", "round_ratio", "refit_round_s", "load_s", "save_s", "saves", "save_per_round_s",
+                        "save_ratio", "models_file_mb", "ring_files_mb"], rows))
     return measured
 
 
@@ -228,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--counters", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--fleet", type=int, default=10_000, help="VMs of the warm fleet (0: skip it)")
-    parser.add_argument("--fleet-rounds", type=int, default=3)
-    parser.add_argument("--child", choices=("memory", "build", "file"), help=argparse.SUPPRESS)
+    parser.add_argument("--fleet-rounds", type=int, default=13)
+    parser.add_argument("--child", choices=("memory", "build", "file-every-round", "file"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     config = HealthModelConfig()

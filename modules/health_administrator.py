@@ -214,7 +214,7 @@ class HealthSweep:
         if self.watch is None:
             from vsphere_dr.health_watch import HealthWatch  # scikit-learn loads only for sweeps that use it
 
-            self.watch = HealthWatch.from_settings(settings)
+            self.watch = HealthWatch.from_settings(settings, self.clock)
         return self.watch
 
     def close(self) -> None:

@@ -40,6 +40,8 @@ def test_knobs_reach_the_model(tmp_path: Path) -> None:
         min_history=200, max_history=1000, median_window=6, allowance=3.0, threshold=5.0, refractory=12,
         retrain_every=timedelta(hours=12))
     assert (section.enabled, section.response, section.interval_seconds) == (False, "reset", 60)
+    assert section.save_interval_seconds == 3600 == HealthSettings().save_interval_seconds
+    assert load_settings(write(tmp_path, health(save_interval_seconds=0))).health.save_interval_seconds == 0
 
 
 def test_relative_model_path_is_relative_to_the_settings_file(tmp_path: Path) -> None:
@@ -58,6 +60,9 @@ def test_relative_model_path_is_relative_to_the_settings_file(tmp_path: Path) ->
     ({"retrain_interval_seconds": 1}, "[health] retrain_interval_seconds = '1': Input should be greater"),
     ({"warmup_samples": "a day"}, "[health] warmup_samples = 'a day': Input should be a valid integer"),
     ({"contamination": 0.01}, "[health] contamination: unknown key"),
+    ({"save_interval_seconds": -1}, "[health] save_interval_seconds = '-1': Input should be greater than or equal to 0"),
+    ({"save_interval_seconds": "hourly"}, "[health] save_interval_seconds = 'hourly': Input should be a valid number"),
+    ({"save_interval_seconds": 700000}, "[health] save_interval_seconds must be at most history_samples x interval_seconds"),
 ])
 def test_bad_value_is_named(tmp_path: Path, values: dict[str, object], expected: str) -> None:
     assert expected in error_of(tmp_path, health(**values))

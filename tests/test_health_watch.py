@@ -130,3 +130,51 @@ def test_models_learned_with_other_settings_are_refused_with_a_warning(tmp_path:
     assert changed.vms == frozenset()
     assert any("model configuration" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
+
+
+class Clock:
+    """A monotonic clock the test moves: one health interval (300 s) per sweep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_models_file_is_saved_at_its_interval_after_a_refit_and_when_asked(tmp_path: Path) -> None:
+    path, clock = tmp_path / "m.pkl", Clock()
+    watch = HealthWatch(HealthSettings(save_interval_seconds=3600), path, clock)
+    samples = fleet()
+    saved_at: list[int] = []
+    file = b""  # the models file's content: each save's differs (the models' counts grow)
+    for i in range(DAY + 30):
+        watch.observe({vm: series[i] for vm, series in samples.items()})
+        clock.now += 300
+        said = watch.save_if_due()
+        if path.exists() and path.read_bytes() != file:
+            saved_at.append(i)
+            file = path.read_bytes()
+        assert said == (saved_at[-1:] == [i])
+    # Every 12 sweeps (3600 s: the last at DAY - 1), and at the sweep of the first fits (DAY), one
+    # sweep after that save; the next interval counts from there.
+    assert saved_at == [11 + 12 * n for n in range(DAY // 12)] + [DAY, DAY + 12, DAY + 24]
+    watch.observe({vm: series[DAY + 30] for vm, series in samples.items()})
+    assert not watch.save_if_due() and path.read_bytes() == file
+    watch.save()  # the controller stops
+    assert path.read_bytes() != file
+
+
+def test_after_a_crash_a_sample_already_kept_is_not_kept_again(tmp_path: Path) -> None:
+    path = tmp_path / "m.pkl"
+    samples = fleet(total=DAY + 20)
+    watch = HealthWatch(HealthSettings(), path)
+    run(watch, samples, stop=DAY + 5)
+    watch.save()
+    run(watch, samples, start=DAY + 5, stop=DAY + 15)  # unsaved rounds, then the process dies
+    restarted = HealthWatch(HealthSettings(), path)
+    assert restarted.observe({"vm-1": samples["vm-1"][DAY + 14]}) == {}, "vCenter had nothing newer yet"
+    assert HealthModelStore.load(path).models["vm-1"].history.count == DAY + 15, "adopted, not kept twice"
+    uninterrupted = HealthWatch(HealthSettings(), tmp_path / "other.pkl")
+    run(uninterrupted, samples, stop=DAY + 15)
+    assert run(restarted, samples, start=DAY + 15) == run(uninterrupted, samples, start=DAY + 15)

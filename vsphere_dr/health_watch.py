@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from vsphere_dr.health_model import Verdict, load_store_or_empty
+from vsphere_dr.health_model import HealthModelStore, Verdict, load_store_or_empty
 from vsphere_dr.settings import HealthSettings, Settings
 from vsphere_dr.signals import Sample
 
@@ -60,10 +60,15 @@ class HealthWatch:
     def path(self) -> Path:
         return self._path
 
+    @property
+    def store(self) -> HealthModelStore:
+        """The models (bench/health.py drives them directly)."""
+        return self._store
+
     @classmethod
-    def from_settings(cls, settings: Settings) -> HealthWatch:
+    def from_settings(cls, settings: Settings, clock: Callable[[], float] = time.monotonic) -> HealthWatch:
         """The watch for these settings: [health] knobs, models file next to the journal by default."""
-        return cls(settings.health, settings.health.model_file(settings.journal))
+        return cls(settings.health, settings.health.model_file(settings.journal), clock)
 
     @property
     def vms(self) -> frozenset[str]:

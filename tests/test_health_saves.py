@@ -1,0 +1,118 @@
+"""When the Health Administrator's sweep writes the models file: at most every [health]
+save_interval_seconds, never for a dry run, and whenever the controller stops or the [health]
+settings change (the old models saved before the new ones are loaded)."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from modules.health_administrator import HealthSweep
+from modules.inventory_administrator import InventoryAdministrator
+from tests.test_health_watch import fleet
+from vsphere_dr.app.controller import Controller
+from vsphere_dr.app.module_registry import PAUSABLE
+from vsphere_dr.health_model import HealthModelStore, HealthState, Sample
+from vsphere_dr.settings import HealthSettings, JournalSettings, Settings, VCenterSettings
+
+
+class Counters:
+    """The gateway's performance counters: each read gives every VM its next sample."""
+
+    def __init__(self, samples: Mapping[str, list[Sample]]) -> None:
+        self.samples, self.reads = samples, 0
+
+    def latest(self, morefs: list[str]) -> dict[str, Sample]:
+        self.reads += 1
+        return {vm: self.samples[vm][self.reads - 1] for vm in morefs}
+
+
+class Sweeps:
+    """A HealthSweep whose only part used is its health model (``_ill``), every 300 s."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.settings = Settings(vcenter=VCenterSettings(host="127.0.0.1", user="u", password="p"),
+                                 journal=JournalSettings(path=tmp_path / "state" / "journal.sqlite"))
+        self.samples = fleet()
+        gateway = SimpleNamespace(performance=Counters(self.samples))
+        self.sweep = HealthSweep(gateway, None, None, lambda: self.settings, None, None, None,  # type: ignore[arg-type]
+                                 clock=lambda: self.now)
+        self.inventory = SimpleNamespace(vms=dict.fromkeys(self.samples))
+        self.monitored: dict[str, Any] = {vm: SimpleNamespace(power_state="poweredOn") for vm in self.samples}
+        self.now = 0.0
+        self.models_file = tmp_path / "state" / "health-models.pkl"
+
+    def round(self, dry_run: bool = False) -> None:
+        self.now += 300
+        self.sweep._ill(self.inventory, self.monitored, self.now, dry_run)  # type: ignore[arg-type]
+
+
+def saved_count(models_file: Path) -> int:
+    """Samples of vm-1 the models file counts (read as written: a load would adopt the ring's newer rows)."""
+    with models_file.open("rb") as file:
+        file.readline()
+        pickle.load(file)
+        models = dict(pickle.load(file) for _ in range(2))
+    return models["vm-1"].history.count
+
+
+def test_rounds_within_the_interval_do_not_write_the_models_file_the_stop_does(tmp_path: Path) -> None:
+    sweeps = Sweeps(tmp_path)
+    for _ in range(12):
+        sweeps.round()
+    assert not sweeps.models_file.exists(), "no save in the 3300 s since the models were loaded (round 1)"
+    sweeps.round()
+    assert saved_count(sweeps.models_file) == 13, "saved at the 13th round: 3600 s after the load"
+    for _ in range(5):
+        sweeps.round()
+    assert saved_count(sweeps.models_file) == 13
+    sweeps.sweep.close()  # the controller stops
+    assert saved_count(sweeps.models_file) == 18
+    written = sweeps.models_file.read_bytes()
+    sweeps.sweep.close()
+    assert sweeps.models_file.read_bytes() == written, "nothing new: not written again"
+
+
+def test_a_dry_run_does_not_save_the_models(tmp_path: Path) -> None:
+    sweeps = Sweeps(tmp_path)
+    sweeps.round(dry_run=True)
+    sweeps.sweep.close()
+    assert not sweeps.models_file.exists()
+
+
+def test_a_change_of_the_health_settings_saves_the_models_before_loading_them_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    sweeps = Sweeps(tmp_path)
+    for _ in range(3):
+        sweeps.round()
+    first = sweeps.sweep.watch
+    health = sweeps.settings.health.model_dump()
+    sweeps.settings = sweeps.settings.model_copy(update={"health": HealthSettings(**{**health, "save_interval_seconds": 600})})
+    sweeps.round()
+    assert sweeps.sweep.watch is not first and sweeps.sweep.watch is not None
+    assert sweeps.sweep.watch.vms == {"vm-1", "vm-2"}, "the saved models, loaded again"
+    assert sweeps.sweep.watch._store.models["vm-1"].history.count == 4
+    assert saved_count(sweeps.models_file) == 3, "the old models, saved at the change"
+    sweeps.round()
+    assert saved_count(sweeps.models_file) == 3
+    sweeps.round()
+    assert saved_count(sweeps.models_file) == 6, "saved at the new interval: 600 s after the reload"
+    sweeps.settings = sweeps.settings.model_copy(update={"health": HealthSettings(**{**health, "ill_evidence": 9})})
+    with caplog.at_level(logging.WARNING):
+        sweeps.round()
+    assert "model configuration" in caplog.text, "the old models were saved, then refused by the new knobs"
+    assert sweeps.sweep.watch.observe({"vm-1": sweeps.samples["vm-1"][10]})["vm-1"].state is HealthState.WARMING_UP
+
+
+def test_the_controller_saves_the_health_models_when_it_closes(write_settings) -> None:  # type: ignore[no-untyped-def]
+    controller = Controller(InventoryAdministrator(write_settings(), PAUSABLE))
+    saved: list[bool] = []
+    controller.health.close = lambda: saved.append(True)  # type: ignore[method-assign]
+    controller.close()
+    assert saved == [True]
