@@ -113,7 +113,10 @@ def lab(vcsim_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             running.daemon.wait_for(said("vsphere-dr running"), 30)
             yield running
         finally:
+            signalled = time.time()
             assert running.daemon.terminate() == 0
+        # The health models are saved at the stop (the sweeps within [health] save_interval_seconds did not).
+        assert (directory / "health-models.pkl").stat().st_mtime >= signalled
         log = running.daemon.log.read_text()
         assert "test-password" not in log and " ERROR " not in log
 

@@ -18,7 +18,8 @@ from modules.inventory_administrator import InventoryAdministrator
 from tests.test_health_watch import fleet
 from vsphere_dr.app.controller import Controller
 from vsphere_dr.app.module_registry import PAUSABLE
-from vsphere_dr.health_model import HealthModelStore, HealthState, Sample
+from vsphere_dr.health_model import HealthState, Sample
+from vsphere_dr.health_watch import HealthWatch
 from vsphere_dr.settings import HealthSettings, JournalSettings, Settings, VCenterSettings
 
 
@@ -57,8 +58,7 @@ def saved_count(models_file: Path) -> int:
     """Samples of vm-1 the models file counts (read as written: a load would adopt the ring's newer rows)."""
     with models_file.open("rb") as file:
         file.readline()
-        pickle.load(file)
-        models = dict(pickle.load(file) for _ in range(2))
+        models = dict(pickle.load(file) for _ in range(pickle.load(file)))
     return models["vm-1"].history.count
 
 
@@ -110,9 +110,11 @@ def test_a_change_of_the_health_settings_saves_the_models_before_loading_them_ag
     assert sweeps.sweep.watch.observe({"vm-1": sweeps.samples["vm-1"][10]})["vm-1"].state is HealthState.WARMING_UP
 
 
-def test_the_controller_saves_the_health_models_when_it_closes(write_settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_controller_saves_the_health_models_when_it_closes(write_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     controller = Controller(InventoryAdministrator(write_settings(), PAUSABLE))
-    saved: list[bool] = []
-    controller.health.close = lambda: saved.append(True)  # type: ignore[method-assign]
+    models_file = tmp_path / "m.pkl"
+    controller.health.watch = HealthWatch(HealthSettings(), models_file)
+    controller.health.watch.observe({"vm-1": fleet()["vm-1"][0]})
+    controller.health.unsaved = True  # as a sweep within the save interval leaves it
     controller.close()
-    assert saved == [True]
+    assert saved_count(models_file) == 1
