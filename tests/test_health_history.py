@@ -278,3 +278,16 @@ def test_a_ring_file_behind_its_models_file_makes_that_vm_warm_up_again(models_f
     assert str(ring) in caplog.text and "behind" in caplog.text
     assert replay(restarted, samples, ONSET, ONSET + 1)["vm-2"][0].state is HealthState.WARMING_UP
     assert restarted.model("vm-1").history.count == store.model("vm-1").history.count + 1
+
+
+def test_a_ring_file_of_the_first_layout_is_refused_by_name(models_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    samples = fleet()
+    warm_store(models_file, samples)
+    ring = ring_file(models_file, "vm-2")
+    data = ring.read_bytes()
+    magic, columns, slots, count, _ = HEADER.unpack(data[:HEADER.size])
+    ring.write_bytes(struct.pack("<8sIIQ", b"vdr-ring", columns, slots, count) + data[HEADER.size:])
+    with caplog.at_level(logging.WARNING):
+        restarted = HealthModelStore.load(models_file, CONFIG)
+    assert f"{ring} (not a ring file of this layout (magic b'vdr-ring'" in caplog.text
+    assert restarted.model("vm-1").history.count == count

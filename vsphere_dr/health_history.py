@@ -222,7 +222,9 @@ class FileRing(HistoryRing):
         if len(header) < HEADER.size:
             raise HistoryLost(path, f"short: {len(header)} bytes, not even a header")
         magic, columns, slots, count, newest_time = HEADER.unpack(header)
-        if (magic, columns, slots) != (MAGIC, self.columns, self.slots):
+        if magic != MAGIC:
+            raise HistoryLost(path, f"not a ring file of this layout (magic {magic!r}, expected {MAGIC!r})")
+        if (columns, slots) != (self.columns, self.slots):
             raise HistoryLost(path, f"not this model's ring file (columns {columns}, slots {slots}; "
                                     f"expected {self.columns} and {self.slots})")
         if not self.count <= count <= self.count + self.capacity:

@@ -40,7 +40,7 @@ class HealthWatch:
     refused and every VM warms up again.
 
     The models file is rewritten whole (about 1 s and 184 MB at 10,000 VMs), so the sweep calls
-    save_if_due() each round: a save every ``save_interval_seconds`` (``clock`` seconds, monotonic)
+    save_if_due() each round: a save every ``save_interval_seconds`` (of ``clock``: the sweep's)
     and after a round that leaves many refits unsaved. The ring files are written as rows arrive,
     so a crash loses only the ranks' and evidence's updates since the last save (the load adopts
     the rows the models file has not counted).
