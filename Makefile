@@ -21,7 +21,8 @@ STOCK_RENAMES := virtual_machine.go:CloneVMTask virtual_machine.go:RelocateVMTas
 	folder.go:AddStandaloneHostTask cluster_compute_resource.go:AddHostTask \
 	custom_fields_manager.go:SetField custom_fields_manager.go:AddCustomFieldDef \
 	custom_fields_manager.go:RemoveCustomFieldDef custom_fields_manager.go:RenameCustomFieldDef property_filter.go:apply \
-	property_collector.go:WaitForUpdatesEx
+	property_collector.go:WaitForUpdatesEx property_collector.go:apply \
+	property_collector.go:DestroyPropertyCollector
 STOCK_COPIES := $(sort $(foreach r,$(STOCK_RENAMES),$(firstword $(subst :, ,$(r)))))
 SHADOW    := build/gopath
 SHADOW_GOVMOMI := $(SHADOW)/src/github.com/vmware/govmomi

@@ -19,6 +19,15 @@
 // reachable. The updates reported are those of the stock code; so are
 // the version, the timeout and the cancellation. The stock code's log line per
 // update and filter is not written (it was most of the simulator's output).
+//
+// A collector's filters are read from a copy of its list, skipping those
+// destroyed meanwhile: the stock DestroyPropertyFilter changes the list in
+// place, without the collector's lock (the collector opts out of locking), so
+// a wait that read it as a filter went away failed with a panic, and
+// DestroyPropertyCollector, which destroyed each filter while ranging over that
+// same list, failed for any collector with three filters or more (vCenter
+// destroys a collector's filters with it: PropertyCollector reference,
+// DestroyPropertyCollector).
 
 package simulator
 
@@ -105,9 +114,8 @@ func (pc *PropertyCollector) collectChanges(ctx *Context, set *types.UpdateSet, 
 			return fault
 		}
 	}
-	for _, ref := range pc.Filter {
-		filter := ctx.Session.Get(ref).(*PropertyFilter)
-		fu := types.PropertyFilterUpdate{Filter: ref}
+	for _, filter := range pc.filters(ctx) {
+		fu := types.PropertyFilterUpdate{Filter: filter.Self}
 		for _, update := range updates {
 			switch update.Kind {
 			case types.ObjectUpdateKindModify:
@@ -137,8 +145,8 @@ func (pc *PropertyCollector) collectChanges(ctx *Context, set *types.UpdateSet, 
 // object that has it, whatever the spec's type).
 func (pc *PropertyCollector) reachabilityChanged(ctx *Context, updates []types.ObjectUpdate) bool {
 	var paths []string
-	for _, ref := range pc.Filter {
-		for _, object := range ctx.Session.Get(ref).(*PropertyFilter).Spec.ObjectSet {
+	for _, filter := range pc.filters(ctx) {
+		for _, object := range filter.Spec.ObjectSet {
 			paths = traversalPaths(object.SelectSet, paths)
 		}
 	}
@@ -171,4 +179,56 @@ func traversalPaths(specs []types.BaseSelectionSpec, paths []string) []string {
 // the same, or one above the other ("summary" and "summary.runtime").
 func pathsOverlap(a, b string) bool {
 	return a == b || strings.HasPrefix(b, a+".") || strings.HasPrefix(a, b+".")
+}
+
+// filters returns the collector's filters that still exist, from a copy of its
+// list (see the file's comment).
+func (pc *PropertyCollector) filters(ctx *Context) []*PropertyFilter {
+	refs := append([]types.ManagedObjectReference(nil), pc.Filter...)
+	live := make([]*PropertyFilter, 0, len(refs))
+	for _, ref := range refs {
+		if filter, ok := ctx.Session.Get(ref).(*PropertyFilter); ok {
+			live = append(live, filter)
+		}
+	}
+	return live
+}
+
+// apply adds to update, for each filter, the objects that became reachable
+// (enter, with their properties): the stock method, over the filters that
+// still exist.
+func (pc *PropertyCollector) apply(ctx *Context, update *types.UpdateSet) types.BaseMethodFault {
+	for _, filter := range pc.filters(ctx) {
+		res, fault := pc.collect(ctx, &types.RetrievePropertiesEx{SpecSet: []types.PropertyFilterSpec{filter.Spec}})
+		if fault != nil {
+			return fault
+		}
+		fu := types.PropertyFilterUpdate{Filter: filter.Self}
+		for _, o := range res.Objects {
+			if _, ok := filter.refs[o.Obj]; ok {
+				continue
+			}
+			filter.refs[o.Obj] = struct{}{}
+			ou := types.ObjectUpdate{Obj: o.Obj, Kind: types.ObjectUpdateKindEnter}
+			for _, p := range o.PropSet {
+				ou.ChangeSet = append(ou.ChangeSet, types.PropertyChange{Op: types.PropertyChangeOpAssign, Name: p.Name, Val: p.Val})
+			}
+			fu.ObjectSet = append(fu.ObjectSet, ou)
+		}
+		if len(fu.ObjectSet) != 0 {
+			update.FilterSet = append(update.FilterSet, fu)
+		}
+	}
+	return nil
+}
+
+// DestroyPropertyCollector ends the collector's wait and destroys its filters,
+// then the collector (the stock method, with the filters destroyed from a copy
+// of their list).
+func (pc *PropertyCollector) DestroyPropertyCollector(ctx *Context, c *types.DestroyPropertyCollector) soap.HasFault {
+	pc.CancelWaitForUpdates(&types.CancelWaitForUpdates{This: c.This})
+	for _, filter := range pc.filters(ctx) {
+		filter.DestroyPropertyFilter(ctx, &types.DestroyPropertyFilter{This: filter.Self})
+	}
+	return pc.stockDestroyPropertyCollector(ctx, c)
 }
