@@ -43,6 +43,7 @@ from pyVmomi import vim  # noqa: E402
 
 from modules.inventory_administrator import InventoryAdministrator  # noqa: E402
 from vsphere_dr.app.controller import Controller  # noqa: E402
+from vsphere_dr.app.daemon import settle_heap  # noqa: E402
 from vsphere_dr.gateway.watcher import InventoryWatcher  # noqa: E402
 from vsphere_dr.simulator import topology as topo  # noqa: E402
 from vsphere_dr.simulator.launcher import Simulator, free_port  # noqa: E402
@@ -158,7 +159,7 @@ def sweep_costs(vms: int, workdir: Path) -> list[tuple[object, ...]]:
         settings = shipped_settings(directory, sim, world.data["probe_port"], health={"enabled": "false"},
                                     vcenter={"connect_timeout_seconds": "600"}, logging={"level": "WARNING"})
         controller = Controller(InventoryAdministrator(settings))
-        watcher = InventoryWatcher(controller.settings().vcenter)
+        watcher = InventoryWatcher(controller.settings().vcenter, on_whole_read=settle_heap)  # as under `run`
         controller.health.ping_alarm._available = False  # in steady state they exist: a sweep creates none
         try:
             assert controller.run_module("health_administrator") is None  # log in, read events once

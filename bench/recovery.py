@@ -4,7 +4,8 @@
     python bench/recovery.py [--sweep-sizes 1000,10000] [--rto-sizes 10,100,1000]
 
 1. A steady-state health sweep (the second of a controller that has swept once already, its
-   inventory the watcher's picture as under `run`, phase by phase: bench/sweep_phases.py) on
+   inventory the watcher's picture and its heap settled after that whole read, as under `run`,
+   phase by phase: bench/sweep_phases.py) on
    generated labs: round trips and seconds, the ratio of seconds per VM to the smallest lab's, and
    the process's peak RSS after the largest (the controller runs in this process).
 2. RTO under `vsphere-dr run` (the daemon, a process of its own) with the shipped settings
@@ -42,6 +43,7 @@ import requests  # noqa: E402
 
 from modules.inventory_administrator import InventoryAdministrator  # noqa: E402
 from vsphere_dr.app.controller import Controller  # noqa: E402
+from vsphere_dr.app.daemon import settle_heap  # noqa: E402
 from vsphere_dr.gateway import VCenterGateway  # noqa: E402
 from vsphere_dr.journal import Journal  # noqa: E402
 from vsphere_dr.recoveries import recovery  # noqa: E402
@@ -128,7 +130,7 @@ def sweep(vms: int, workdir: Path) -> Sweep:
     path, port = lab(directory, "lab", hosts=10, vms_per_host=vms // 10)
     with Simulator(path) as sim:
         controller = Controller(InventoryAdministrator(write_settings(directory, sim, port)))
-        watcher = InventoryWatcher(controller.settings().vcenter)
+        watcher = InventoryWatcher(controller.settings().vcenter, on_whole_read=settle_heap)  # as under `run`
         try:
             # The VMs' alarms are not created: vcsim's alarm manager takes more than 10 minutes for
             # 10,000 (one CreateAlarm each); in steady state they exist and a sweep creates none.

@@ -7,6 +7,7 @@ must equal what a full read shows at that moment: the same records, field for fi
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -16,6 +17,7 @@ from pyVmomi import vim
 
 from tests.chaos import chaos
 from tests.sim_world import Client, clone_vm, run_task, wait_until
+from vsphere_dr.app.daemon import settle_heap
 from vsphere_dr.gateway import VCenterGateway
 from vsphere_dr.gateway.watcher import InventoryWatcher
 from vsphere_dr.records import Inventory
@@ -109,6 +111,29 @@ def test_a_new_login_reads_the_inventory_whole_again(
     caught_up(watcher, gateway)
     assert watcher.full_reads == 2
     assert watcher.inventory().vm_by_name(WEB).power_state == "poweredOff"
+
+
+def test_the_daemon_settles_its_heap_after_each_whole_read(own: Simulator) -> None:
+    """`run` freezes the objects of a whole read (settle_heap): its picture is built first, so that
+    the sweeps use the frozen one; an update round does not do it again, a new login's read does."""
+    settled: list[tuple[Inventory | None, int]] = []
+
+    def settle(watcher: InventoryWatcher) -> None:
+        settle_heap(watcher)
+        settled.append((watcher.inventory(), gc.get_freeze_count()))
+
+    watcher = InventoryWatcher(vcenter_settings(own), on_whole_read=settle)
+    try:
+        assert watcher.step()
+        ((picture, frozen),) = settled
+        assert picture is not None and picture.vm_by_name(WEB) is not None and frozen > 0
+        assert watcher.inventory() is picture, "the sweep's picture is the one built before the freeze"
+        assert watcher.step() and len(settled) == 1  # an update round
+        watcher._session.close()
+        assert watcher.step() and len(settled) == 2  # a new login: read whole again, settled again
+    finally:
+        watcher.stop()
+        gc.unfreeze()
 
 
 def test_no_picture_while_vcenter_cannot_be_read(own: Simulator) -> None:

@@ -25,6 +25,7 @@ is finished and journaled), and the scheduler waits for them before exiting.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -70,6 +71,18 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 
 LEFTOVERS = "leftovers"  # the job that removes the copies of interrupted drills
+
+
+def settle_heap(watcher: InventoryWatcher) -> None:
+    """After the watcher read the inventory whole: its picture built, then every object alive
+    moved out of the garbage collector's sight (gc.freeze). The picture of 10,000 VMs is a few
+    million objects that live until the next whole read; Python's full collections walked them
+    all, about 0.5 s with every thread stopped, whenever enough new objects had survived: a sweep
+    that met one took twice its time. Frozen objects are still freed when nothing refers to them
+    (reference counting); only cycles among them would outlive it, until the process ends."""
+    watcher.inventory()
+    gc.collect()
+    gc.freeze()
 
 
 class Daemon:
@@ -185,7 +198,7 @@ class Daemon:
 
     def _watch(self, settings: Settings) -> None:
         """Start the inventory watcher: the health sweep's inventory from now on, and its waker."""
-        self.watcher = InventoryWatcher(settings.vcenter, on_evidence=self.early.wake)
+        self.watcher = InventoryWatcher(settings.vcenter, on_evidence=self.early.wake, on_whole_read=settle_heap)
         self.watcher.start()
         self.controller.health.live = self.watcher
 

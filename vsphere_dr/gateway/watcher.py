@@ -69,8 +69,10 @@ class InventoryWatcher:
     one round at a time (``step``: the tests drive it so)."""
 
     def __init__(self, settings: VCenterSettings, on_evidence: Callable[[str], None] = lambda _: None,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time,
+                 on_whole_read: Callable[[InventoryWatcher], None] = lambda _: None) -> None:
         self._session = VCenterSession(settings)
+        self._on_whole_read = on_whole_read  # after each whole read (the daemon settles its heap then)
         # A wait must return before the HTTP connection's own timeout gives up on it.
         self._max_wait = max(1, int(settings.connect_timeout_seconds) // 2)
         # A wait that has not returned after this long is lost in the network: no picture then.
@@ -189,6 +191,7 @@ class InventoryWatcher:
         self.full_reads += 1
         self._lost = False
         log.info("inventory watcher: %d objects read whole", len(self._props))
+        self._on_whole_read(self)
 
     def _wait(self, content: vim.ServiceInstanceContent) -> None:
         updates = self._collector.WaitForUpdatesEx(self._version, PC.WaitOptions(maxWaitSeconds=self._max_wait))
