@@ -192,7 +192,7 @@ class HealthSweep:
         health = self.settings().health
         if not health.enabled or now - self.counters_read_at < health.interval_seconds:
             return self.ill
-        watch = self._watch()
+        watch = self._watch(dry_run)
         running = [m for m, vm in monitored.items() if vm.power_state == "poweredOn"]
         verdicts = watch.observe(self.gateway.performance.latest(running))
         self.counters_read_at = now
@@ -203,18 +203,20 @@ class HealthSweep:
             self.unsaved = not watch.save_if_due()
         return self.ill
 
-    def _watch(self) -> HealthWatch:
+    def _watch(self, dry_run: bool) -> HealthWatch:
         """The health models for the current [health] settings: loaded at the first counter read, and
-        again after a change of those settings (the old ones saved first, see close())."""
+        again after a change of those settings (the old ones saved first, see close()). Loaded by a
+        dry run (`plan`, perhaps beside a serving `run` that owns the files), they are read only:
+        a real sweep after it loads them again."""
         settings = self.settings()
-        if self.watch is not None and (self.watch.settings, self.watch.path) != (
-                settings.health, settings.health.model_file(settings.journal)):
+        if self.watch is not None and ((self.watch.settings, self.watch.path) != (
+                settings.health, settings.health.model_file(settings.journal)) or (self.watch.read_only and not dry_run)):
             self.close()
             self.watch = None
         if self.watch is None:
             from vsphere_dr.health_watch import HealthWatch  # scikit-learn loads only for sweeps that use it
 
-            self.watch = HealthWatch.from_settings(settings, self.clock)
+            self.watch = HealthWatch.from_settings(settings, self.clock, read_only=dry_run)
         return self.watch
 
     def close(self) -> None:

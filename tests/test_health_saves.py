@@ -41,7 +41,8 @@ class Sweeps:
         self.settings = Settings(vcenter=VCenterSettings(host="127.0.0.1", user="u", password="p"),
                                  journal=JournalSettings(path=tmp_path / "state" / "journal.sqlite"))
         self.samples = fleet()
-        gateway = SimpleNamespace(performance=Counters(self.samples))
+        self.counters = Counters(self.samples)
+        gateway = SimpleNamespace(performance=self.counters)
         self.sweep = HealthSweep(gateway, None, None, lambda: self.settings, None, None, None,  # type: ignore[arg-type]
                                  clock=lambda: self.now)
         self.inventory = SimpleNamespace(vms=dict.fromkeys(self.samples))
@@ -84,6 +85,30 @@ def test_a_dry_run_does_not_save_the_models(tmp_path: Path) -> None:
     sweeps.round(dry_run=True)
     sweeps.sweep.close()
     assert not sweeps.models_file.exists()
+
+
+def files_under(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_a_dry_run_beside_a_serving_run_writes_and_removes_no_file(tmp_path: Path) -> None:
+    """`plan` (a process of its own) loads the models a serving `run` keeps: it judges the next
+    samples, but the models file, the ring files (one a row ahead of the models file, one of a VM
+    `run` has not saved yet) stay byte for byte, none removed, none added."""
+    serving = Sweeps(tmp_path)
+    for _ in range(14):
+        serving.round()  # saved at the 13th round; the 14th's rows are in the ring files only
+    rings = tmp_path / "state" / "health-models.pkl.history"
+    (rings / "vm-9.ring").write_bytes((rings / "vm-1.ring").read_bytes())  # a VM not saved yet
+    before = files_under(tmp_path / "state")
+    planning = Sweeps(tmp_path)
+    planning.counters.reads, planning.now = 14, serving.now
+    planning.round(dry_run=True)
+    watch = planning.sweep.watch
+    assert watch is not None and watch.read_only
+    assert watch.store.models["vm-1"].history.count == 15, "13 saved, 1 adopted from the ring, 1 judged"
+    planning.sweep.close()
+    assert files_under(tmp_path / "state") == before
 
 
 def test_a_change_of_the_health_settings_saves_the_models_before_loading_them_again(

@@ -119,6 +119,16 @@ class MemoryRing(HistoryRing):
     def _start(self) -> None:
         self._rows = np.empty((min(FIRST_ROWS, self.capacity), self.columns), HISTORY_DTYPE)
 
+    @classmethod
+    def copy_of(cls, ring: HistoryRing) -> MemoryRing:
+        """The rows ``ring`` holds, with its row numbers, in memory (a dry run's copy of a ring file)."""
+        copy = cls(ring.capacity)
+        if ring.columns:
+            copy.columns, copy.count = ring.columns, ring.count
+            copy._rows = np.empty((ring.capacity, ring.columns), HISTORY_DTYPE)
+            copy._rows[np.arange(ring.count - ring.size, ring.count) % ring.capacity] = ring.newest(ring.size)
+        return copy
+
     def _put(self, index: int, row: Sequence[float], when: datetime) -> None:
         if index == len(self._rows) < self.capacity:  # full while warming up: grow
             grown = np.empty((min(2 * len(self._rows), self.capacity), self.columns), HISTORY_DTYPE)

@@ -312,6 +312,10 @@ class VmHealthModel:
             self._last_time += (history.newest_time - microseconds(self._last_time)) * MICROSECOND
             self._since_onset += ahead
 
+    def keep_history_in_memory(self) -> None:
+        """Copy the history into the process: from now on no sample reaches its ring file."""
+        self._history = MemoryRing.copy_of(self._history)
+
     def _lost(self, lost: HistoryLost) -> None:
         log.warning("%s; that VM's health model warms up again", lost)
         self._forget()
@@ -460,11 +464,13 @@ class HealthModelStore:
         os.replace(tmp.name, path)
 
     @classmethod
-    def load(cls, path: Path, config: HealthModelConfig | None = None) -> HealthModelStore:
+    def load(cls, path: Path, config: HealthModelConfig | None = None, read_only: bool = False) -> HealthModelStore:
         """Read a file written by save(); HealthModelError if it cannot be trusted as is.
 
         A VM whose ring file is missing or does not match its model warms up again (one warning
-        for them all, naming the files); ring files of no model are removed.
+        for them all, naming the files); ring files of no model are removed. ``read_only`` (a dry
+        run: `plan`, perhaps beside a serving `run` whose files these are): the histories are
+        copied into memory and no file is written or removed, then or later.
         """
         config = config or HealthModelConfig()
         try:
@@ -485,7 +491,11 @@ class HealthModelStore:
         if models is None:
             raise HealthModelError(f"health models {path}: corrupt file (unexpected content)")
         store = cls(config, models, path)
-        store._attach_histories(path)
+        store._attach_histories(path, read_only)
+        if read_only:
+            store.path = None
+            for model in store.models.values():
+                model.keep_history_in_memory()
         return store
 
     @classmethod
@@ -495,7 +505,7 @@ class HealthModelStore:
         store._remove_stray_rings(path)
         return store
 
-    def _attach_histories(self, path: Path) -> None:
+    def _attach_histories(self, path: Path, read_only: bool) -> None:
         """Each model's history to its ring file; a model whose file is lost warms up again."""
         lost: dict[str, str] = {}
         for vm, model in self.models.items():
@@ -507,7 +517,8 @@ class HealthModelStore:
             self.models[vm] = VmHealthModel(self.config, self._new_history(vm))
         if lost:
             log.warning("health history of %d VM(s) lost, they warm up again: %s", len(lost), in_brief(lost.values()))
-        self._remove_stray_rings(path)
+        if not read_only:
+            self._remove_stray_rings(path)
 
     def _remove_stray_rings(self, path: Path) -> None:
         """Ring files of no model (a VM discarded or lost before a crash, a models file refused)."""
@@ -559,17 +570,19 @@ def _check_header(path: Path, line: bytes, config: HealthModelConfig) -> None:
                                    f"this vsphere-dr uses {expected}; the models must be retrained")
 
 
-def load_store_or_empty(path: Path, config: HealthModelConfig | None = None) -> HealthModelStore:
+def load_store_or_empty(path: Path, config: HealthModelConfig | None = None,
+                        read_only: bool = False) -> HealthModelStore:
     """The saved store, or an empty one (every VM warms up again) if the file is absent or unusable.
 
     Never raises HealthModelError: a lost model costs a day of warm-up, not the controller.
+    ``read_only``: see HealthModelStore.load; an empty store is then in memory.
     """
     config = config or HealthModelConfig()
     if not path.exists():
         log.info("no health models at %s yet: every VM starts warming up", path)
-        return HealthModelStore.empty(path, config)
+        return HealthModelStore(config) if read_only else HealthModelStore.empty(path, config)
     try:
-        return HealthModelStore.load(path, config)
+        return HealthModelStore.load(path, config, read_only)
     except HealthModelError as exc:
         log.warning("%s; starting with empty health models", exc)
-        return HealthModelStore.empty(path, config)
+        return HealthModelStore(config) if read_only else HealthModelStore.empty(path, config)

@@ -46,9 +46,10 @@ class HealthWatch:
     the rows the models file has not counted).
     """
 
-    def __init__(self, settings: HealthSettings, path: Path, clock: Callable[[], float] = time.monotonic) -> None:
-        self._path, self._clock = path, clock
-        self._store = load_store_or_empty(path, settings.model)
+    def __init__(self, settings: HealthSettings, path: Path, clock: Callable[[], float] = time.monotonic,
+                 read_only: bool = False) -> None:
+        self._path, self._clock, self.read_only = path, clock, read_only
+        self._store = load_store_or_empty(path, settings.model, read_only)
         self._save_every = settings.save_interval_seconds
         # Refits since the last save beyond which it is due at once: what a save interval holds
         # when each VM refits once per retrain interval, spread over the rounds.
@@ -66,9 +67,11 @@ class HealthWatch:
         return self._store
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Callable[[], float] = time.monotonic) -> HealthWatch:
-        """The watch for these settings: [health] knobs, models file next to the journal by default."""
-        return cls(settings.health, settings.health.model_file(settings.journal), clock)
+    def from_settings(cls, settings: Settings, clock: Callable[[], float] = time.monotonic,
+                      read_only: bool = False) -> HealthWatch:
+        """The watch for these settings: [health] knobs, models file next to the journal by default.
+        ``read_only`` (a dry run): nothing is ever written to the models file or the ring files."""
+        return cls(settings.health, settings.health.model_file(settings.journal), clock, read_only)
 
     @property
     def vms(self) -> frozenset[str]:
