@@ -79,8 +79,10 @@ def settle_heap(watcher: InventoryWatcher) -> None:
     million objects that live until the next whole read; Python's full collections walked them
     all, about 0.5 s with every thread stopped, whenever enough new objects had survived: a sweep
     that met one took twice its time. Frozen objects are still freed when nothing refers to them
-    (reference counting); only cycles among them would outlive it, until the process ends."""
+    (reference counting); cycles among them are collected here, at the next whole read, when
+    everything frozen before is unfrozen first."""
     watcher.inventory()
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 
