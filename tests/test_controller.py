@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -85,3 +86,16 @@ def test_version_and_a_reader_that_leaves_early(write_settings, tmp_path: Path) 
     piped = subprocess.run(f"{sys.executable} -m vsphere_dr.app --config {path} incidents | head -1",
                            shell=True, capture_output=True, text=True)
     assert "Traceback" not in piped.stderr and "BrokenPipeError" not in piped.stderr, piped.stderr
+
+
+def test_the_freshest_inventory_is_the_watchers_picture_under_run(controller: Controller) -> None:
+    """What `run`'s drill clean-up looks at: the watcher's picture (a removed copy leaves it at once),
+    the newest whole read only while there is none."""
+    picture = object()
+    controller.health.live = SimpleNamespace(inventory=lambda: picture)  # type: ignore[assignment]
+    assert controller.freshest_inventory() is picture
+    controller.health.live = SimpleNamespace(inventory=lambda: None)  # type: ignore[assignment]
+    assert controller.freshest_inventory() is None, "no whole read yet, no picture: nothing to look at"
+    whole = SimpleNamespace(read_at=1.0)
+    controller.gateway.last_inventory = whole  # type: ignore[assignment]
+    assert controller.freshest_inventory() is whole, "the watcher lost vCenter: the newest whole read"

@@ -120,7 +120,7 @@ def cmd_run(admin: InventoryAdministrator, args: argparse.Namespace) -> int:
     controller = Controller(admin)
     try:
         Daemon(controller, Notifier(),
-               lambda: drill.clean_up_after_drills(admin, serving=True, seen=controller.latest_inventory())).serve()
+               lambda: drill.clean_up_after_drills(admin, serving=True, seen=controller.freshest_inventory())).serve()
     finally:
         controller.close()
     return EXIT_OK

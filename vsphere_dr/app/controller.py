@@ -107,6 +107,12 @@ class Controller:
         read = [g.last_inventory for g in self._vcenter_gateways()]
         return max((inv for inv in read if inv is not None), key=lambda inv: inv.read_at, default=None)
 
+    def freshest_inventory(self) -> Inventory | None:
+        """Under `run`, the watcher's picture (kept current as vCenter reports changes; it has no
+        tags), else the newest whole read. Reads nothing."""
+        live = self.health.live.inventory() if self.health.live is not None else None
+        return live if live is not None else self.latest_inventory()
+
     def write_metrics(self) -> None:
         """The node_exporter textfile, if [metrics] textfile names one (`once` writes it after its run)."""
         path = self.settings().metrics.textfile

@@ -110,9 +110,11 @@ def clean_up_after_drills(admin: InventoryAdministrator, connect: Connect = VCen
     """Remove the copies of drills that were killed half-way, unless a drill is running now (it
     holds the drill lock, and its copies are its own): at the start of `run` and `once`, and, with
     ``serving``, under `run` at every sweep interval (Daemon's ``leftovers`` job). The drill lock
-    is only tried when the journal shows an unfinished drill, or when ``seen`` (the daemon's newest
-    inventory) shows a marked copy of a drill the journal believes cleaned up (its clone finished
-    in vCenter after its process died), so that a `drill` starting at that moment is refused
+    is only tried when the journal shows an unfinished drill, or when ``seen`` (the daemon's
+    freshest picture: its watcher's, which a removed copy leaves at once; a whole read's would show
+    it until the next whole read, and every check till then would read vCenter whole again) shows
+    a marked copy of a drill the journal believes cleaned up (its clone finished in vCenter after
+    its process died), so that a `drill` starting at that moment is refused
     (exit 4) only while there is something to clean up. Never stops `run` or `once`: what cannot
     be removed now is tried again the next time."""
     settings = admin.settings
@@ -127,11 +129,8 @@ def clean_up_after_drills(admin: InventoryAdministrator, connect: Connect = VCen
 
 def _late_copies(inv: Inventory, journal: Journal) -> bool:
     """A copy marked with a drill's token (this journal's) that the journal says was cleaned up."""
-    for vm in inv.vms.values():
-        row = journal.drill(vm.drill.drill) if vm.drill is not None else None
-        if row is not None and vm.drill is not None and row.token == vm.drill.token and row.cleaned:
-            return True
-    return False
+    return any(vm.drill is not None and (row := journal.drill(vm.drill.drill)) is not None
+               and row.token == vm.drill.token and row.cleaned for vm in inv.vms.values())
 
 
 def _clean_up_unless_a_drill_runs(admin: InventoryAdministrator, journal: Journal, connect: Connect,
