@@ -109,12 +109,13 @@ func waitLimits(options *types.WaitOptions) (context.Context, context.CancelFunc
 // objects that became reachable (enter), the named properties that changed
 // (modify) and the objects removed (leave).
 func (pc *PropertyCollector) collectChanges(ctx *Context, set *types.UpdateSet, updates []types.ObjectUpdate) types.BaseMethodFault {
-	if pc.reachabilityChanged(ctx, updates) {
+	filters := pc.filters(ctx)
+	if reachabilityChanged(filters, updates) {
 		if fault := pc.apply(ctx, set); fault != nil {
 			return fault
 		}
 	}
-	for _, filter := range pc.filters(ctx) {
+	for _, filter := range filters {
 		fu := types.PropertyFilterUpdate{Filter: filter.Self}
 		for _, update := range updates {
 			switch update.Kind {
@@ -140,12 +141,12 @@ func (pc *PropertyCollector) collectChanges(ctx *Context, set *types.UpdateSet, 
 }
 
 // reachabilityChanged tells whether updates can have made an object reachable
-// from a filter: one was created, or a property changed that a traversal of a
-// filter follows (the stock collector follows a traversal spec's path on any
-// object that has it, whatever the spec's type).
-func (pc *PropertyCollector) reachabilityChanged(ctx *Context, updates []types.ObjectUpdate) bool {
+// from one of filters: one was created, or a property changed that a traversal
+// of a filter follows (the stock collector follows a traversal spec's path on
+// any object that has it, whatever the spec's type).
+func reachabilityChanged(filters []*PropertyFilter, updates []types.ObjectUpdate) bool {
 	var paths []string
-	for _, filter := range pc.filters(ctx) {
+	for _, filter := range filters {
 		for _, object := range filter.Spec.ObjectSet {
 			paths = traversalPaths(object.SelectSet, paths)
 		}
