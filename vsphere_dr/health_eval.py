@@ -497,7 +497,7 @@ def format_report(report: EvalReport) -> str:
         f"{SIGMA}: alarm when the value stays above its probation period's mean + {SIGMAS:g} standard "
         f"deviations for {SUSTAIN_SAMPLES} samples",
         f"overall nab_standard={_nab(model.nab[0].normalized, 'n/a')} "
-        f"baseline_nab_standard={_nab(report.overall[report.best_baseline].nab[0].normalized, 'n/a')} "
+        f"baseline_nab_standard={_nab(best.nab[0].normalized, 'n/a')} "
         f"f1={_number(model.detection.f1, 'n/a')}",
     ])
 

@@ -9,8 +9,6 @@ VM from then on (snapshots, alarms, its own replicas)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from vsphere_dr.recoveries.base import FromSnapshot, Params, Recovery, Run, Step, guard
 from vsphere_dr.recoveries.common import answers, powered_on
 from vsphere_dr.recoveries.copies import HOST_STILL_DOWN, ORIGINAL_STILL_DOWN, CopyProgress, the_copy
